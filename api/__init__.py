@@ -1,0 +1,1 @@
+"""number-prediction's API: the `getNumberPrediction` Lambda handler and the predictor it serves with."""

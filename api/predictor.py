@@ -1,0 +1,112 @@
+"""One predictor for every way in (Lambda, local server, CLI, tests): float32 [N, 28, 28, 1] → [N, 10].
+
+Two runtimes run an export: LiteRT on `model.tflite` (what the Lambda bundle carries) and
+TensorFlow on the SavedModel. This module imports only numpy at load time; each runtime's library
+is imported when that runtime is chosen, so the bundle never needs TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .manifest import IMAGE_SHAPE
+
+TFLITE = "tflite"
+SAVEDMODEL = "savedmodel"
+RUNTIMES = (TFLITE, SAVEDMODEL)
+NUM_CLASSES = 10
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The requested runtime's library is not installed."""
+
+
+class Predictor(Protocol):
+    runtime: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities [N, 10] for images [N, 28, 28, 1] in [0, 1], white digit on black."""
+
+
+def litert_available() -> bool:
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def choose_runtime(requested: str | None = None) -> str:
+    """`requested`, else $MODEL_RUNTIME, else LiteRT when importable, else TensorFlow."""
+    runtime = (requested or os.environ.get("MODEL_RUNTIME") or "").strip().lower()
+    if runtime and runtime not in RUNTIMES:
+        raise ValueError(f"unknown model runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    return runtime or (TFLITE if litert_available() else SAVEDMODEL)
+
+
+def _check_batch(batch: np.ndarray) -> np.ndarray:
+    batch = np.asarray(batch, dtype=np.float32)
+    if batch.ndim != 4 or batch.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"expected images of shape [N, 28, 28, 1], got {list(batch.shape)}")
+    return np.ascontiguousarray(batch)
+
+
+class LiteRTPredictor:
+    """LiteRT interpreter on a `.tflite` file; resizes its input only when the batch size changes."""
+
+    runtime = TFLITE
+
+    def __init__(self, path: str | Path, num_threads: int | None = None) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise RuntimeUnavailable("the tflite runtime needs the 'ai-edge-litert' package") from None
+        self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._batch = -1
+        self._lock = threading.Lock()  # an interpreter is not safe to share between threads
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        batch = _check_batch(batch)
+        with self._lock:
+            if len(batch) != self._batch:
+                self._interpreter.resize_tensor_input(self._input, list(batch.shape), strict=True)
+                self._interpreter.allocate_tensors()
+                self._batch = len(batch)
+            self._interpreter.set_tensor(self._input, batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output).copy()
+
+
+class SavedModelPredictor:
+    """TensorFlow on a SavedModel folder, through its `serving_default` signature."""
+
+    runtime = SAVEDMODEL
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            import tensorflow as tf
+        except ImportError:
+            raise RuntimeUnavailable("the savedmodel runtime needs TensorFlow") from None
+        self._tf = tf
+        loaded = tf.saved_model.load(str(path))
+        self._loaded = loaded  # keep the object alive: the signature refers to its variables
+        self._signature = loaded.signatures["serving_default"]
+        self._input_name = next(iter(self._signature.structured_input_signature[1]))
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        batch = _check_batch(batch)
+        outputs = self._signature(**{self._input_name: self._tf.constant(batch)})
+        return next(iter(outputs.values())).numpy()
+
+
+def open_export(export_dir: str | Path, runtime: str | None = None) -> Predictor:
+    """A predictor for a local export folder (the one holding `model.json`)."""
+    export_dir = Path(export_dir)
+    chosen = choose_runtime(runtime)
+    if chosen == TFLITE:
+        return LiteRTPredictor(export_dir / "model.tflite")
+    return SavedModelPredictor(export_dir / "saved_model")

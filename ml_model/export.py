@@ -1,0 +1,225 @@
+"""Export a trained model as DESIGN.md lays out, and check an export against its manifest.
+
+An export is assembled in a hidden folder beside its final place and moved there only when every
+file is written, `model.json` last; then `exports/latest` (a symbolic link) is switched to it in one
+rename. An interrupted export therefore never replaces the previous one or `latest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tarfile
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from api.manifest import (
+    FORMAT, FORMAT_VERSION, IMAGE_SHAPE, LABELS, MANIFEST_NAME, SAVEDMODEL, TFLITE, Manifest,
+    ManifestError, content_type, parse_manifest,
+)
+
+from .errors import ExportError
+from .layers import INPUT_NAME
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+LATEST = "latest"
+SAVED_MODEL_DIR = "saved_model"
+FILES = {
+    TFLITE: "model.tflite",
+    SAVEDMODEL: "saved_model.tar.gz",
+    "history": "history.json",
+    "curves": "history.png",
+}
+VERSION_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A model version: the UTC export time, usable as an S3 prefix and sortable as text."""
+    return (now or datetime.now(timezone.utc)).strftime(VERSION_FORMAT)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_model(
+    model: "keras.Model",
+    export_dir: Path,
+    *,
+    config: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    history: Mapping[str, list[float]],
+    training: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the export to `export_dir` and point `<its parent>/latest` at it; returns `export_dir`."""
+    export_dir = Path(export_dir)
+    if export_dir.name == LATEST:
+        raise ExportError("an export cannot be named 'latest': that name is the link to the newest one")
+    root = export_dir.parent
+    root.mkdir(parents=True, exist_ok=True)
+    partial = root / f".{export_dir.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        partial.mkdir()
+        _write_artifacts(model, partial, history)
+        manifest = _manifest(partial, export_dir.name, config, metrics, training or {})
+        _write_json(partial / MANIFEST_NAME, manifest)
+        _move_into_place(partial, export_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    point_latest(export_dir)
+    log.info("Exported %s (version %s) to %s", export_dir.name, manifest["version"], export_dir)
+    return export_dir
+
+
+def _write_artifacts(model: "keras.Model", folder: Path, history: Mapping[str, list[float]]) -> None:
+    import tensorflow as tf
+
+    saved_model = folder / SAVED_MODEL_DIR
+    model.export(str(saved_model), format="tf_saved_model", verbose=False)
+    with tarfile.open(folder / FILES[SAVEDMODEL], "w:gz") as archive:
+        archive.add(saved_model, arcname=SAVED_MODEL_DIR, filter=_reproducible)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    (folder / FILES[TFLITE]).write_bytes(converter.convert())
+    _write_json(folder / FILES["history"], {k: [float(v) for v in vs] for k, vs in history.items()})
+    plot_history(history, folder / FILES["curves"])
+
+
+def _reproducible(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _manifest(folder: Path, name: str, config: Mapping[str, Any], metrics: Mapping[str, Any],
+              training: Mapping[str, Any]) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    artifacts = {}
+    for key, filename in FILES.items():
+        path = folder / filename
+        artifacts[key] = {
+            "path": filename,
+            "bytes": path.stat().st_size,
+            "sha256": sha256_of(path),
+            "contentType": content_type(filename),
+        }
+    return {
+        "format": FORMAT,
+        "formatVersion": FORMAT_VERSION,
+        "version": new_version(now),
+        "name": name,
+        "created": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "input": {
+            "name": INPUT_NAME,
+            "shape": [None, *IMAGE_SHAPE],
+            "dtype": "float32",
+            "range": [0.0, 1.0],
+            "layout": "NHWC, white digit on black, as MNIST",
+        },
+        "output": {"shape": [None, len(LABELS)], "dtype": "float32", "meaning": "class probabilities"},
+        "labels": list(LABELS),
+        "artifacts": artifacts,
+        "signature": "serving_default",
+        "savedModelDir": SAVED_MODEL_DIR,
+        "config": dict(config),
+        "metrics": {"test": dict(metrics)},
+        "training": dict(training),
+        "versions": _framework_versions(),
+    }
+
+
+def _framework_versions() -> dict[str, str]:
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    versions = {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+                "numpy": numpy.__version__}
+    try:
+        from importlib.metadata import version
+
+        versions["ai-edge-litert"] = version("ai-edge-litert")
+    except Exception:  # optional: the export is valid without LiteRT installed
+        pass
+    return versions
+
+
+def _move_into_place(partial: Path, export_dir: Path) -> None:
+    """Rename the finished folder to its name; an older export of that name is removed after."""
+    old = None
+    if export_dir.exists() or export_dir.is_symlink():
+        old = export_dir.with_name(f".{export_dir.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(export_dir, old)
+    os.replace(partial, export_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True) if not old.is_symlink() else old.unlink()
+
+
+def point_latest(export_dir: Path) -> Path:
+    """Make `<root>/latest` a relative link to `export_dir`, switched in one rename."""
+    latest = export_dir.parent / LATEST
+    link = export_dir.parent / f".{LATEST}.{uuid.uuid4().hex[:8]}"
+    os.symlink(export_dir.name, link, target_is_directory=True)
+    if latest.is_dir() and not latest.is_symlink():
+        shutil.rmtree(latest)  # a copied folder from elsewhere; a link replaces it from now on
+    os.replace(link, latest)
+    return latest
+
+
+def verify_export(export_dir: str | Path) -> Manifest:
+    """The export's manifest, after checking every artifact's presence, size and SHA-256."""
+    export_dir = Path(export_dir)
+    manifest_path = export_dir / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise ExportError(f"{export_dir}: no {MANIFEST_NAME} here; is this an export folder?")
+    try:
+        manifest = parse_manifest(manifest_path.read_bytes())
+    except ManifestError as exc:
+        raise ExportError(f"{manifest_path}: {exc}") from None
+    for artifact in manifest.artifacts.values():
+        path = export_dir / artifact.path
+        if not path.is_file():
+            raise ExportError(f"{export_dir}: {artifact.path} is missing")
+        if path.stat().st_size != artifact.bytes or sha256_of(path) != artifact.sha256:
+            raise ExportError(f"{export_dir}: {artifact.path} does not match model.json (size or sha256)")
+    return manifest
+
+
+def plot_history(history: Mapping[str, list[float]], path: Path) -> None:
+    """Loss and accuracy per epoch, training and validation, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
+            if history.get(key):
+                epochs = range(1, len(history[key]) + 1)
+                ax.plot(epochs, history[key], style, marker="o", markersize=3, label=key)
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
