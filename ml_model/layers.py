@@ -53,7 +53,7 @@ NOT_IN_A_LIST = frozenset(
 BASE_ARGUMENTS = frozenset({"name", "dtype", "trainable"})
 # String values TensorFlow.js spells in camelCase and Keras in snake_case.
 STRING_VALUE_KEYS = re.compile(r"(initializer|regularizer|constraint|activation|data_format|interpolation|mode)$")
-SPECIAL_VALUES = {"leCunNormal": "lecun_normal", "leCunUniform": "lecun_uniform", "l1l2": "l1_l2"}
+SPECIAL_VALUES = {"leCunNormal": "lecun_normal", "leCunUniform": "lecun_uniform", "l1l2": "l1l2"}
 # Required constructor arguments have no default to infer a type from.
 REQUIRED_KINDS = {
     "filters": "int", "units": "int", "n": "int", "input_dim": "int", "output_dim": "int",
