@@ -198,6 +198,7 @@ def ensure_files(
     except OSError as exc:
         raise DataError(f"cannot create the MNIST cache {cache}: {exc.strerror}") from None
     source_list = list(sources) if sources is not None else default_sources()
+    unreachable: set[int] = set()  # sources whose host did not answer are not asked again this call
     paths: dict[str, Path] = {}
     for filename, expected in checksums.items():
         path = cache / filename
@@ -207,13 +208,16 @@ def ensure_files(
                 continue
             log.warning("%s in the cache is corrupt or truncated; fetching it again", filename)
             path.unlink()
-        paths[filename] = _fetch_verified(filename, expected, path, source_list)
+        paths[filename] = _fetch_verified(filename, expected, path, source_list, unreachable)
     return paths
 
 
-def _fetch_verified(filename: str, expected: str, path: Path, sources: list[Source]) -> Path:
+def _fetch_verified(filename: str, expected: str, path: Path, sources: list[Source], unreachable: set[int]) -> Path:
     failures = []
     for source in sources:
+        if id(source) in unreachable:
+            failures.append(f"{source.name}: unreachable")
+            continue
         fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".partial", dir=path.parent)
         tmp = Path(tmp_name)
         try:
@@ -227,6 +231,8 @@ def _fetch_verified(filename: str, expected: str, path: Path, sources: list[Sour
             return path
         except (OSError, DataError, tarfile.TarError, urllib.error.URLError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
+            if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+                unreachable.add(id(source))
             failures.append(f"{source.name}: {reason}")
             log.info("%s: %s did not work (%s)", filename, source.name, reason)
         finally:
@@ -238,11 +244,13 @@ def _fetch_verified(filename: str, expected: str, path: Path, sources: list[Sour
 def parse_idx(data: bytes, magic: int, what: str = "IDX file") -> np.ndarray:
     """Parse an IDX file of unsigned bytes, checking its magic number, dimensions and length."""
     header_len = 4 + 4 * (magic & 0xFF)
-    if len(data) < header_len:
+    if len(data) < 4:
         raise DataError(f"{what}: truncated header ({len(data)} bytes)")
     found = int.from_bytes(data[:4], "big")
     if found != magic:
         raise DataError(f"{what}: bad magic number 0x{found:08x}, expected 0x{magic:08x}")
+    if len(data) < header_len:
+        raise DataError(f"{what}: truncated header ({len(data)} bytes)")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(magic & 0xFF)]
     expected = header_len + int(np.prod(dims, dtype=np.int64))
     if len(data) != expected:
