@@ -67,13 +67,14 @@ def mnist_export(real_mnist: Mnist, small_config_path: Path, tmp_path_factory: p
 
 
 def synthetic_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Learnable stand-ins for MNIST: each class a bright bar at its own place, with noise."""
+    """Learnable stand-ins for MNIST: each class a bright 8x8 block at its own place, jittered, on noise."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, size=count).astype(np.uint8)
     images = rng.integers(0, 40, size=(count, 28, 28)).astype(np.uint8)
     for i, label in enumerate(labels):
-        row = 2 + int(label) * 2 + rng.integers(0, 2)
-        images[i, row:row + 3, 4:24] = 255
+        row = 3 + (int(label) // 5) * 12 + int(rng.integers(0, 3))
+        col = 1 + (int(label) % 5) * 5 + int(rng.integers(0, 2))
+        images[i, row:row + 8, col:col + 4] = 255
     return images, labels
 
 
