@@ -1,0 +1,36 @@
+# Sourced by scripts/test.sh and scripts/demo.sh: make .venv and node_modules current, activate .venv.
+# Re-installs only when pyproject.toml or package-lock.json changed since the last run.
+
+_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_python="${PYTHON:-python3}"
+
+if ! "$_python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: Python 3.11 or newer is needed as '$_python' (set PYTHON=...)" >&2
+  exit 1
+fi
+if [ ! -x "$_root/.venv/bin/python" ]; then
+  echo "setup: creating .venv" >&2
+  "$_python" -m venv "$_root/.venv"
+fi
+# shellcheck disable=SC1091
+source "$_root/.venv/bin/activate"
+
+_stamp() { sha256sum "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+_py_stamp="$(_stamp "$_root/pyproject.toml")"
+if [ "$(cat "$_root/.venv/.installed" 2>/dev/null)" != "$_py_stamp" ]; then
+  echo "setup: installing Python packages (TensorFlow is large: a few minutes the first time)" >&2
+  python -m pip install --quiet --upgrade pip
+  python -m pip install --quiet -e "$_root[dev]"
+  echo "$_py_stamp" > "$_root/.venv/.installed"
+fi
+
+if [ -f "$_root/package-lock.json" ]; then
+  _npm_stamp="$(_stamp "$_root/package-lock.json")"
+  if [ "$(cat "$_root/node_modules/.installed" 2>/dev/null)" != "$_npm_stamp" ]; then
+    echo "setup: installing the Serverless CLI and plugins (npm ci)" >&2
+    (cd "$_root" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$_npm_stamp" > "$_root/node_modules/.installed"
+  fi
+fi
+cd "$_root"
