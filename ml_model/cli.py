@@ -10,8 +10,9 @@ import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .errors import UserError
 
@@ -47,6 +48,90 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bucket_and_client(args: argparse.Namespace) -> tuple[str, Any]:
+    from .deploy import bucket_name, load_env, s3_client
+
+    files = load_env(args.env)
+    bucket = bucket_name(args.bucket, args.env, files)
+    return bucket, s3_client(args.endpoint_url)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .deploy import bucket_name, deploy, format_size, load_env, public_url
+
+    if args.dry_run:  # no credentials or network needed to see the plan
+        bucket = bucket_name(args.bucket, args.env, load_env(args.env))
+        result = deploy(args.export, bucket, dry_run=True)
+        print(f"dry run: would upload version {result.version} to s3://{bucket}/{result.version}/")
+        for spec in result.objects:
+            print(f"  {spec.key}  {format_size(spec.bytes)}  {spec.content_type}  sha256 {spec.sha256[:12]}…")
+        print(f"then switch {result.latest_url} to it{' (objects public-read)' if args.public_read else ''}")
+        return 0
+    bucket, client = _bucket_and_client(args)
+    result = deploy(args.export, bucket, client=client, public_read=args.public_read)
+    print(f"deployed version {result.version} to s3://{bucket}/{result.version}/ "
+          f"({len(result.uploaded)} uploaded, {len(result.already_there)} already there)")
+    print(f"{result.latest_url} now serves {result.version} (was {result.previous or 'nothing'})")
+    print(f"MODEL_URL={result.latest_url}")
+    if args.public_read:
+        print(f"public URL: {public_url(client, bucket)}")
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from .deploy import format_size, list_versions
+
+    bucket, client = _bucket_and_client(args)
+    versions = list_versions(bucket, client=client)
+    if args.json:
+        print(json.dumps([{**asdict(v), "complete": v.complete} for v in versions], indent=2))
+        return 0
+    if not versions:
+        print(f"s3://{bucket}/ holds no model versions yet")
+        return 0
+    print(f"{'':2}{'VERSION':<22} {'CREATED':<21} {'TEST ACC':>8} {'SIZE':>9}  STATUS")
+    for v in versions:
+        accuracy = f"{v.test_accuracy:.4f}" if v.test_accuracy is not None else "-"
+        status = "latest" if v.latest else ""
+        if v.problem:
+            status = f"{status + ', ' if status else ''}incomplete: {v.problem}"
+        print(f"{'*' if v.latest else ' ':2}{v.version:<22} {v.created or '-':<21} {accuracy:>8} "
+              f"{format_size(v.bytes):>9}  {status}".rstrip())
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from .deploy import rollback
+
+    bucket, client = _bucket_and_client(args)
+    result = rollback(bucket, args.version, client=client, public_read=args.public_read)
+    if result.changed:
+        print(f"s3://{bucket}/latest/model.json now serves {result.version} (was {result.previous or 'nothing'})")
+    else:
+        print(f"s3://{bucket}/latest/model.json already serves {result.version}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.root, host=args.host, port=args.port)
+    return 0
+
+
+def _add_bucket_options(parser: argparse.ArgumentParser, *, public_read: bool = False) -> None:
+    parser.add_argument("--env", default="production",
+                        help="read .env.ENV from the current folder, then the repo root (default: production); "
+                             "real environment variables win")
+    parser.add_argument("--bucket", help="bucket name (default: $MODEL_BUCKET_NAME)")
+    parser.add_argument("--endpoint-url",
+                        help="an S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)")
+    if public_read:
+        parser.add_argument("--public-read", action="store_true",
+                            help="make the objects readable by anyone on the internet (ACL public-read); "
+                                 "off by default: prefer private objects and s3:// model URLs")
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="a folder holding the MNIST IDX files (raw or .gz), tried first")
     parser.add_argument("--cache-dir", type=Path,
@@ -77,6 +162,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     _add_data_options(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("deploy", help="upload an export to S3 and make it the latest version",
+                       description="Upload every artifact of an export to s3://BUCKET/VERSION/, verify each one "
+                                   "(size and SHA-256), then switch s3://BUCKET/latest/model.json to it in one "
+                                   "write. A failed deploy leaves latest as it was; re-running is harmless.")
+    p.add_argument("--export", type=Path, default=DEFAULT_EXPORTS / "latest",
+                   help="export folder (default: ml_model/exports/latest)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be uploaded; change nothing")
+    _add_bucket_options(p, public_read=True)
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("versions", help="list the model versions in the bucket",
+                       description="List the versions in the bucket: created, test accuracy, size, which one "
+                                   "latest serves, and any incomplete upload.")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    _add_bucket_options(p)
+    p.set_defaults(func=cmd_versions)
+
+    p = sub.add_parser("rollback", help="make an earlier version the latest",
+                       description="Check that a version's objects are all in the bucket and match its manifest, "
+                                   "then switch s3://BUCKET/latest/model.json to it in one write.")
+    p.add_argument("version", nargs="?",
+                   help="version to serve, e.g. 2026-11-26T10-00-00Z (default: the one before the current latest)")
+    _add_bucket_options(p, public_read=True)
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("serve", help="serve the exports folder over HTTP for local development",
+                       description="A static file server for ml_model/exports/, so that MODEL_URL="
+                                   "http://localhost:3000/latest/model.json works during development. "
+                                   "Ctrl-C stops it.")
+    p.add_argument("--root", type=Path, default=DEFAULT_EXPORTS, help="folder to serve (default: ml_model/exports)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes the models to your network)")
+    p.add_argument("--port", type=int, default=3000, help="port (default: 3000; 0 picks a free one)")
+    p.set_defaults(func=cmd_serve)
 
     return parser
 

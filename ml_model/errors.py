@@ -29,3 +29,9 @@ class DeployError(UserError):
     """Uploading, listing or switching model versions in the bucket failed."""
 
     exit_code = 5
+
+
+class ServeError(UserError):
+    """The local model server cannot start (no such folder, port taken)."""
+
+    exit_code = 6
