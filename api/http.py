@@ -1,0 +1,121 @@
+"""API Gateway events in, Lambda proxy responses out; the one place errors become responses.
+
+Reads HTTP API (payload 2.0) and REST API (payload 1.0) events, including base64-encoded bodies,
+into a small `Request`. Every response, success or error, is JSON with the same CORS headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ApiError, InvalidRequest, PayloadTooLarge
+from .settings import MAX_BODY_BYTES
+
+log = logging.getLogger(__name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+JSON_HEADERS = {"Content-Type": "application/json", **CORS_HEADERS}
+# Keys of a direct (non-HTTP) invocation that is a prediction request in itself.
+DIRECT_KEYS = ("image", "images", "instances")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the handler needs of an event: method, path, lower-cased headers and the raw body."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    request_id: str = ""
+
+    @property
+    def media_type(self) -> str:
+        """The Content-Type without parameters, lower-cased ('' when absent)."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    payload: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_event(self) -> dict[str, Any]:
+        """The Lambda proxy integration response (valid for payload 1.0 and 2.0)."""
+        body = "" if self.payload is None else json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
+        return {
+            "statusCode": self.status,
+            "headers": {**JSON_HEADERS, **self.headers},
+            "body": body,
+            "isBase64Encoded": False,
+        }
+
+
+def parse_event(event: Any, context: Any = None) -> Request:
+    """The request an API Gateway event carries; raises InvalidRequest or PayloadTooLarge."""
+    if not isinstance(event, dict):
+        raise InvalidRequest("the event must be a JSON object (an API Gateway HTTP event)")
+    request_id = getattr(context, "aws_request_id", "") or ""
+    context_data = event.get("requestContext") or {}
+    if event.get("version") == "2.0" or "http" in context_data:
+        http = context_data.get("http") or {}
+        method, path = http.get("method", ""), event.get("rawPath") or http.get("path", "")
+        stage = context_data.get("stage")
+        if stage and stage != "$default" and path.startswith(f"/{stage}/"):
+            path = path[len(stage) + 1:]
+    elif "httpMethod" in event:
+        method, path = event["httpMethod"], event.get("path") or ""
+    elif any(key in event for key in DIRECT_KEYS):
+        # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
+        return Request("POST", "/predict", {"content-type": "application/json"},
+                       json.dumps(event).encode(), request_id)
+    else:
+        raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    body = _body(event.get("body"), bool(event.get("isBase64Encoded")))
+    return Request(str(method).upper(), _clean_path(str(path)), headers, body,
+                   request_id or str(context_data.get("requestId", "")))
+
+
+def _clean_path(path: str) -> str:
+    path = "/" + path.strip("/")
+    return path
+
+
+def _body(raw: Any, encoded: bool) -> bytes:
+    if raw is None:
+        return b""
+    if not isinstance(raw, str):
+        raise InvalidRequest("the event's body must be a string")
+    # Checked before decoding: base64 is 4/3 of its content.
+    if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if encoded else MAX_BODY_BYTES):
+        raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY_BYTES} bytes")
+    if not encoded:
+        return raw.encode("utf-8")
+    try:
+        body = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("the body is marked base64-encoded but is not base64") from None
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY_BYTES} bytes")
+    return body
+
+
+def error_response(exc: BaseException) -> Response:
+    """The response for any exception: its status, code and message for API errors; a bare 500
+    (details in the log only) for anything else."""
+    if isinstance(exc, ApiError):
+        return Response(exc.status, {"error": {"code": exc.code, "message": exc.message}}, exc.headers)
+    log.exception("unexpected error", exc_info=exc)
+    return Response(500, {"error": {"code": ApiError.code, "message": "internal error; it has been logged"}})

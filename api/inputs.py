@@ -1,0 +1,122 @@
+"""`POST /predict` bodies → a batch of model inputs, and probabilities → response bodies.
+
+Accepted (DESIGN.md, HTTP API): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
+`{"instances": [...]}` (rows, or `{"b64": ...}` objects), and a raw image body (`image/*`).
+X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import images
+from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from .http import Request
+from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+
+SINGLE = "image"
+BATCH = "images"
+INSTANCES = "instances"
+FORMS = (SINGLE, BATCH, INSTANCES)
+# Content types whose body is read as JSON. `curl -d` sends form-urlencoded by default.
+JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain", "application/x-www-form-urlencoded"})
+RAW_TYPES = images.MEDIA_TYPES | {"application/octet-stream"}
+DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The images of one request, as the model takes them, and which form they came in."""
+
+    batch: np.ndarray  # float32 [N, 28, 28, 1] in [0, 1]
+    form: str
+
+
+def read_inputs(request: Request) -> Inputs:
+    """The model inputs of a `POST /predict` request; raises 400, 413 or 415 errors."""
+    media_type = request.media_type
+    budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
+    if media_type in RAW_TYPES:
+        return Inputs(_stack([images.from_bytes(request.body, budget)]), SINGLE)
+    if media_type not in JSON_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
+                                   "or an image (image/png, image/jpeg, ...)")
+    document = _json(request.body)
+    present = [form for form in FORMS if form in document]
+    if len(present) != 1:
+        raise InvalidRequest('the body must have exactly one of "image", "images" or "instances"')
+    form = present[0]
+    if form == SINGLE:
+        return Inputs(_stack([_image(document[SINGLE], budget)]), SINGLE)
+    items = document[form]
+    if not isinstance(items, list) or not items:
+        raise InvalidRequest(f'"{form}" must be a non-empty list')
+    if len(items) > MAX_BATCH:
+        raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {MAX_BATCH} per request')
+    read = _image if form == BATCH else _instance
+    batch = []
+    for index, item in enumerate(items):
+        try:
+            batch.append(read(item, budget))
+        except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
+            exc.message = f"{form}[{index}]: {exc.message}"
+            raise
+    return Inputs(_stack(batch), form)
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    if not body:
+        raise InvalidRequest('the body is empty; send {"image": ...}')
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest("the body is not valid JSON: it is not UTF-8 text") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return document
+
+
+def _image(value: Any, budget: images.PixelBudget) -> np.ndarray:
+    if isinstance(value, list):
+        return images.from_array(value)
+    if isinstance(value, str):
+        data, _ = images.decode_string(value)
+        return images.from_bytes(data, budget)
+    raise InvalidRequest("an image must be a 28x28 array, 784 numbers, or a base64 / data: URL string")
+
+
+def _instance(value: Any, budget: images.PixelBudget) -> np.ndarray:
+    """A TensorFlow Serving row: an image, `{"b64": ...}`, or `{"<input name>": image}`."""
+    if isinstance(value, dict):
+        if "b64" in value and isinstance(value["b64"], str):
+            data, _ = images.decode_string(value["b64"])
+            return images.from_bytes(data, budget)
+        if len(value) != 1:
+            raise InvalidRequest('an instance object must be {"b64": ...} or have one input')
+        value = next(iter(value.values()))
+        if isinstance(value, dict):
+            return _instance(value, budget)
+    return _image(value, budget)
+
+
+def _stack(batch: list[np.ndarray]) -> np.ndarray:
+    return np.stack(batch)[..., np.newaxis]
+
+
+def response_body(form: str, probabilities: np.ndarray, model: dict[str, str]) -> dict[str, Any]:
+    """The 200 body for the form the request came in (DESIGN.md, HTTP API)."""
+    rows = np.round(probabilities.astype(np.float64), DECIMALS).tolist()
+    if form == INSTANCES:
+        return {"predictions": rows, "model": model}
+    labels = probabilities.argmax(axis=1).tolist()
+    results = [{"prediction": label, "confidence": row[label], "probabilities": row}
+               for label, row in zip(labels, rows)]
+    if form == SINGLE:
+        return {**results[0], "model": model}
+    return {"predictions": results, "model": model}

@@ -1,0 +1,248 @@
+"""The lazily loaded model: `model.json` from `MODEL_URL`, one verified artifact, one predictor.
+
+The first request that needs the model loads it; every later request in the same (warm) process
+gets the same predictor without touching the network or the manifest again. Loading:
+
+1. read `model.json` and parse it (`api.manifest`);
+2. fetch the artifact of the runtime in use (`model.tflite` for LiteRT, `saved_model.tar.gz` for
+   TensorFlow) into `<cache>/<sha256><suffix>`: written to a temporary file, checked against the
+   manifest's size and SHA-256, then renamed, so a half-downloaded or altered file is never used
+   (a cached file is re-checked before it is reused);
+3. unpack the SavedModel archive, if that is the runtime, the same way (temporary folder, rename);
+4. open the predictor and warm it with one inference.
+
+One lock makes concurrent first requests load once. A failed load is remembered for a few seconds
+(requests meanwhile get 503 with `Retry-After` without retrying), then the next request tries again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import ModelUnavailable
+from .manifest import IMAGE_SHAPE, Artifact, Manifest, ManifestError, parse_manifest
+from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE, LiteRTPredictor, Predictor, SavedModelPredictor, choose_runtime
+from .settings import Settings
+from .sources import S3, FetchError, Source, locate
+
+log = logging.getLogger(__name__)
+
+MAX_MANIFEST_BYTES = 1 << 20
+SAVED_MODEL_DIR = "saved_model"  # the archive's member root, as the trainer writes it
+
+
+class LoadError(Exception):
+    """Why the model could not be loaded, in words fit for the caller."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ready predictor and what it is; `info` is what every prediction response carries."""
+
+    predictor: Predictor
+    manifest: Manifest
+    runtime: str
+    load_seconds: float
+    info: dict[str, str] = field(default_factory=dict)
+
+
+class ModelStore:
+    """Loads the model of `settings.model_url` once per process; thread-safe."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._model: LoadedModel | None = None
+        self._manifest: Manifest | None = None
+        self._failed_at: float | None = None
+        self._failure = ""
+        self._s3: Any = None
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The loaded model, or None; never loads."""
+        return self._model
+
+    def model(self) -> LoadedModel:
+        """The loaded model, loading it first if needed; raises ModelUnavailable."""
+        model = self._model
+        if model is not None:
+            return model
+        with self._lock:
+            if self._model is None:
+                self._guarded(self._load)
+            assert self._model is not None
+            return self._model
+
+    def manifest(self) -> Manifest:
+        """The model's manifest (without loading the model); raises ModelUnavailable."""
+        model = self._model
+        if model is not None:
+            return model.manifest
+        with self._lock:
+            if self._manifest is None:
+                self._guarded(self._read_manifest)
+            assert self._manifest is not None
+            return self._manifest
+
+    def runtime(self) -> str:
+        """The runtime the model runs (or will run) on."""
+        model = self._model
+        if model is not None:
+            return model.runtime
+        try:
+            return choose_runtime(self.settings.runtime)
+        except ValueError as exc:
+            raise ModelUnavailable(str(exc), retry_after=self.settings.retry_after) from None
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        """Run a loading step under the lock, turning any failure into a remembered 503."""
+        if self._failed_at is not None:
+            wait = self.settings.retry_after - (self._clock() - self._failed_at)
+            if wait > 0:
+                raise ModelUnavailable(self._failure, retry_after=math.ceil(wait))
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the caller gets a 503, the log the cause
+            self._failed_at = self._clock()
+            self._manifest = None  # a retry reads model.json again: a fix may have been deployed
+            reason = str(exc) if isinstance(exc, (LoadError, FetchError, ManifestError)) else type(exc).__name__
+            self._failure = f"the model could not be loaded: {reason}"
+            log.error("model load failed: %s", reason, exc_info=not isinstance(exc, (LoadError, FetchError)))
+            raise ModelUnavailable(self._failure, retry_after=self.settings.retry_after) from None
+        self._failed_at = None
+
+    def _read_manifest(self) -> None:
+        if not self.settings.model_url:
+            raise LoadError("MODEL_URL is not set")
+        source = locate(self.settings.model_url)
+        self._manifest = parse_manifest(source.read(self.settings.fetch_timeout, MAX_MANIFEST_BYTES, self._client(source)))
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            runtime = choose_runtime(self.settings.runtime)
+        except ValueError as exc:
+            raise LoadError(str(exc)) from None
+        if self._manifest is None:
+            self._read_manifest()
+        manifest = self._manifest
+        assert manifest is not None
+        artifact = manifest.artifact(TFLITE if runtime == TFLITE else SAVEDMODEL)
+        path = self._fetch(locate(self.settings.model_url).join(artifact.path), artifact)
+        if runtime == TFLITE:
+            predictor: Predictor = LiteRTPredictor(path, num_threads=self.settings.threads)
+        else:
+            predictor = SavedModelPredictor(_unpack_saved_model(path) / SAVED_MODEL_DIR)
+        _warm_up(predictor)
+        seconds = time.perf_counter() - started
+        info = {"version": manifest.version, "name": manifest.name, "runtime": runtime}
+        self._model = LoadedModel(predictor, manifest, runtime, seconds, info)
+        log.info("model %s (%s) loaded on %s in %.0f ms", manifest.version, manifest.name, runtime, seconds * 1000)
+
+    def _fetch(self, source: Source, artifact: Artifact) -> Path:
+        """The artifact in the cache, verified; downloaded first unless a good copy is there."""
+        cache = self.settings.cache_dir
+        cache.mkdir(parents=True, exist_ok=True)
+        final = cache / (artifact.sha256 + _suffix(artifact.path))
+        if final.is_file():
+            if _matches(final, artifact):
+                return final
+            log.warning("cached %s does not match model.json; fetching it again", final.name)
+        fd, partial_name = tempfile.mkstemp(dir=cache, prefix=f".{artifact.sha256[:16]}.", suffix=".partial")
+        partial = Path(partial_name)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                for chunk in source.chunks(self.settings.fetch_timeout, self._client(source)):
+                    size += len(chunk)
+                    if size > artifact.bytes:
+                        raise LoadError(f"{artifact.path} is larger than the {artifact.bytes} bytes model.json says")
+                    digest.update(chunk)
+                    out.write(chunk)
+            if size != artifact.bytes:
+                raise LoadError(f"{artifact.path} has {size} bytes, model.json says {artifact.bytes}")
+            if digest.hexdigest() != artifact.sha256:
+                raise LoadError(f"{artifact.path} does not match its sha256 in model.json")
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
+        return final
+
+    def _client(self, source: Source) -> Any:
+        """A boto3 S3 client for s3:// sources (created once, lazily); None for the others."""
+        if source.kind != S3:
+            return None
+        if self._s3 is None:
+            try:
+                import boto3
+                from botocore.config import Config
+            except ImportError:
+                raise LoadError("s3:// model URLs need boto3 (present in the Lambda runtime)") from None
+            timeout = self.settings.fetch_timeout
+            config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 3})
+            self._s3 = boto3.client("s3", config=config)
+        return self._s3
+
+
+def _suffix(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return ".tar.gz" if name.endswith(".tar.gz") else os.path.splitext(name)[1]
+
+
+def _matches(path: Path, artifact: Artifact) -> bool:
+    if path.stat().st_size != artifact.bytes:
+        return False
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == artifact.sha256
+
+
+def _unpack_saved_model(archive: Path) -> Path:
+    """The folder `archive` (a verified `saved_model.tar.gz`) unpacks to, unpacked once."""
+    final = archive.with_name(archive.name.removesuffix(".tar.gz") + ".unpacked")
+    if (final / SAVED_MODEL_DIR).is_dir():
+        return final
+    partial = Path(tempfile.mkdtemp(dir=archive.parent, prefix=f".{final.name}."))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar.getmembers():
+                if member.name != SAVED_MODEL_DIR and not member.name.startswith(SAVED_MODEL_DIR + "/"):
+                    raise LoadError(f"the SavedModel archive holds {member.name!r}, outside '{SAVED_MODEL_DIR}/'")
+            tar.extractall(partial, filter="data")
+        if not (partial / SAVED_MODEL_DIR / "saved_model.pb").is_file():
+            raise LoadError("the SavedModel archive has no saved_model/saved_model.pb")
+        try:
+            os.rename(partial, final)
+        except OSError:
+            if not (final / SAVED_MODEL_DIR).is_dir():  # not another process winning the race
+                raise
+    except tarfile.TarError as exc:
+        raise LoadError(f"the SavedModel archive cannot be unpacked: {exc}") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return final
+
+
+def _warm_up(predictor: Predictor) -> None:
+    """One inference, so the first real request does not pay for allocation and kernel set-up."""
+    probabilities = predictor.predict(np.zeros((1, *IMAGE_SHAPE), dtype=np.float32))
+    if probabilities.shape != (1, NUM_CLASSES):
+        raise LoadError(f"the model answers shape {list(probabilities.shape)}, not [1, {NUM_CLASSES}]")
