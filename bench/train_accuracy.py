@@ -32,15 +32,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path)
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--tag", default="", help="suffix for the result files")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    config = load_config(args.config).with_overrides(epochs=args.epochs)
+    config = load_config(args.config).with_overrides(epochs=args.epochs, seed=args.seed)
+    name = config.export_name + (f"-{args.tag}" if args.tag else "")
     started = time.perf_counter()
-    result = train(config, export_dir=RESULTS / config.export_name, progress=False)
+    result = train(config, export_dir=RESULTS / name, progress=False)
     wall = time.perf_counter() - started
     figures = {
         "config": str(args.config),
+        "seed": config.seed,
         "epochs": len(result.seconds_per_epoch),
         "test_loss": round(result.metrics["loss"], 4),
         "test_accuracy": round(result.metrics["accuracy"], 4),
@@ -51,7 +55,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{config.export_name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")

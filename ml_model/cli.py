@@ -26,7 +26,7 @@ log = logging.getLogger("ml_model")
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
 
-    config = load_config(args.config).with_overrides(epochs=args.epochs, batch_size=args.batch_size)
+    config = load_config(args.config).with_overrides(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
     from .train import train
 
     result = train(config, data_dir=args.data_dir, cache_dir=args.cache_dir, export_dir=args.export_dir,
@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config file (default: ml_model/config.json)")
     p.add_argument("--epochs", type=int, help="override the config's epochs")
     p.add_argument("--batch-size", type=int, help="override the config's batchSize")
+    p.add_argument("--seed", type=int, help="override the config's seed (reproducible training)")
     p.add_argument("--export-dir", type=Path, help="export here instead of the config's savePath")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (epoch lines only)")
     _add_data_options(p)

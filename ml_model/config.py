@@ -93,10 +93,15 @@ class TrainConfig:
         base = self.source.parent if self.source else Path.cwd()
         return (base / self.save_path).resolve()
 
-    def with_overrides(self, *, epochs: int | None = None, batch_size: int | None = None) -> "TrainConfig":
+    def with_overrides(self, *, epochs: int | None = None, batch_size: int | None = None,
+                       seed: int | None = None) -> "TrainConfig":
         """A copy with command-line overrides applied, and `raw` updated to match."""
         changes: dict[str, Any] = {}
         raw = dict(self.raw)
+        if seed is not None:
+            if not _is_int(seed) or seed < 0:
+                raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+            changes["seed"] = raw["seed"] = seed
         if epochs is not None:
             _check_positive_int("epochs", epochs)
             changes["epochs"] = raw["epochs"] = epochs
