@@ -73,7 +73,7 @@ def train(
     validation = (x_val, y_val) if len(x_val) else None
     if config.augmentation is not None:
         inputs: Any = _augmented(x_train, y_train, config)
-        fit_args: dict[str, Any] = {}
+        fit_args: dict[str, Any] = {"shuffle": False}  # the dataset reshuffles every epoch itself
     else:
         inputs, fit_args = x_train, {"y": y_train, "batch_size": config.batch_size, "shuffle": True}
     log.info("Training %s: %d images (%d held out for validation), %d epochs, batch %d",
