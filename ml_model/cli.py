@@ -71,7 +71,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     result = deploy(args.export, bucket, client=client, public_read=args.public_read)
     print(f"deployed version {result.version} to s3://{bucket}/{result.version}/ "
           f"({len(result.uploaded)} uploaded, {len(result.already_there)} already there)")
-    print(f"{result.latest_url} now serves {result.version} (was {result.previous or 'nothing'})")
+    if result.switched:
+        print(f"{result.latest_url} now serves {result.version} (was {result.previous or 'nothing'})")
+    else:
+        print(f"{result.latest_url} already serves {result.version}")
     print(f"MODEL_URL={result.latest_url}")
     if args.public_read:
         print(f"public URL: {public_url(client, bucket)}")

@@ -142,6 +142,7 @@ class DeployResult:
     already_there: tuple[str, ...] = ()
     previous: str | None = None  # the version `latest` served before
     dry_run: bool = False
+    switched: bool = False  # False when `latest` already served this version
 
     @property
     def latest_url(self) -> str:
@@ -215,7 +216,8 @@ def deploy(export_dir: str | Path, bucket: str, *, client: "BaseClient | None" =
         return DeployResult(bucket, version, objects, dry_run=True)
     client = client or s3_client()
     _check_bucket(client, bucket)
-    previous = _read_latest_version(client, bucket)
+    current = _read_latest(client, bucket)
+    previous = current.version if current else None
     try:
         _refuse_different_version(client, bucket, objects[-1])
         uploaded, present = [], []
@@ -233,8 +235,12 @@ def deploy(export_dir: str | Path, bucket: str, *, client: "BaseClient | None" =
         log.info("verified %d objects under s3://%s/%s/", len(objects), bucket, version)
     except DeployError as exc:
         raise DeployError(f"{exc}; {_latest_unchanged(bucket, previous)}") from None
-    _switch_latest(client, bucket, manifest, previous, action="deploy", public_read=public_read)
-    return DeployResult(bucket, version, objects, tuple(uploaded), tuple(present), previous)
+    switched = public_read or not _serves(current, manifest)
+    if switched:
+        _switch_latest(client, bucket, manifest, previous, action="deploy", public_read=public_read)
+    else:
+        log.info("s3://%s/%s already serves %s", bucket, LATEST_KEY, version)
+    return DeployResult(bucket, version, objects, tuple(uploaded), tuple(present), previous, switched=switched)
 
 
 def check_version(version: str) -> str:
@@ -292,7 +298,8 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
     """
     client = client or s3_client()
     _check_bucket(client, bucket)
-    previous = _read_latest_version(client, bucket)
+    current = _read_latest(client, bucket)
+    previous = current.version if current else None
     if version is None:
         version = _version_before(client, bucket, previous)
     check_version(version)
@@ -312,8 +319,8 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
                 _make_public(client, bucket, key)
     except (DeployError, ExportError) as exc:
         raise DeployError(f"{exc}; {_latest_unchanged(bucket, previous)}") from None
-    if previous == version and not public_read:
-        log.info("latest already serves %s", version)
+    if _serves(current, manifest) and not public_read:
+        log.info("s3://%s/%s already serves %s", bucket, LATEST_KEY, version)
         return SwitchResult(bucket, version, previous, changed=False)
     _switch_latest(client, bucket, manifest, previous, action="rollback", public_read=public_read)
     return SwitchResult(bucket, version, previous, changed=previous != version)
@@ -323,7 +330,8 @@ def list_versions(bucket: str, *, client: "BaseClient | None" = None) -> list[Ve
     """Every version folder in the bucket, oldest first, with its manifest's facts and completeness."""
     client = client or s3_client()
     sizes = _list(client, bucket)
-    latest = _read_latest_version(client, bucket)
+    current = _read_latest(client, bucket)
+    latest = current.version if current else None
     folders = sorted({key.split("/", 1)[0] for key in sizes if "/" in key} - {LATEST})
     versions = []
     for folder in folders:
@@ -390,16 +398,24 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, previo
     log.info("s3://%s/%s now serves %s (was %s)", bucket, LATEST_KEY, version, previous or "nothing")
 
 
-def _read_latest_version(client: "BaseClient", bucket: str) -> str | None:
-    """The version `latest/model.json` serves; None when there is none or it is not a manifest."""
+def _read_latest(client: "BaseClient", bucket: str) -> Manifest | None:
+    """What `latest/model.json` serves; None when there is none or it is not a manifest."""
     data = _get(client, bucket, LATEST_KEY)
     if data is None:
         return None
     try:
-        return parse_manifest(data).version
+        return parse_manifest(data)
     except ManifestError as exc:
         log.warning("s3://%s/%s is not a valid manifest (%s); a switch will replace it", bucket, LATEST_KEY, exc)
         return None
+
+
+def _serves(latest: Manifest | None, manifest: Manifest) -> bool:
+    """Whether `latest` already names exactly this version's files."""
+    if latest is None or latest.version != manifest.version:
+        return False
+    expected = {k: (f"../{manifest.version}/{a.path}", a.bytes, a.sha256) for k, a in manifest.artifacts.items()}
+    return {k: (a.path, a.bytes, a.sha256) for k, a in latest.artifacts.items()} == expected
 
 
 def _latest_unchanged(bucket: str, previous: str | None) -> str:

@@ -98,10 +98,12 @@ def test_deploy_uploads_verifies_and_switches_latest(client: Any, bucket: str, e
 
 def test_redeploy_is_harmless_and_repairs_a_missing_object(client: Any, bucket: str,
                                                            exports: dict[str, Path]) -> None:
-    deploy(exports[V1], bucket, client=client)
+    assert deploy(exports[V1], bucket, client=client).switched
+    first_latest = latest_bytes(client, bucket)
     again = deploy(exports[V1], bucket, client=client)
     assert again.uploaded == () and len(again.already_there) == len(again.objects)
-    assert again.previous == V1 and load_latest(client, bucket).manifest.version == V1
+    assert again.previous == V1 and not again.switched
+    assert latest_bytes(client, bucket) == first_latest  # not even rewritten
 
     client.delete_object(Bucket=bucket, Key=f"{V1}/model.tflite")
     repaired = deploy(exports[V1], bucket, client=client)
