@@ -7,7 +7,6 @@ rename. An interrupted export therefore never replaces the previous one or `late
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from api.manifest import (
     ManifestError, content_type, parse_manifest,
 )
 
+from .data import sha256_file as sha256_of  # one implementation, shared with the data cache
 from .errors import ExportError
 from .layers import INPUT_NAME
 
@@ -46,14 +46,6 @@ VERSION_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
 def new_version(now: datetime | None = None) -> str:
     """A model version: the UTC export time, usable as an S3 prefix and sortable as text."""
     return (now or datetime.now(timezone.utc)).strftime(VERSION_FORMAT)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_model(
