@@ -149,6 +149,10 @@ def _make_epoch_report() -> type:
     class _EpochReport(keras.callbacks.Callback):
         """A progress bar over each epoch's batches and one log line per epoch."""
 
+        # Batch hooks may run on Keras's dispatch thread: a callback that is not marked safe for that
+        # makes Keras wait for every batch's metrics, which costs several percent of an epoch.
+        async_safe = True
+
         def __init__(self, epochs: int, steps: int, times: list[float], progress: bool | None) -> None:
             super().__init__()
             self.epochs, self.steps, self.times = epochs, steps, times
