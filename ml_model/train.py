@@ -169,10 +169,11 @@ def _make_epoch_report() -> type:
                                  leave=False, file=sys.stderr)
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            if self._bar is not None:
-                self._bar.update(1)
+            bar = self._bar  # read once: on_epoch_end may clear it from the main thread
+            if bar is not None:
+                bar.update(1)
                 if logs and batch % 20 == 0:
-                    self._bar.set_postfix(loss=f"{logs.get('loss', 0):.4f}", acc=f"{logs.get('accuracy', 0):.4f}")
+                    bar.set_postfix(loss=f"{logs.get('loss', 0):.4f}", acc=f"{logs.get('accuracy', 0):.4f}")
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             elapsed = time.perf_counter() - self._start
