@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 from api.manifest import MANIFEST_NAME, Manifest, ManifestError, content_type, parse_manifest
 
 from .errors import DeployError, ExportError
-from .export import sha256_of, verify_export
+from .data import sha256_file
+from .export import verify_export
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -197,7 +198,7 @@ def plan_deploy(export_dir: str | Path) -> tuple[Manifest, tuple[ObjectSpec, ...
     manifest_path = export_dir / MANIFEST_NAME
     # The version's own manifest goes last: its presence marks the version folder as complete.
     objects.append(ObjectSpec(f"{version}/{MANIFEST_NAME}", manifest_path, manifest_path.stat().st_size,
-                              sha256_of(manifest_path), content_type(MANIFEST_NAME)))
+                              sha256_file(manifest_path), content_type(MANIFEST_NAME)))
     return manifest, tuple(objects)
 
 
@@ -394,7 +395,11 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, previo
         # A failed single PUT leaves the old object; a lost answer to a PUT that landed leaves the new one.
         raise DeployError(f"{exc}; s3://{bucket}/{LATEST_KEY} serves either {previous or 'nothing'} as before "
                           f"or the complete {version}: run the command again") from None
-    _verify(client, bucket, LATEST_KEY, len(data), digest)
+    try:
+        _verify(client, bucket, LATEST_KEY, len(data), digest)
+    except DeployError as exc:
+        raise DeployError(f"{exc}; the switch to {version} was written but could not be read back: "
+                          "check with `python -m ml_model versions`") from None
     log.info("s3://%s/%s now serves %s (was %s)", bucket, LATEST_KEY, version, previous or "nothing")
 
 
@@ -524,7 +529,7 @@ _BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken
 
 @contextmanager
 def _s3_errors(action: str, bucket: str, key: str | None = None, *,
-               passthrough: Any = None) -> Iterator[None]:
+               passthrough: Callable[[Exception], bool] | None = None) -> Iterator[None]:
     """Turn botocore's exceptions into one-line DeployErrors; `passthrough(exc)` lets chosen ones through."""
     from botocore.exceptions import (
         BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError, NoCredentialsError,

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from api.manifest import FORMAT, FORMAT_VERSION, LABELS, MANIFEST_NAME, content_type
-from ml_model.export import FILES, SAVED_MODEL_DIR, point_latest, sha256_of
+from ml_model.data import sha256_file
+from ml_model.export import FILES, SAVED_MODEL_DIR, point_latest
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -33,7 +34,7 @@ def make_fake_export(root: Path, name: str, version: str, *, seed: int = 0, accu
     (folder / FILES["curves"]).write_bytes(PNG_SIGNATURE + rng.bytes(2_000))
     artifacts = {
         key: {"path": filename, "bytes": (folder / filename).stat().st_size,
-              "sha256": sha256_of(folder / filename), "contentType": content_type(filename)}
+              "sha256": sha256_file(folder / filename), "contentType": content_type(filename)}
         for key, filename in FILES.items()
     }
     manifest = {

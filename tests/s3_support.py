@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
+import os
 import posixpath
 import socket
 import threading
@@ -51,8 +52,6 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials and no ambient AWS settings (profile, endpoint) leaking into a test."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("AWS_") or name == "MODEL_BUCKET_NAME":
             monkeypatch.delenv(name)
