@@ -218,7 +218,7 @@ def deploy(export_dir: str | Path, bucket: str, *, client: "BaseClient | None" =
     client = client or s3_client()
     _check_bucket(client, bucket)
     current = _read_latest(client, bucket)
-    previous = current.version if current else None
+    previous = current.version
     try:
         _refuse_different_version(client, bucket, objects[-1])
         uploaded, present = [], []
@@ -236,9 +236,9 @@ def deploy(export_dir: str | Path, bucket: str, *, client: "BaseClient | None" =
         log.info("verified %d objects under s3://%s/%s/", len(objects), bucket, version)
     except DeployError as exc:
         raise DeployError(f"{exc}; {_latest_unchanged(bucket, previous)}") from None
-    switched = public_read or not _serves(current, manifest)
+    switched = public_read or not _serves(current.manifest, manifest)
     if switched:
-        _switch_latest(client, bucket, manifest, previous, action="deploy", public_read=public_read)
+        _switch_latest(client, bucket, manifest, current, action="deploy", public_read=public_read)
     else:
         log.info("s3://%s/%s already serves %s", bucket, LATEST_KEY, version)
     return DeployResult(bucket, version, objects, tuple(uploaded), tuple(present), previous, switched=switched)
@@ -300,7 +300,7 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
     client = client or s3_client()
     _check_bucket(client, bucket)
     current = _read_latest(client, bucket)
-    previous = current.version if current else None
+    previous = current.version
     if version is None:
         version = _version_before(client, bucket, previous)
     check_version(version)
@@ -320,10 +320,10 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
                 _make_public(client, bucket, key)
     except (DeployError, ExportError) as exc:
         raise DeployError(f"{exc}; {_latest_unchanged(bucket, previous)}") from None
-    if _serves(current, manifest) and not public_read:
+    if _serves(current.manifest, manifest) and not public_read:
         log.info("s3://%s/%s already serves %s", bucket, LATEST_KEY, version)
         return SwitchResult(bucket, version, previous, changed=False)
-    _switch_latest(client, bucket, manifest, previous, action="rollback", public_read=public_read)
+    _switch_latest(client, bucket, manifest, current, action="rollback", public_read=public_read)
     return SwitchResult(bucket, version, previous, changed=previous != version)
 
 
@@ -331,8 +331,7 @@ def list_versions(bucket: str, *, client: "BaseClient | None" = None) -> list[Ve
     """Every version folder in the bucket, oldest first, with its manifest's facts and completeness."""
     client = client or s3_client()
     sizes = _list(client, bucket)
-    current = _read_latest(client, bucket)
-    latest = current.version if current else None
+    latest = _read_latest(client, bucket).version
     folders = sorted({key.split("/", 1)[0] for key in sizes if "/" in key} - {LATEST})
     versions = []
     for folder in folders:
@@ -369,10 +368,15 @@ def _version_before(client: "BaseClient", bucket: str, current: str | None) -> s
     return older[-1]
 
 
-def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, previous: str | None, *,
+def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, current: "_Latest", *,
                    action: str, public_read: bool) -> None:
-    """Write `latest/model.json` naming `../<version>/...`: one PUT, so readers see old or new, never both."""
-    version = manifest.version
+    """Write `latest/model.json` naming `../<version>/...`: one PUT, so readers see old or new, never both.
+
+    The PUT is conditional on `latest/model.json` being what this command read at its start
+    (If-Match its ETag, or If-None-Match when there was none), so a deploy or rollback that ran
+    meanwhile is never silently overwritten. Stores without conditional writes get a plain PUT.
+    """
+    version, previous = manifest.version, current.version
     body = manifest.with_artifact_prefix(f"../{version}/")
     body["deployment"] = {
         "version": version,
@@ -384,17 +388,38 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, previo
     data = (json.dumps(body, indent=2) + "\n").encode("utf-8")
     digest = hashlib.sha256(data).hexdigest()
     extra: dict[str, Any] = {"ACL": PUBLIC_READ_ACL} if public_read else {}
+
+    def put(**conditions: str) -> str | None:
+        """None once written; the error code when a condition (or its lack of support) stopped it."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with _s3_errors("switching", bucket, LATEST_KEY, passthrough=_is_conditional_failure):
+                client.put_object(
+                    Bucket=bucket, Key=LATEST_KEY, Body=data, ContentType=content_type(MANIFEST_NAME),
+                    CacheControl=LATEST_CACHE_CONTROL, ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(digest),
+                    Metadata={SHA256_METADATA: digest, "model-version": version}, **extra, **conditions,
+                )
+        except ClientError as exc:
+            return _error_code(exc)
+        return None
+
     try:
-        with _s3_errors("switching", bucket, LATEST_KEY):
-            client.put_object(
-                Bucket=bucket, Key=LATEST_KEY, Body=data, ContentType=content_type(MANIFEST_NAME),
-                CacheControl=LATEST_CACHE_CONTROL, ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(digest),
-                Metadata={SHA256_METADATA: digest, "model-version": version}, **extra,
-            )
+        refused = put(**({"IfMatch": current.etag} if current.etag else {"IfNoneMatch": "*"}))
+        if refused == "NotImplemented":
+            log.warning("the store does not support conditional writes; switching latest unconditionally")
+            refused = put()
+        # A retried PUT whose first attempt landed fails its own condition: that is our write, not a rival's.
+        if refused is not None and _matches(client, bucket, LATEST_KEY, len(data), digest, download=True):
+            refused = None
     except DeployError as exc:
         # A failed single PUT leaves the old object; a lost answer to a PUT that landed leaves the new one.
         raise DeployError(f"{exc}; s3://{bucket}/{LATEST_KEY} serves either {previous or 'nothing'} as before "
                           f"or the complete {version}: run the command again") from None
+    if refused is not None:
+        raise DeployError(f"s3://{bucket}/{LATEST_KEY} changed while this command ran (another deploy or "
+                          f"rollback?), so it was not switched to {version} ({refused}); check with "
+                          "`python -m ml_model versions` and run the command again")
     try:
         _verify(client, bucket, LATEST_KEY, len(data), digest)
     except DeployError as exc:
@@ -403,16 +428,28 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, previo
     log.info("s3://%s/%s now serves %s (was %s)", bucket, LATEST_KEY, version, previous or "nothing")
 
 
-def _read_latest(client: "BaseClient", bucket: str) -> Manifest | None:
-    """What `latest/model.json` serves; None when there is none or it is not a manifest."""
-    data = _get(client, bucket, LATEST_KEY)
-    if data is None:
-        return None
+@dataclass(frozen=True)
+class _Latest:
+    """`latest/model.json` as read at the start of a command."""
+
+    manifest: Manifest | None  # None when missing or not a manifest
+    etag: str | None  # None when missing
+
+    @property
+    def version(self) -> str | None:
+        return self.manifest.version if self.manifest else None
+
+
+def _read_latest(client: "BaseClient", bucket: str) -> _Latest:
+    found = _get_with_etag(client, bucket, LATEST_KEY)
+    if found is None:
+        return _Latest(None, None)
+    data, etag = found
     try:
-        return parse_manifest(data)
+        return _Latest(parse_manifest(data), etag)
     except ManifestError as exc:
         log.warning("s3://%s/%s is not a valid manifest (%s); a switch will replace it", bucket, LATEST_KEY, exc)
-        return None
+        return _Latest(None, etag)
 
 
 def _serves(latest: Manifest | None, manifest: Manifest) -> bool:
@@ -458,24 +495,25 @@ def _head(client: "BaseClient", bucket: str, key: str) -> dict[str, Any] | None:
         return None
 
 
-def _get(client: "BaseClient", bucket: str, key: str) -> bytes | None:
-    """A small object's bytes, or None when it does not exist."""
+def _get_with_etag(client: "BaseClient", bucket: str, key: str) -> tuple[bytes, str] | None:
+    """A small object's bytes and ETag, or None when it does not exist."""
     from botocore.exceptions import ClientError
 
     try:
         with _s3_errors("reading", bucket, key, passthrough=_is_not_found):
-            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            response = client.get_object(Bucket=bucket, Key=key)
+            return response["Body"].read(), response["ETag"]
     except ClientError:
         return None
 
 
 def _read_manifest(client: "BaseClient", bucket: str, key: str) -> Manifest | None:
     """The manifest at `key`, None when it does not exist, a DeployError when it is not one."""
-    data = _get(client, bucket, key)
-    if data is None:
+    found = _get_with_etag(client, bucket, key)
+    if found is None:
         return None
     try:
-        return parse_manifest(data)
+        return parse_manifest(found[0])
     except ManifestError as exc:
         raise DeployError(f"s3://{bucket}/{key} is not a valid manifest: {exc}") from None
 
@@ -516,10 +554,19 @@ def _download_sha256(client: "BaseClient", bucket: str, key: str) -> str:
     return digest.hexdigest()
 
 
-def _is_not_found(exc: Exception) -> bool:
+def _error_code(exc: Exception) -> str | None:
     from botocore.exceptions import ClientError
 
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+    return str(exc.response.get("Error", {}).get("Code")) if isinstance(exc, ClientError) else None
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return _error_code(exc) in ("404", "NoSuchKey", "NotFound")
+
+
+def _is_conditional_failure(exc: Exception) -> bool:
+    """412: latest changed since we read it; 409: a concurrent conditional write; 501: no support."""
+    return _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "NotImplemented")
 
 
 _ACCESS_DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem"}

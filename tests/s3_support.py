@@ -16,7 +16,7 @@ import posixpath
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -91,13 +91,14 @@ class FaultyProxy:
     Modes, applied from the `fail_at`-th PUT on (0-based) to every later request, or to every request
     when `fail_at` is None: "500" (InternalError), "403" (AccessDenied), "drop" (close without an
     answer), "die" (close and stop listening), "lost" (forward that one PUT, then drop the answer: it
-    landed but the client cannot know). `delay` slows every request down.
+    landed but the client cannot know). `delay` slows every request down; `on_put(n)` runs before the
+    n-th PUT (0-based) is forwarded, e.g. to let a rival writer act in the middle of a deploy.
     """
 
     def __init__(self, upstream: str, mode: str | None = None, fail_at: int | None = None,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, on_put: Callable[[int], None] | None = None) -> None:
         self.upstream = upstream.removeprefix("http://")
-        self.mode, self.fail_at, self.delay = mode, fail_at, delay
+        self.mode, self.fail_at, self.delay, self.on_put = mode, fail_at, delay, on_put
         self.puts = 0
         self.failing = mode is not None and fail_at is None
         self._lock = threading.Lock()
@@ -125,13 +126,15 @@ class FaultyProxy:
             time.sleep(self.delay)
         with self._lock:
             forward_then_drop = False
-            if handler.command == "PUT" and self.mode is not None and self.fail_at is not None:
-                if self.puts >= self.fail_at:
+            if handler.command == "PUT":
+                number, self.puts = self.puts, self.puts + 1
+                if self.on_put is not None:
+                    self.on_put(number)
+                if self.mode is not None and self.fail_at is not None and number >= self.fail_at:
                     if self.mode == "lost":
                         forward_then_drop = True
                     else:
                         self.failing = True
-                self.puts += 1
             failing = self.failing
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         if failing:

@@ -20,7 +20,7 @@ from api.manifest import MANIFEST_NAME, parse_manifest
 from fake_exports import corrupt, make_fake_export
 from ml_model.deploy import (
     IMMUTABLE_CACHE_CONTROL, LATEST_CACHE_CONTROL, LATEST_KEY, bucket_name, deploy, env_files, list_versions,
-    load_env, plan_deploy, rollback,
+    load_env, plan_deploy, rollback, s3_client,
 )
 from ml_model.errors import DeployError, ExportError
 from s3_support import (  # noqa: F401 (fixtures)
@@ -256,6 +256,34 @@ def test_a_lost_answer_to_the_switch_leaves_one_complete_version(moto_endpoint: 
             deploy(exports[V2], bucket, client=fast_client(proxy.url))
     assert V1 in str(info.value) and V2 in str(info.value)
     assert load_latest(client, bucket).manifest.version == V2  # it landed; complete all the same
+
+
+def test_a_retried_switch_recognises_its_own_write(moto_endpoint: str, client: Any, bucket: str,
+                                                   exports: dict[str, Path]) -> None:
+    """The answer to the switch is lost and boto3 retries it: the retry's failed condition is our own doing."""
+    deploy(exports[V1], bucket, client=client)
+    with FaultyProxy(moto_endpoint, mode="lost", fail_at=LATEST_SWITCH) as proxy:
+        result = deploy(exports[V2], bucket, client=s3_client(proxy.url, max_attempts=2, read_timeout=5))
+    assert proxy.puts == LATEST_SWITCH + 2  # the switch went out twice
+    assert result.switched and load_latest(client, bucket).manifest.version == V2
+
+
+def test_a_rival_switch_during_a_deploy_is_not_overwritten(moto_endpoint: str, client: Any, bucket: str,
+                                                           exports: dict[str, Path]) -> None:
+    """Two operators at once: the one who switches latest first wins; the other is told, not obeyed."""
+    deploy(exports[V1], bucket, client=client)
+
+    def rival(put_number: int) -> None:
+        if put_number == 0:  # while our deploy of V2 uploads its first file
+            deploy(exports[V3], bucket, client=client)
+
+    with FaultyProxy(moto_endpoint, on_put=rival) as proxy:
+        with pytest.raises(DeployError, match="changed while this command ran"):
+            deploy(exports[V2], bucket, client=fast_client(proxy.url))
+    assert load_latest(client, bucket).manifest.version == V3
+    # V2 was uploaded and verified all the same: switching to it now needs no upload.
+    assert rollback(bucket, V2, client=client).changed
+    assert load_latest(client, bucket).manifest.version == V2
 
 
 def test_readers_never_see_a_mix_of_versions(moto_endpoint: str, client: Any, bucket: str,
