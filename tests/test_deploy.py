@@ -342,6 +342,27 @@ def test_a_real_export_round_trips(client: Any, bucket: str, mnist_export: Path,
     assert verify_export(copy).version == result.version
 
 
+@pytest.mark.slow
+def test_the_api_loads_the_deployed_model_from_s3(client: Any, bucket: str, mnist_export: Path, real_mnist: Any,
+                                                  moto_endpoint: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole production flow: deploy, then the API's loader follows s3://BUCKET/latest/model.json."""
+    import numpy as np
+
+    from api.model_store import ModelStore
+    from api.settings import Settings
+
+    result = deploy(mnist_export, bucket, client=client)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    store = ModelStore(Settings(model_url=f"s3://{bucket}/{LATEST_KEY}", runtime="tflite",
+                                cache_dir=tmp_path / "cache", threads=1))
+    model = store.model()
+    assert model.manifest.version == result.version
+    images = real_mnist.test_images[:200, :, :, None].astype(np.float32) / 255.0
+    accuracy = float(np.mean(model.predictor.predict(images).argmax(axis=1) == real_mnist.test_labels[:200]))
+    assert accuracy > 0.9, accuracy
+
+
 # --- configuration ------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,3 +216,26 @@ def _wait_for_url(process: subprocess.Popen[str], timeout: float = 30) -> str:
                 if match := re.search(r"http://\S+/", line):
                     return match.group(0)
     raise AssertionError("the server did not announce its address")
+
+
+@pytest.mark.slow
+def test_the_api_loads_the_model_from_the_local_server(mnist_export: Path, real_mnist: Any, tmp_path: Path) -> None:
+    """The seed's development flow: MODEL_URL=http://localhost:PORT/latest/model.json."""
+    import numpy as np
+
+    from api.model_store import ModelStore
+    from api.settings import Settings
+
+    server = make_server(mnist_export.parent, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        store = ModelStore(Settings(model_url=f"{server.url}latest/model.json", runtime="tflite",
+                                    cache_dir=tmp_path / "cache", threads=1))
+        predictor = store.model().predictor
+        images = real_mnist.test_images[:200, :, :, None].astype(np.float32) / 255.0
+        accuracy = float(np.mean(predictor.predict(images).argmax(axis=1) == real_mnist.test_labels[:200]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert accuracy > 0.9, accuracy
