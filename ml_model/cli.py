@@ -122,6 +122,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
+
+
 def _add_bucket_options(parser: argparse.ArgumentParser, *, public_read: bool = False) -> None:
     parser.add_argument("--env", default="production",
                         help="read .env.ENV from the current folder, then the repo root (default: production); "
@@ -199,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=DEFAULT_EXPORTS, help="folder to serve (default: ml_model/exports)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes the models to your network)")
-    p.add_argument("--port", type=int, default=3000, help="port (default: 3000; 0 picks a free one)")
+    p.add_argument("--port", type=_port, default=3000, help="port (default: 3000; 0 picks a free one)")
     p.set_defaults(func=cmd_serve)
 
     return parser

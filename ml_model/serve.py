@@ -16,6 +16,7 @@ import logging
 import mimetypes
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,9 +75,10 @@ class ModelFileHandler(BaseHTTPRequestHandler):
         if target is None:
             return
         if target.is_dir():
-            if not urlsplit(self.path).path.endswith("/"):
+            path = urlsplit(self.path).path
+            if not path.endswith("/"):
                 self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-                self.send_header("Location", urlsplit(self.path).path + "/")
+                self.send_header("Location", "/" + path.lstrip("/") + "/")  # never "//host/": same server only
                 self.send_header("Content-Length", "0")
                 self._cors_headers()
                 self.end_headers()
@@ -218,6 +220,7 @@ class ModelServer(ThreadingHTTPServer):
 
     def __init__(self, root: Path, address: tuple[str, int]) -> None:
         self.root = root
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, ModelFileHandler)
 
     @property
