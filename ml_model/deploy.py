@@ -3,7 +3,7 @@
 Bucket layout (any S3-compatible store):
 
     <version>/model.json, <version>/model.tflite, ...   one immutable folder per model version
-    latest/model.json                                    the only object a deploy ever replaces
+    latest/model.json                                    the one object that changes from version to version
 
 `latest/model.json` is the version's manifest with every artifact path rewritten to
 `../<version>/<file>`; paths in a manifest resolve relative to the manifest like URLs (see
@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 
 from api.manifest import MANIFEST_NAME, Manifest, ManifestError, content_type, parse_manifest
 
-from .errors import DeployError, ExportError
 from .data import sha256_file
+from .errors import DeployError, ExportError
 from .export import verify_export
 
 if TYPE_CHECKING:
@@ -113,9 +113,7 @@ def s3_client(endpoint_url: str | None = None, *, max_attempts: int | None = Non
         options["retries"] = {"total_max_attempts": max_attempts, "mode": "standard"}
     try:
         return boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=Config(**options))
-    except BotoCoreError as exc:  # ProfileNotFound, bad endpoint or region settings
-        raise DeployError(_one_line(f"cannot set up the S3 client: {exc}")) from None
-    except ValueError as exc:  # botocore's check of a malformed endpoint URL
+    except (BotoCoreError, ValueError) as exc:  # ProfileNotFound, a malformed endpoint URL or region
         raise DeployError(_one_line(f"cannot set up the S3 client: {exc}")) from None
 
 
