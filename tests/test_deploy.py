@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -425,6 +427,33 @@ def test_cli_deploy_versions_rollback(cli_env: dict[str, str], bucket: str, expo
     assert back.returncode == 0, back.stderr
     assert f"now serves {V1} (was {V2})" in back.stdout
     assert load_latest(client, bucket).manifest.version == V1
+
+
+def test_ctrl_c_during_a_deploy_leaves_latest_as_it_was(cli_env: dict[str, str], moto_endpoint: str, client: Any,
+                                                       bucket: str, exports: dict[str, Path], tmp_path: Path) -> None:
+    deploy(exports[V1], bucket, client=client)
+    before = latest_bytes(client, bucket)
+    with FaultyProxy(moto_endpoint, delay=0.2) as slow:
+        env = {**cli_env, "AWS_ENDPOINT_URL": slow.url}
+        process = subprocess.Popen([sys.executable, "-m", "ml_model", "deploy", "--export", str(exports[V2]),
+                                    "--bucket", bucket], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while slow.puts < 2 and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.02)
+            assert slow.puts >= 2 and process.poll() is None, "the deploy did not get under way"
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted"
+    assert latest_bytes(client, bucket) == before
+    assert load_latest(client, bucket).manifest.version == V1
+    # Running it again finishes the job.
+    assert deploy(exports[V2], bucket, client=client).switched
 
 
 CLI_FAILURES = {
