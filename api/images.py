@@ -40,9 +40,13 @@ STROKE_SIZE = 4 * BOX
 MNIST_STROKE = 1.9
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg", "GIF": "image/gif",
            "BMP": "image/bmp", "WEBP": "image/webp"}
+OPEN_FORMATS = ["PNG", "JPEG", "GIF", "BMP", "WEBP"]  # Pillow's JPEG reader also opens MPO (phone photos)
 MEDIA_TYPES = frozenset(FORMATS.values()) | {"image/jpg", "image/x-ms-bmp", "image/pjpeg"}
 # Contrast (of 255) below which an image is taken to show no digit at all.
 MIN_CONTRAST = 24.0
+# Spread (standard deviation, of 255) of the border's grey levels up to which the background is
+# taken to be even (a drawing, a scan); photos of paper are never this even.
+EVEN_BORDER = 6.0
 
 
 @dataclass
@@ -116,7 +120,7 @@ def _decode(data: bytes, budget: PixelBudget) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            image = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
             budget.take(*image.size)
             if image.format in ("JPEG", "MPO"):
                 image.draft("L", (WORK_SIZE, WORK_SIZE))  # JPEG can decode at a fraction of its size
@@ -169,13 +173,22 @@ def normalise(grey: np.ndarray) -> np.ndarray:
 
 def _light_on_dark(grey: np.ndarray) -> np.ndarray:
     """The image with the digit lighter than its background (inverted if it was dark on light)."""
-    border = _border(grey)
-    background = float(np.median(border))
-    low, high = np.percentile(grey, (1, 99))
+    low, high = (float(v) for v in np.percentile(grey, (0.05, 99.95)))
     if high - low < MIN_CONTRAST:
         raise InvalidRequest("the image is blank: no digit found")
-    # The ink is whichever extreme lies farther from the background.
-    return 255.0 - grey if background - low > high - background else grey
+    border = _border(grey)
+    if float(border.std()) <= EVEN_BORDER:
+        # A drawing (or an evenly lit page): the border is the background, the ink the far extreme.
+        background = float(np.median(border))
+        return 255.0 - grey if background - low > high - background else grey
+    # A photo: compare each pixel with a coarse local average, so uneven light does not count,
+    # and see which way the strongest departures (the ink) go.
+    height, width = grey.shape
+    cells = (max(1, width // 32), max(1, height // 32))
+    local = Image.fromarray(grey, "F").resize(cells, Image.Resampling.BOX).resize((width, height),
+                                                                                 Image.Resampling.BILINEAR)
+    darker, lighter = np.percentile(grey - np.asarray(local, dtype=np.float32), (0.1, 99.9))
+    return 255.0 - grey if -darker > lighter else grey
 
 
 def _border(grey: np.ndarray) -> np.ndarray:
@@ -185,18 +198,24 @@ def _border(grey: np.ndarray) -> np.ndarray:
 
 
 def _is_mnist_style(grey: np.ndarray) -> bool:
-    """A 28x28 light-on-dark image whose ink keeps off MNIST's 4-pixel margin: use it as it is."""
-    margin = (SIZE - BOX) // 2
-    inner = np.zeros_like(grey, dtype=bool)
-    inner[margin:-margin, margin:-margin] = True
-    return float(grey[~inner].max()) < MIN_CONTRAST and float(grey[inner].max()) > 128
+    """A 28x28 light-on-dark digit already sized and centred as MNIST's are: used as it is."""
+    if float(np.median(_border(grey))) >= MIN_CONTRAST:
+        return False
+    ink = grey > MIN_CONTRAST
+    rows, cols = np.nonzero(ink)
+    if len(rows) == 0:
+        return False
+    extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+    weights = grey[rows, cols]
+    centre = np.array([np.average(rows, weights=weights), np.average(cols, weights=weights)])
+    return BOX - 3 <= extent <= BOX + 2 and float(np.abs(centre - CENTRE).max()) <= 1.5
 
 
 def _ink_levels(grey: np.ndarray) -> np.ndarray:
     """Ink in [0, 1] on a clean black background: uneven lighting removed, levels stretched."""
     threshold = _otsu(grey)
     border = _border(grey)
-    if float(border.std()) > 4.0:  # a photo: paper is never evenly lit
+    if float(border.std()) > EVEN_BORDER:  # a photo: remove the uneven lighting first
         for _ in range(2):
             background = _background_surface(grey, grey < threshold)
             flat = grey - background
@@ -250,26 +269,81 @@ def _background_surface(grey: np.ndarray, background: np.ndarray) -> np.ndarray:
 
 
 def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
-    """Top, bottom, left, right of the digit, ignoring specks far from it."""
-    mass = ink
-    if min(ink.shape) >= 3 * SIZE:
-        # Specks of a pixel or two (paper grain, sensor noise) vanish in an opening; strokes do not.
-        image = Image.fromarray((ink * 255).astype(np.uint8), "L")
-        mass = np.asarray(image.filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(3)), np.float32)
-        if not mass.any():
-            mass = ink
-    top, bottom = _span(mass.sum(axis=1))
-    left, right = _span(mass.sum(axis=0))
+    """Top, bottom, left, right of the digit: its largest stroke and the strokes close to it.
+
+    Photos bring other marks: paper edges and shadows (touching the border), specks. The digit is
+    the heaviest connected component that keeps off the border (the heaviest of all if every
+    one touches it), with the components near it that are more than specks (the bar of a 5 or 7).
+    """
+    components = _components(ink)
+    if not components:
+        raise InvalidRequest("the image is blank: no digit found")
+    height, width = ink.shape
+
+    def weight(c: _Component) -> float:
+        touches = c.top == 0 or c.left == 0 or c.bottom == height or c.right == width
+        return c.mass * (0.25 if touches else 1.0)
+
+    main = max(components, key=weight)
+    reach = 0.3 * max(main.bottom - main.top, main.right - main.left)
+    top, bottom, left, right = main.top, main.bottom, main.left, main.right
+    for c in components:
+        near = (c.top < main.bottom + reach and c.bottom > main.top - reach
+                and c.left < main.right + reach and c.right > main.left - reach)
+        if near and c.mass >= 0.03 * main.mass and weight(c) == c.mass:
+            top, bottom = min(top, c.top), max(bottom, c.bottom)
+            left, right = min(left, c.left), max(right, c.right)
     return top, bottom, left, right
 
 
-def _span(profile: np.ndarray, tail: float = 0.002) -> tuple[int, int]:
-    """The index range holding all but `tail` of the profile's mass at each end."""
-    cumulative = np.cumsum(profile)
-    total = cumulative[-1]
-    start = int(np.searchsorted(cumulative, tail * total, side="right"))
-    end = int(np.searchsorted(cumulative, (1 - tail) * total, side="left")) + 1
-    return start, max(end, start + 1)
+@dataclass
+class _Component:
+    mass: float
+    top: int
+    bottom: int  # exclusive
+    left: int
+    right: int  # exclusive
+
+
+def _components(ink: np.ndarray, level: float = 0.5) -> list[_Component]:
+    """8-connected components of `ink > level`, found by joining runs of ink row by row."""
+    mask = np.pad(ink > level, ((0, 0), (1, 1))).astype(np.int8)
+    edges = np.diff(mask, axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # row-major like the starts, so they pair up
+    if len(rows) == 0:
+        return []
+    row_mass = np.concatenate([np.zeros((ink.shape[0], 1), np.float64), np.cumsum(ink, axis=1, dtype=np.float64)], 1)
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_run = np.searchsorted(rows, np.arange(ink.shape[0] + 1)).tolist()
+    row_list, start_list, end_list = rows.tolist(), starts.tolist(), ends.tolist()
+    for i, row in enumerate(row_list):
+        for j in range(first_run[row - 1], first_run[row]) if row else ():
+            # Runs [s, e) on neighbouring rows touch, diagonals included, when s_i <= e_j and s_j <= e_i.
+            if start_list[j] <= end_list[i] and start_list[i] <= end_list[j]:
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[a] = b
+    roots = np.array([find(i) for i in range(len(rows))])
+    mass = row_mass[rows, ends] - row_mass[rows, starts]
+    labels, index = np.unique(roots, return_inverse=True)
+    count = len(labels)
+    totals = np.bincount(index, weights=mass, minlength=count)
+    tops = np.full(count, ink.shape[0]); bottoms = np.zeros(count, np.int64)
+    lefts = np.full(count, ink.shape[1]); rights = np.zeros(count, np.int64)
+    np.minimum.at(tops, index, rows)
+    np.maximum.at(bottoms, index, rows + 1)
+    np.minimum.at(lefts, index, starts)
+    np.maximum.at(rights, index, ends)
+    return [_Component(float(totals[k]), int(tops[k]), int(bottoms[k]), int(lefts[k]), int(rights[k]))
+            for k in range(count)]
 
 
 def _resize(digit: np.ndarray, size: int) -> np.ndarray:
@@ -289,7 +363,7 @@ def _thicken(digit: np.ndarray) -> np.ndarray:
     """Strokes thinner than MNIST's (at STROKE_SIZE scale) widened towards its median width."""
     target = MNIST_STROKE * STROKE_SIZE / BOX
     width = _stroke_width(digit > 0.5)
-    if width >= 0.6 * target:
+    if width >= 0.8 * target:
         return digit
     size = int(round(target - width)) | 1  # rank filters need an odd size
     if size < 3:
