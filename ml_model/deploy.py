@@ -270,7 +270,8 @@ def _refuse_different_version(client: "BaseClient", bucket: str, manifest_spec: 
 def _upload(client: "BaseClient", bucket: str, spec: ObjectSpec, public_read: bool) -> None:
     log.info("uploading s3://%s/%s (%s)", bucket, spec.key, format_size(spec.bytes))
     extra: dict[str, Any] = {"ACL": PUBLIC_READ_ACL} if public_read else {}
-    with _s3_errors("uploading", bucket, spec.key), spec.source.open("rb") as body:
+    action = "uploading (public-read)" if public_read else "uploading"
+    with _s3_errors(action, bucket, spec.key), spec.source.open("rb") as body:
         client.put_object(
             Bucket=bucket, Key=spec.key, Body=body, ContentLength=spec.bytes,
             ContentType=spec.content_type, CacheControl=IMMUTABLE_CACHE_CONTROL,
@@ -280,7 +281,7 @@ def _upload(client: "BaseClient", bucket: str, spec: ObjectSpec, public_read: bo
 
 
 def _make_public(client: "BaseClient", bucket: str, key: str) -> None:
-    with _s3_errors("making public", bucket, key):
+    with _s3_errors("making public-read", bucket, key):
         client.put_object_acl(Bucket=bucket, Key=key, ACL=PUBLIC_READ_ACL)
 
 
@@ -392,7 +393,8 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, curren
         from botocore.exceptions import ClientError
 
         try:
-            with _s3_errors("switching", bucket, LATEST_KEY, passthrough=_is_conditional_failure):
+            with _s3_errors("switching (public-read)" if public_read else "switching", bucket, LATEST_KEY,
+                            passthrough=_is_conditional_failure):
                 client.put_object(
                     Bucket=bucket, Key=LATEST_KEY, Body=data, ContentType=content_type(MANIFEST_NAME),
                     CacheControl=LATEST_CACHE_CONTROL, ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(digest),
@@ -611,8 +613,11 @@ def _client_error(exc: Any, action: str, bucket: str, where: str) -> str:
     if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and where == f"s3://{bucket}"):
         return f"bucket {bucket} does not exist (or is in another account); create it or fix {BUCKET_VARIABLE}"
     if code in _ACCESS_DENIED:
+        if "public-read" in action:
+            return (f"access denied while {action} {where}: public-read needs s3:PutObjectAcl, and the bucket's "
+                    "Block Public Access settings must allow public ACLs (or keep objects private: s3:// URLs)")
         return (f"access denied while {action} {where}: the credentials need s3:ListBucket, s3:GetObject "
-                f"and s3:PutObject{' and s3:PutObjectAcl' if action == 'making public' else ''} on this bucket")
+                "and s3:PutObject on this bucket")
     if code in _BAD_CREDENTIALS:
         return f"the S3 store rejected the credentials while {action} {where} ({code})"
     if code == "AccessControlListNotSupported":

@@ -131,6 +131,14 @@ def test_public_read_grants_everyone_read(client: Any, bucket: str, exports: dic
         assert any(g["Grantee"].get("URI") == ALL_USERS and g["Permission"] == "READ" for g in grants), key
 
 
+def test_a_refused_public_read_says_why(moto_endpoint: str, client: Any, bucket: str,
+                                        exports: dict[str, Path]) -> None:
+    with FaultyProxy(moto_endpoint, mode="403", fail_at=0) as proxy:  # as Block Public Access answers
+        with pytest.raises(DeployError, match="Block Public Access") as info:
+            deploy(exports[V1], bucket, client=fast_client(proxy.url), public_read=True)
+    assert "was not created" in str(info.value) and latest_bytes(client, bucket) is None
+
+
 def test_dry_run_needs_no_store_and_changes_nothing(client: Any, bucket: str, exports: dict[str, Path]) -> None:
     result = deploy(exports[V2], bucket, dry_run=True)  # no client: it must not need one
     assert result.dry_run and result.version == V2 and result.uploaded == ()
