@@ -77,7 +77,9 @@ def from_array(value: Any) -> np.ndarray:
     elif array.shape != (SIZE, SIZE):
         raise InvalidRequest(f"an image array must be 28x28 or 784 numbers, got shape {list(array.shape)}")
     low, high = float(array.min()), float(array.max())
-    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
+    if not (np.isfinite(low) and np.isfinite(high)):  # null becomes NaN
+        raise InvalidRequest("an image array must hold only numbers (no null, NaN or infinity)")
+    if low < 0 or high > 255:
         raise InvalidRequest("image values must be between 0 and 255 (or 0 and 1)")
     # 0-1 floats are used as they are; anything above 1 means the 0-255 scale.
     return array / 255.0 if high > 1.0 else array
@@ -134,7 +136,7 @@ def _decode(data: bytes, budget: PixelBudget) -> np.ndarray:
     except UnidentifiedImageError:
         raise UnsupportedMediaType("the image is not PNG, JPEG, GIF, BMP or WebP") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise PayloadTooLarge("the image is too large to decode") from None
+        raise PayloadTooLarge(f"the image has more pixels than the limit of {budget.per_image} per image") from None
     except (OSError, ValueError, SyntaxError, EOFError):
         raise InvalidRequest("the image could not be decoded (truncated or corrupt)") from None
 
@@ -214,11 +216,10 @@ def _is_mnist_style(grey: np.ndarray) -> bool:
 def _ink_levels(grey: np.ndarray) -> np.ndarray:
     """Ink in [0, 1] on a clean black background: uneven lighting removed, levels stretched."""
     threshold = _otsu(grey)
-    border = _border(grey)
-    if float(border.std()) > EVEN_BORDER:  # a photo: remove the uneven lighting first
-        for _ in range(2):
-            background = _background_surface(grey, grey < threshold)
-            flat = grey - background
+    if float(_border(grey).std()) > EVEN_BORDER:  # a photo: remove the uneven lighting first
+        flat = grey
+        for _ in range(2):  # the second fit sees the background the first one revealed
+            flat = grey - _background_surface(grey, flat < threshold)
             threshold = _otsu(flat)
         grey = flat
     ink = grey > threshold

@@ -49,7 +49,9 @@ class Source:
     def join(self, relative: str) -> "Source":
         """The file at `relative` (as written in a manifest) next to this one."""
         if self.kind == HTTP:
-            return Source(HTTP, urllib.parse.urljoin(self.location, relative))
+            url = urllib.parse.urlsplit(self.location)
+            path = "/" + _climb(posixpath.dirname(url.path).lstrip("/"), relative)
+            return Source(HTTP, urllib.parse.urlunsplit((url.scheme, url.netloc, path, "", "")))
         if self.kind == S3:
             bucket, key = self.location.split("/", 1)
             return Source(S3, f"{bucket}/{_climb(posixpath.dirname(key), relative)}")
@@ -140,7 +142,7 @@ def _climb(folder: str, relative: str) -> str:
     if relative.startswith("/") or "\\" in relative:
         raise FetchError(f"artifact path {relative!r} must be relative")
     joined = posixpath.normpath(posixpath.join(folder, relative))
-    if joined == ".." or joined.startswith("../") or joined in (".", ""):
+    if joined == ".." or joined.startswith("../") or joined == ".":
         raise FetchError(f"artifact path {relative!r} leaves the model's root")
     return joined
 

@@ -1,0 +1,193 @@
+"""Image inputs: arrays, base64 / data URLs, decoding limits, and MNIST-style normalisation.
+
+The accuracy tests re-draw real MNIST test digits the ways users send them (tests/digit_images.py)
+and hold the API's normalisation to reading them about as well as the digits themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from api import images
+from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from digit_images import MAKERS, encode, enlarge
+
+def budget() -> images.PixelBudget:
+    return images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
+
+
+def png(array: np.ndarray, mode: str | None = None) -> bytes:
+    return encode(Image.fromarray(array, mode) if mode else Image.fromarray(array))
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    rows, cols = np.mgrid[0:28, 0:28]
+    return float((image * rows).sum() / image.sum()), float((image * cols).sum() / image.sum())
+
+
+# ---------------------------------------------------------------- arrays
+
+@pytest.mark.parametrize("shape", [(28, 28), (784,), (28, 28, 1)])
+def test_arrays_of_every_accepted_shape(shape: tuple[int, ...]) -> None:
+    values = np.arange(784, dtype=np.float64).reshape(shape) % 256
+    out = images.from_array(values.tolist())
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    np.testing.assert_allclose(out.ravel(), (np.arange(784) % 256) / 255.0, atol=1e-6)
+
+
+def test_arrays_of_unit_floats_are_used_as_they_are() -> None:
+    values = np.linspace(0, 1, 784).reshape(28, 28)
+    np.testing.assert_allclose(images.from_array(values.tolist()), values, atol=1e-6)
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ([[0] * 28] * 27, "28x28 or 784"),
+    ([0] * 783, "28x28 or 784"),
+    ([[[0] * 28] * 28] * 2, "28x28 or 784"),
+    ([[0] * 28] * 27 + [[0] * 27], "only numbers"),
+    ([["a"] * 28] * 28, "only numbers"),
+    ([[None] * 28] * 28, "only numbers"),
+    ([[256] + [0] * 27] + [[0] * 28] * 27, "between 0 and 255"),
+    ([[-1] + [0] * 27] + [[0] * 28] * 27, "between 0 and 255"),
+    ([[float("nan")] + [0] * 27] + [[0] * 28] * 27, "only numbers"),
+    ([[float("inf")] + [0] * 27] + [[0] * 28] * 27, "only numbers"),
+    ([], "28x28 or 784"),
+])
+def test_bad_arrays_are_refused(value: object, fragment: str) -> None:
+    with pytest.raises(InvalidRequest, match=fragment):
+        images.from_array(value)
+
+
+# ---------------------------------------------------------------- strings
+
+def test_base64_and_data_urls_decode_to_the_same_bytes() -> None:
+    data = png(np.zeros((5, 5), np.uint8))
+    plain = base64.b64encode(data).decode()
+    forms = [plain, plain.rstrip("="), "\n".join(plain[i:i + 20] for i in range(0, len(plain), 20)),
+             base64.urlsafe_b64encode(data).decode(), f"data:image/png;base64,{plain}",
+             f"DATA:image/png;charset=binary;base64,{plain}", f"data:;base64,{plain}"]
+    for form in forms:
+        assert images.decode_string(form)[0] == data, form
+
+
+@pytest.mark.parametrize("text, error, fragment", [
+    ("not base64 at all!", InvalidRequest, "base64"),
+    ("data:image/png;base64", InvalidRequest, "comma"),
+    ("data:text/plain;base64,aGVsbG8=", UnsupportedMediaType, "text/plain"),
+    ("data:image/tiff;base64,aGVsbG8=", UnsupportedMediaType, "image/tiff"),
+])
+def test_bad_strings_are_refused(text: str, error: type[Exception], fragment: str) -> None:
+    with pytest.raises(error, match=fragment):
+        images.decode_string(text)
+
+
+# ---------------------------------------------------------------- decoding
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (a decompression bomb's calling card)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _tiff() -> bytes:
+    return encode(Image.new("L", (8, 8)), "TIFF")
+
+
+@pytest.mark.parametrize("data, error, fragment", [
+    (b"", UnsupportedMediaType, "PNG, JPEG"),
+    (b"hello, world", UnsupportedMediaType, "PNG, JPEG"),
+    (_tiff(), UnsupportedMediaType, "PNG, JPEG"),
+    (png(np.zeros((64, 64), np.uint8))[:60], InvalidRequest, "decoded"),
+    (_png_claiming(50_000, 50_000), PayloadTooLarge, "pixels"),
+    (_png_claiming(4097, 4096), PayloadTooLarge, "pixels"),
+    (png(np.full((64, 64), 255, np.uint8)), InvalidRequest, "blank"),
+    (png(np.zeros((64, 64, 4), np.uint8), "RGBA"), InvalidRequest, "transparent"),
+], ids=["empty", "text", "tiff", "truncated", "bomb", "just-over-limit", "blank", "transparent"])
+def test_undecodable_and_oversized_images_are_refused(data: bytes, error: type[Exception], fragment: str) -> None:
+    with pytest.raises(error, match=fragment):
+        images.from_bytes(data, budget())
+
+
+def test_the_request_budget_is_shared_by_its_images() -> None:
+    shared = images.PixelBudget(per_image=100 * 100, remaining=3 * 100 * 100)
+    digit = np.zeros((100, 100), np.uint8)
+    digit[30:70, 45:55] = 255
+    for _ in range(3):
+        images.from_bytes(png(digit), shared)
+    with pytest.raises(PayloadTooLarge, match="request"):
+        images.from_bytes(png(digit), shared)
+
+
+# ---------------------------------------------------------------- normalisation
+
+def test_mnist_digits_pass_through_unchanged(real_mnist) -> None:
+    for digit in real_mnist.test_images[:50]:
+        np.testing.assert_allclose(images.from_bytes(png(digit), budget()), digit / 255.0, atol=1e-6)
+        inverted = images.from_bytes(png(255 - digit), budget())
+        np.testing.assert_allclose(inverted, digit / 255.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["canvas", "photo", "transparent", "thin_pen", "small_on_dark", "webp"])
+def test_normalised_images_look_like_mnist(real_mnist, name: str) -> None:
+    """Fitted into 20x20, centre of mass at MNIST's, white on black, peak ink at full white."""
+    rng = np.random.default_rng(3)
+    for digit in real_mnist.test_images[:10]:
+        out = images.from_bytes(MAKERS[name](digit, rng), budget())
+        rows, cols = np.nonzero(out > 0.05)
+        assert out.shape == (28, 28) and out.dtype == np.float32
+        assert 0.0 <= out.min() and out.max() == pytest.approx(1.0, abs=0.02)
+        assert 17 <= max(np.ptp(rows), np.ptp(cols)) + 1 <= 22
+        com = centre_of_mass(out)
+        assert abs(com[0] - 14) <= 1.0 and abs(com[1] - 14) <= 1.0, com
+        assert out[0].max() < 0.3 and out[:, 0].max() < 0.3  # the corners are background
+
+
+def test_a_photo_with_a_shadowed_edge_and_specks_finds_the_digit(real_mnist) -> None:
+    """Marks that are not the digit (a dark paper edge, specks of dirt) do not widen its box."""
+    digit = real_mnist.test_images[0]
+    page = np.full((400, 400), 210.0)
+    page[:, :30] = 90  # the table under the paper's left edge
+    ink = enlarge(digit, 8)
+    page[100:324, 120:344] = page[100:324, 120:344] * (1 - ink) + 40 * ink
+    for row, col in [(20, 380), (380, 60), (390, 390)]:
+        page[row:row + 3, col:col + 3] = 40
+    out = images.from_bytes(encode(Image.fromarray(page.astype(np.uint8)), "JPEG", quality=90), budget())
+    reference = images.from_bytes(png(255 - np.asarray(Image.fromarray((ink * 255).astype(np.uint8)))), budget())
+    assert np.abs(out - reference).mean() < 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_redrawn_digits_are_read_about_as_well_as_mnist(real_mnist, mnist_export: Path, name: str) -> None:
+    """200 MNIST test digits, re-drawn: accuracy within 4 points of the same digits as arrays."""
+    from api.predictor import open_export
+
+    predictor = open_export(mnist_export, "tflite")
+    digits, labels = real_mnist.test_images[:200], real_mnist.test_labels[:200]
+    baseline = (predictor.predict(digits[..., None] / 255.0).argmax(1) == labels).mean()
+    rng = np.random.default_rng(11)
+    batch = np.stack([images.from_bytes(MAKERS[name](digit, rng), budget()) for digit in digits])
+    accuracy = (predictor.predict(batch[..., None]).argmax(1) == labels).mean()
+    assert accuracy >= baseline - 0.04, (name, accuracy, baseline)
+
+
+def test_exif_orientation_is_applied() -> None:
+    """A phone stores a portrait photo sideways with an EXIF rotation; the digit must come out upright."""
+    upright = np.full((200, 100), 255, np.uint8)
+    upright[40:160, 45:55] = 0  # a "1": tall and thin
+    stored = Image.fromarray(upright).rotate(90, expand=True)  # lying on its side
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "rotate 90 CW to display"
+    out = images.from_bytes(encode(stored, "JPEG", exif=exif.tobytes(), quality=95), budget())
+    rows, cols = np.nonzero(out > 0.5)
+    assert np.ptp(rows) > 3 * np.ptp(cols)
