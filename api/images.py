@@ -134,11 +134,19 @@ def _decode(data: bytes, budget: PixelBudget) -> np.ndarray:
     except (PayloadTooLarge, InvalidRequest):
         raise
     except UnidentifiedImageError:
+        if _looks_like_a_known_format(data):
+            raise InvalidRequest("the image could not be decoded (truncated or corrupt)") from None
         raise UnsupportedMediaType("the image is not PNG, JPEG, GIF, BMP or WebP") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise PayloadTooLarge(f"the image has more pixels than the limit of {budget.per_image} per image") from None
     except (OSError, ValueError, SyntaxError, EOFError):
         raise InvalidRequest("the image could not be decoded (truncated or corrupt)") from None
+
+
+def _looks_like_a_known_format(data: bytes) -> bool:
+    """Whether the bytes start as one of the accepted formats do (so a failure means corrupt)."""
+    return (data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM"))
+            or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))
 
 
 def _flatten_alpha(image: Image.Image) -> Image.Image:

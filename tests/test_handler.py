@@ -1,0 +1,341 @@
+"""The `getNumberPrediction` handler: every route, input form and error path, with real events.
+
+Plain API Gateway event dicts (HTTP API 2.0 and REST 1.0) and a small context object go through the
+real handler, which loads the real small MNIST export.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from api import handler
+from api.errors import ModelUnavailable
+from api.model_store import ModelStore
+from api.settings import MAX_BATCH, MAX_BODY_BYTES, Settings
+from api_support import LambdaContext, free_port, http_event, rest_event
+from digit_images import canvas, encode, photo, transparent
+from test_images import _png_claiming
+
+REPO = Path(__file__).resolve().parents[1]
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type"}
+
+
+def store_for(url: str, cache: Path, runtime: str | None = None) -> ModelStore:
+    return ModelStore(Settings(model_url=url, runtime=runtime, cache_dir=cache, threads=1))
+
+
+@pytest.fixture(scope="module")
+def loaded_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
+    return store_for(str(mnist_export), tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def store(loaded_store: ModelStore) -> Iterator[ModelStore]:
+    handler.use_model_store(loaded_store)
+    yield loaded_store
+    handler.use_model_store(None)
+
+
+@pytest.fixture(scope="module")
+def digits(real_mnist) -> list[tuple[np.ndarray, int]]:
+    """Ten MNIST test digits the small model reads right, one of each class if it can."""
+    chosen: dict[int, tuple[np.ndarray, int]] = {}
+    for image, label in zip(real_mnist.test_images[:100], real_mnist.test_labels[:100]):
+        chosen.setdefault(int(label), (image, int(label)))
+    return [chosen[k] for k in sorted(chosen)]
+
+
+def call(event: Any) -> tuple[int, dict[str, str], Any]:
+    response = handler.get_number_prediction(event, LambdaContext())
+    assert set(response) == {"statusCode", "headers", "body", "isBase64Encoded"}
+    assert response["isBase64Encoded"] is False
+    for name, value in CORS.items():
+        assert response["headers"][name] == value
+    body = json.loads(response["body"]) if response["body"] else None
+    return response["statusCode"], response["headers"], body
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# ---------------------------------------------------------------- routes and input forms
+
+EVENT_KINDS = {
+    "http-api-2.0": lambda body, **kw: http_event("POST", "/predict", body, **kw),
+    "rest-api-1.0": lambda body, **kw: rest_event("POST", "/predict", body, **kw),
+    "base64-body": lambda body, **kw: http_event("POST", "/predict", body, base64_body=True, **kw),
+    "stage-prefixed": lambda body, **kw: http_event("POST", "/predict", body, stage="production", **kw),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EVENT_KINDS))
+def test_predict_one_array_in_every_event_kind(store: ModelStore, digits, kind: str) -> None:
+    image, label = digits[7]
+    status, headers, body = call(EVENT_KINDS[kind]({"image": image.tolist()}))
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert body["prediction"] == label == 7
+    assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-4
+    assert body["confidence"] == max(body["probabilities"]) > 0.5
+    assert body["model"] == {"version": store.model().manifest.version, "name": "small", "runtime": "tflite"}
+
+
+def _forms(image: np.ndarray) -> dict[str, Any]:
+    light = Image.fromarray(255 - image).resize((140, 140), Image.Resampling.BICUBIC)
+    return {
+        "28x28 0-255": image.tolist(),
+        "784 0-255": image.ravel().tolist(),
+        "28x28 0-1 floats": (image / 255.0).tolist(),
+        "28x28x1": image[..., None].tolist(),
+        "base64 PNG": b64(encode(Image.fromarray(image))),
+        "data URL JPEG, dark on light": "data:image/jpeg;base64," + b64(encode(light.convert("RGB"), "JPEG")),
+        "data URL canvas PNG": "data:image/png;base64," + b64(canvas(image, np.random.default_rng(0))),
+        "data URL photo": "data:image/jpeg;base64," + b64(photo(image, np.random.default_rng(0))),
+        "base64 transparent PNG": b64(transparent(image, np.random.default_rng(0))),
+    }
+
+
+@pytest.mark.parametrize("form", sorted(_forms(np.zeros((28, 28), np.uint8))))
+def test_predict_every_image_form(store: ModelStore, digits, form: str) -> None:
+    for image, label in digits[2:4]:
+        status, _, body = call(http_event(body={"image": _forms(image)[form]}))
+        assert status == 200, body
+        assert body["prediction"] == label
+
+
+def test_predict_a_batch_of_mixed_forms(store: ModelStore, digits) -> None:
+    items = [_forms(image)[form] for (image, _), form in zip(digits, ["28x28 0-255", "base64 PNG", "784 0-255",
+                                                                      "data URL canvas PNG"] * 3)]
+    status, _, body = call(http_event(body={"images": items}))
+    assert status == 200
+    assert [p["prediction"] for p in body["predictions"]] == [label for _, label in digits]
+    assert all(set(p) == {"prediction", "confidence", "probabilities"} for p in body["predictions"])
+    assert body["model"]["runtime"] == "tflite"
+
+
+def test_tensorflow_serving_instances(store: ModelStore, digits) -> None:
+    instances = [image[..., None].tolist() for image, _ in digits[:4]]
+    instances.append({"b64": b64(encode(Image.fromarray(digits[4][0])))})
+    instances.append({"image": digits[5][0].ravel().tolist()})
+    status, _, body = call(http_event(body={"signature_name": "serving_default", "instances": instances}))
+    assert status == 200
+    rows = np.array(body["predictions"])
+    assert rows.shape == (6, 10) and rows.argmax(1).tolist() == [label for _, label in digits[:6]]
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "image/jpeg", "application/octet-stream"])
+def test_a_raw_image_body(store: ModelStore, digits, content_type: str) -> None:
+    image, label = digits[3]
+    fmt = "JPEG" if content_type == "image/jpeg" else "PNG"
+    data = encode(Image.fromarray(255 - image).resize((280, 280)).convert("RGB"), fmt)
+    status, _, body = call(http_event(body=data, content_type=content_type, base64_body=True))
+    assert status == 200 and body["prediction"] == label
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json; charset=utf-8", "text/plain",
+                                          "application/x-www-form-urlencoded", "application/vnd.api+json"])
+def test_json_under_the_content_types_clients_send(store: ModelStore, digits, content_type: str | None) -> None:
+    image, label = digits[1]
+    status, _, body = call(http_event(body={"image": image.tolist()}, content_type=content_type))
+    assert status == 200 and body["prediction"] == label
+
+
+def test_a_direct_invocation_is_a_prediction(store: ModelStore, digits) -> None:
+    image, label = digits[9]
+    status, _, body = call({"image": image.tolist()})
+    assert status == 200 and body["prediction"] == label
+
+
+def test_get_model(store: ModelStore) -> None:
+    store.model()
+    status, _, body = call(http_event("GET", "/model"))
+    assert status == 200
+    model = body["model"]
+    assert model["loaded"] is True and model["runtime"] == "tflite" and model["name"] == "small"
+    assert model["labels"] == [str(d) for d in range(10)] and model["metrics"]["test"]["accuracy"] > 0.95
+    assert "artifacts" not in model and "config" not in model
+
+
+def test_get_model_before_the_model_is_loaded(mnist_export: Path, tmp_path: Path) -> None:
+    fresh = store_for(str(mnist_export), tmp_path)
+    handler.use_model_store(fresh)
+    try:
+        status, _, body = call(rest_event("GET", "/model"))
+    finally:
+        handler.use_model_store(None)
+    assert status == 200 and body["model"]["loaded"] is False and fresh.loaded is None
+
+
+@pytest.mark.parametrize("path", ["/predict", "/model"])
+def test_cors_preflight(store: ModelStore, path: str) -> None:
+    status, headers, body = call(http_event("OPTIONS", path, content_type=None))
+    assert status == 204 and body is None
+
+
+@pytest.mark.parametrize("runtime", ["tflite", "savedmodel"])
+def test_the_response_says_which_runtime_ran(mnist_export: Path, tmp_path: Path, digits, runtime: str) -> None:
+    handler.use_model_store(store_for(str(mnist_export), tmp_path, runtime))
+    try:
+        image, label = digits[0]
+        status, _, body = call(http_event(body={"image": image.tolist()}))
+    finally:
+        handler.use_model_store(None)
+    assert status == 200 and body["prediction"] == label and body["model"]["runtime"] == runtime
+
+
+# ---------------------------------------------------------------- errors
+
+ZEROS = [[0] * 28] * 28
+
+
+def _errors() -> dict[str, tuple[Any, int, str, str]]:
+    """name → (event, status, error code, a fragment of the message)."""
+    tiff = encode(Image.new("L", (8, 8)), "TIFF")
+    return {
+        "bad JSON": (http_event(body="{nope"), 400, "invalid_request", "not valid JSON"),
+        "not UTF-8": (http_event(body=b'{"image": "\xc3\x28"}', base64_body=True), 400, "invalid_request", "UTF-8"),
+        "JSON array": (http_event(body=[1, 2]), 400, "invalid_request", "JSON object"),
+        "empty body": (http_event(body=None), 400, "invalid_request", "empty"),
+        "no known key": (http_event(body={"img": ZEROS}), 400, "invalid_request", "exactly one of"),
+        "two keys": (http_event(body={"image": ZEROS, "images": [ZEROS]}), 400, "invalid_request", "exactly one of"),
+        "wrong shape": (http_event(body={"image": [[0] * 27] * 28}), 400, "invalid_request", "28x28"),
+        "out of range": (http_event(body={"image": [[300] * 28] * 28}), 400, "invalid_request", "between 0 and 255"),
+        "a number": (http_event(body={"image": 7}), 400, "invalid_request", "28x28 array"),
+        "empty batch": (http_event(body={"images": []}), 400, "invalid_request", "non-empty list"),
+        "batch not a list": (http_event(body={"images": "abc"}), 400, "invalid_request", "non-empty list"),
+        "bad item in batch": (http_event(body={"images": [ZEROS] * 3 + [[1, 2]]}), 400, "invalid_request",
+                              "images[3]"),
+        "bad instance": (http_event(body={"instances": [{"a": 1, "b": 2}]}), 400, "invalid_request", "instances[0]"),
+        "undecodable image": (http_event(body={"image": b64(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)}), 400,
+                              "invalid_request", "decoded"),
+        "not base64": (http_event(body={"image": "???"}), 400, "invalid_request", "base64"),
+        "blank image": (http_event(body={"image": b64(encode(Image.new("L", (64, 64), 255)))}), 400,
+                        "invalid_request", "blank"),
+        "bad base64 body": (dict(http_event(body="x"), body="@@@@", isBase64Encoded=True), 400, "invalid_request",
+                            "not base64"),
+        "not an HTTP event": ({"Records": []}, 400, "invalid_request", "API Gateway"),
+        "not an object": ([1, 2, 3], 400, "invalid_request", "JSON object"),
+        "body too large": (http_event(body="x" * (MAX_BODY_BYTES + 1)), 413, "payload_too_large", "limit"),
+        "base64 body too large": (http_event(body=b"x" * (MAX_BODY_BYTES + 1), base64_body=True), 413,
+                                  "payload_too_large", "limit"),
+        "batch too large": (http_event(body={"images": [ZEROS] * (MAX_BATCH + 1)}), 413, "payload_too_large",
+                            f"at most {MAX_BATCH}"),
+        "decompression bomb": (http_event(body={"image": b64(_png_claiming(40_000, 40_000))}), 413,
+                               "payload_too_large", "pixels"),
+        "multipart": (http_event(body="--x", content_type="multipart/form-data; boundary=x"), 415,
+                      "unsupported_media_type", "multipart/form-data"),
+        "raw TIFF": (http_event(body=tiff, content_type="image/tiff", base64_body=True), 415,
+                     "unsupported_media_type", "image/tiff"),
+        "TIFF in JSON": (http_event(body={"image": b64(tiff)}), 415, "unsupported_media_type", "PNG, JPEG"),
+        "data URL of text": (http_event(body={"image": "data:text/plain;base64,aGk="}), 415,
+                             "unsupported_media_type", "text/plain"),
+        "GET /predict": (http_event("GET", "/predict"), 405, "method_not_allowed", "POST"),
+        "POST /model": (rest_event("POST", "/model", {}), 405, "method_not_allowed", "GET"),
+        "unknown path": (http_event("GET", "/admin"), 404, "not_found", "/predict"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_errors()))
+def test_errors(mnist_export: Path, tmp_path: Path, name: str) -> None:
+    event, status, code, fragment = _errors()[name]
+    fresh = store_for(str(mnist_export), tmp_path)
+    handler.use_model_store(fresh)
+    try:
+        got_status, headers, body = call(event)
+    finally:
+        handler.use_model_store(None)
+    assert (got_status, body["error"]["code"]) == (status, code), body
+    assert fragment in body["error"]["message"]
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert "Traceback" not in json.dumps(body)
+    if status == 405:
+        assert "OPTIONS" in headers["Allow"]
+    assert fresh.loaded is None  # a bad request never costs a model load
+
+
+@pytest.mark.parametrize("route", [("POST", "/predict"), ("GET", "/model")])
+def test_an_unavailable_model_answers_503_with_retry_after(tmp_path: Path, route: tuple[str, str]) -> None:
+    handler.use_model_store(store_for(f"http://127.0.0.1:{free_port()}/latest/model.json", tmp_path))
+    try:
+        status, headers, body = call(http_event(*route, body={"image": ZEROS} if route[0] == "POST" else None))
+    finally:
+        handler.use_model_store(None)
+    assert status == 503 and headers["Retry-After"] == "5"
+    assert body["error"]["code"] == "model_unavailable" and "cannot connect" in body["error"]["message"]
+
+
+class _BrokenStore(ModelStore):
+    """A store whose model raises what no one planned for (the only way to reach the 500 path)."""
+
+    def model(self):  # type: ignore[override]
+        raise RuntimeError("secret detail at /var/task/api/model_store.py line 42")
+
+
+def test_an_unexpected_error_is_a_bare_500_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    handler.use_model_store(_BrokenStore(Settings("x", None, tmp_path, 1)))
+    try:
+        with caplog.at_level(logging.ERROR, logger="api.http"):
+            status, _, body = call(http_event(body={"image": ZEROS}))
+    finally:
+        handler.use_model_store(None)
+    assert status == 500 and body == {"error": {"code": "internal_error", "message": "internal error; it has been logged"}}
+    assert "secret detail" in caplog.text  # the log keeps what the response must not show
+
+
+def test_one_structured_log_line_per_request(store: ModelStore, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="api.request"):
+        call(http_event(body={"image": ZEROS}))
+        call(http_event(body="{"))
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "api.request"]
+    assert len(lines) == 2
+    ok, bad = lines
+    assert ok["requestId"] == "lambda-req-1" and ok["route"] == "POST /predict" and ok["status"] == 200
+    assert ok["runtime"] == "tflite" and 0 < ok["latencyMs"] < 1000 and "error" not in ok
+    assert bad["status"] == 400 and bad["error"] == "invalid_request"
+
+
+def test_importing_the_handler_does_nothing(tmp_path: Path) -> None:
+    """No model, network, runtime or boto3 at import: a cold start pays for them only when needed."""
+    code = ("import sys, api.handler; heavy = {'ai_edge_litert', 'tensorflow', 'boto3', 'botocore', 'ml_model'}; "
+            "print(sorted(heavy & set(sys.modules)))")
+    env = {"MODEL_URL": "http://127.0.0.1:9/never", "MODEL_CACHE_DIR": str(tmp_path / "cache"), "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]" and not (tmp_path / "cache").exists()
+
+
+def test_a_503_does_not_stick_once_the_model_is_back(mnist_export: Path, tmp_path: Path, digits) -> None:
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    missing = tmp_path / "not-yet"
+    store = ModelStore(Settings(str(missing), None, tmp_path / "cache", 1), clock=clock)
+    handler.use_model_store(store)
+    try:
+        image, label = digits[4]
+        assert call(http_event(body={"image": image.tolist()}))[0] == 503
+        missing.symlink_to(mnist_export)  # the model is deployed
+        clock.now += 5
+        status, _, body = call(http_event(body={"image": image.tolist()}))
+    finally:
+        handler.use_model_store(None)
+    assert status == 200 and body["prediction"] == label
+
+
+def test_model_unavailable_carries_retry_after() -> None:
+    assert ModelUnavailable("x", retry_after=0).headers == {"Retry-After": "1"}
