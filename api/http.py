@@ -84,13 +84,8 @@ def parse_event(event: Any, context: Any = None) -> Request:
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     body = _body(event.get("body"), bool(event.get("isBase64Encoded")))
-    return Request(str(method).upper(), _clean_path(str(path)), headers, body,
+    return Request(str(method).upper(), "/" + str(path).strip("/"), headers, body,
                    request_id or str(context_data.get("requestId", "")))
-
-
-def _clean_path(path: str) -> str:
-    path = "/" + path.strip("/")
-    return path
 
 
 def _body(raw: Any, encoded: bool) -> bytes:

@@ -127,10 +127,9 @@ def _decode(data: bytes, budget: PixelBudget) -> np.ndarray:
             if image.format in ("JPEG", "MPO"):
                 image.draft("L", (WORK_SIZE, WORK_SIZE))  # JPEG can decode at a fraction of its size
             image = ImageOps.exif_transpose(image)  # photos are often stored sideways
-            image = _flatten_alpha(image)
             if max(image.size) > WORK_SIZE:
                 image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
-            return np.asarray(image, dtype=np.float32)
+            return np.asarray(_to_grey(image), dtype=np.float32)
     except (PayloadTooLarge, InvalidRequest):
         raise
     except UnidentifiedImageError:
@@ -149,8 +148,12 @@ def _looks_like_a_known_format(data: bytes) -> bool:
             or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))
 
 
-def _flatten_alpha(image: Image.Image) -> Image.Image:
+def _to_grey(image: Image.Image) -> Image.Image:
     """Grey ("L"); transparent parts become the background the visible strokes stand out on."""
+    if image.mode.startswith(("I", "F")):  # 16/32-bit integer or float grey: scale, do not clip
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
+        return Image.fromarray(np.clip(values * (255.0 / top), 0, 255).astype(np.uint8), "L")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La"):

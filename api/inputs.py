@@ -63,8 +63,7 @@ def read_inputs(request: Request) -> Inputs:
         try:
             batch.append(read(item, budget))
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
-            exc.message = f"{form}[{index}]: {exc.message}"
-            raise
+            raise type(exc)(f"{form}[{index}]: {exc.message}", exc.headers) from None
     return Inputs(_stack(batch), form)
 
 

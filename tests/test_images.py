@@ -181,6 +181,12 @@ def test_redrawn_digits_are_read_about_as_well_as_mnist(real_mnist, mnist_export
     assert accuracy >= baseline - 0.04, (name, accuracy, baseline)
 
 
+def test_sixteen_bit_greys_are_scaled_not_clipped(real_mnist) -> None:
+    digit = real_mnist.test_images[0]
+    deep = Image.frombytes("I;16", (28, 28), (digit.astype("<u2") * 257).tobytes())
+    np.testing.assert_allclose(images.from_bytes(encode(deep), budget()), digit / 255.0, atol=1 / 255)
+
+
 def test_exif_orientation_is_applied() -> None:
     """A phone stores a portrait photo sideways with an EXIF rotation; the digit must come out upright."""
     upright = np.full((200, 100), 255, np.uint8)
