@@ -23,9 +23,9 @@ def idx(path: Path, header: int) -> np.ndarray:
 
 def main(cache: Path, epochs: int) -> None:
     x = idx(cache / "train-images-idx3-ubyte", 16).reshape(-1, 28, 28, 1).astype("float32") / 255
-    y = keras.utils.to_categorical(idx(cache / "train-labels-idx1-ubyte", 8), 10)
+    y = keras.utils.to_categorical(idx(cache / "train-labels-idx1-ubyte", 8), 10).astype("float32")
     x_test = idx(cache / "t10k-images-idx3-ubyte", 16).reshape(-1, 28, 28, 1).astype("float32") / 255
-    y_test = keras.utils.to_categorical(idx(cache / "t10k-labels-idx1-ubyte", 8), 10)
+    y_test = keras.utils.to_categorical(idx(cache / "t10k-labels-idx1-ubyte", 8), 10).astype("float32")
 
     model = keras.Sequential([
         keras.Input((28, 28, 1)),
