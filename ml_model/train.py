@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import resource
 import sys
@@ -143,6 +144,7 @@ def _callbacks(config: TrainConfig, steps: int, epoch_times: list[float],
     return callbacks
 
 
+@functools.cache
 def _make_epoch_report() -> type:
     import keras
 
@@ -189,5 +191,5 @@ def _make_epoch_report() -> type:
 
 
 def EpochReport(epochs: int, steps: int, times: list[float], progress: bool | None) -> "keras.callbacks.Callback":
-    """Built on first use so that importing this module does not import Keras."""
+    """The class is built once, on first use, so that importing this module does not import Keras."""
     return _make_epoch_report()(epochs, steps, times, progress)
