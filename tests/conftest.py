@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,37 @@ def synthetic_idx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_idx(folder / "t10k-images-idx3-ubyte", test_x)
     write_idx(folder / "t10k-labels-idx1-ubyte", test_y)
     return folder
+
+
+@pytest.fixture(scope="session")
+def serverless() -> Path:
+    """The real Serverless CLI (osls) from node_modules."""
+    from serverless_support import SERVERLESS
+
+    if not SERVERLESS.exists():
+        pytest.fail(f"{SERVERLESS} is missing: run `npm ci` in {REPO} first (scripts/test.sh does)")
+    return SERVERLESS
+
+
+@pytest.fixture(scope="session")
+def model_server(mnist_export: Path) -> Iterator["FolderServer"]:
+    """The trained test export's folder served over HTTP on loopback (as `python -m ml_model serve`)."""
+    from api_support import serve_folder
+
+    with serve_folder(mnist_export.parent) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def offline_api(serverless: Path, model_server: "FolderServer",
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator["Offline"]:
+    """One `serverless offline` for the session, on free loopback ports, reading the trained test export."""
+    from api_support import free_port
+    from serverless_support import Offline, cli_env
+
+    offline = Offline(serverless, cli_env(model_server, tmp_path_factory.mktemp("offline")), free_port(), free_port())
+    try:
+        offline.wait_ready(180)
+        yield offline
+    finally:
+        offline.stop()

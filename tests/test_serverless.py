@@ -7,47 +7,23 @@ would upload, unpacks it, and answers `test.json` with a Python that sees only t
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
-from api_support import DUMMY_AWS, FolderServer, free_port, serve_folder
+from api_support import FolderServer, free_port
 from digit_images import canvas
+from serverless_support import ORIGIN, REPO, Offline, cli_env, lambda_like_python, result_json
 
 pytestmark = [pytest.mark.serverless, pytest.mark.slow, pytest.mark.network]
 
-REPO = Path(__file__).resolve().parents[1]
-SERVERLESS = REPO / "node_modules" / ".bin" / "serverless"
-LAMBDA_PYTHON = "3.12"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
-ORIGIN = "http://localhost:8080"
-
-
-@pytest.fixture(scope="module")
-def serverless() -> Path:
-    if not SERVERLESS.exists():
-        pytest.fail(f"{SERVERLESS.relative_to(REPO)} is missing: run `npm ci` in {REPO} first (scripts/test.sh does)")
-    return SERVERLESS
-
-
-@pytest.fixture(scope="module")
-def model_server(mnist_export: Path) -> Iterator[FolderServer]:
-    with serve_folder(mnist_export.parent) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -62,28 +38,6 @@ def test_label(test_event: dict[str, Any], real_mnist) -> int:
     matches = np.flatnonzero((real_mnist.test_images == image).all(axis=(1, 2)))
     assert len(matches) >= 1, "test.json does not hold an MNIST test digit"
     return int(real_mnist.test_labels[matches[0]])
-
-
-def cli_env(model_server: FolderServer, tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The CLI's environment: this interpreter first on PATH (invoke local runs `python3`)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(DUMMY_AWS)
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        VIRTUAL_ENV=sys.prefix,
-        MODEL_URL=f"{model_server.url}/latest/model.json",
-        MODEL_CACHE_DIR=str(tmp_path / "model-cache"),
-        SLS_TELEMETRY_DISABLED="1",
-        SLS_NOTIFICATIONS_MODE="off",
-    )
-    env.update(extra)
-    return env
-
-
-def result_json(output: str) -> dict[str, Any]:
-    """The handler's result, which `invoke local` prints last, as indented JSON, after any log lines."""
-    start = output.rfind("\n{\n") + 1 if "\n{\n" in output else output.find("{")
-    return json.loads(output[start:output.rindex("}") + 1])
 
 
 def test_test_json_is_reproducible(tmp_path: Path, test_event: dict[str, Any]) -> None:
@@ -110,58 +64,6 @@ def test_invoke_local_answers_test_json(serverless: Path, model_server: FolderSe
     assert body["prediction"] == test_label and body["confidence"] > 0.9
     assert body["model"]["runtime"] == "tflite"
     assert response["headers"]["Access-Control-Allow-Origin"] == "*"
-
-
-def _lower(headers: Any) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
-
-
-class Offline:
-    """`serverless offline` in its own process group, its output collected by a thread."""
-
-    def __init__(self, serverless: Path, env: dict[str, str], port: int, lambda_port: int) -> None:
-        self.port = port
-        self.output: list[str] = []
-        self.process = subprocess.Popen(
-            [str(serverless), "offline", "--httpPort", str(port), "--lambdaPort", str(lambda_port)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError("serverless offline exited:\n" + "".join(self.output))
-            if any("Server ready" in line for line in self.output):
-                return
-            time.sleep(0.2)
-        raise AssertionError("serverless offline did not start in time:\n" + "".join(self.output))
-
-    def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str = "application/json") -> tuple[int, dict[str, str], Any]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method=method,
-                                         headers={"Content-Type": content_type, "Origin": ORIGIN})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, _lower(response.headers), json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, _lower(error.headers), json.loads(error.read() or b"null")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        self._reader.join(5)
 
 
 def test_offline_answers_http_requests(serverless: Path, model_server: FolderServer, tmp_path: Path,
@@ -194,19 +96,6 @@ def test_offline_answers_http_requests(serverless: Path, model_server: FolderSer
     assert model_server.hits["/latest/model.tflite"] == fetched_before + 1
 
 
-def _lambda_like_python() -> tuple[str, str]:
-    """A CPython 3.12 to build for and run the bundle with; else this interpreter's own version."""
-    candidates = [shutil.which(f"python{LAMBDA_PYTHON}")]
-    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{LAMBDA_PYTHON}*/bin/python{LAMBDA_PYTHON}")))
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                               capture_output=True, text=True, timeout=30)
-        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
-            return candidate, LAMBDA_PYTHON
-    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return str(base if base.exists() else sys.executable), f"{sys.version_info.major}.{sys.version_info.minor}"
-
-
 BUNDLE_RUNNER = """
 import json, sys
 sys.path[:0] = [sys.argv[1]]
@@ -220,7 +109,7 @@ print(json.dumps({"response": response, "path": sys.path, "version": sys.version
 
 def test_the_lambda_bundle_works_on_its_own(serverless: Path, model_server: FolderServer, tmp_path: Path,
                                             test_label: int) -> None:
-    python, version = _lambda_like_python()
+    python, version = lambda_like_python()
     out = tmp_path / "package"
     run = subprocess.run([str(serverless), "package", "--package", str(out)], cwd=REPO,
                          env=cli_env(model_server, tmp_path, LAMBDA_PYTHON_VERSION=version),
