@@ -1,4 +1,4 @@
-"""`getNumberPrediction`: the Lambda handler behind `POST /predict` and `GET /model`.
+"""`getNumberPrediction`: the Lambda handler behind `POST /predict`, `GET /model` and the drawing page `GET /`.
 
 Parse → predict → format. Errors are raised where they are found and become responses in
 `api.http.error_response`; each request logs one JSON line (request id, route, status, latency,
@@ -16,6 +16,7 @@ from .errors import MethodNotAllowed, NotFound
 from .http import Request, Response, error_response, parse_event
 from .inputs import read_inputs, response_body
 from .model_store import ModelStore
+from .page import drawing_page
 from .settings import Settings
 
 log = logging.getLogger("api.request")
@@ -51,6 +52,7 @@ def describe_model(request: Request) -> Response:
 
 
 ROUTES: dict[str, dict[str, Callable[[Request], Response]]] = {
+    "/": {"GET": drawing_page, "HEAD": drawing_page},
     "/predict": {"POST": predict},
     "/model": {"GET": describe_model},
 }

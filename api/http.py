@@ -1,7 +1,8 @@
 """API Gateway events in, Lambda proxy responses out; the one place errors become responses.
 
 Reads HTTP API (payload 2.0) and REST API (payload 1.0) events, including base64-encoded bodies,
-into a small `Request`. Every response, success or error, is JSON with the same CORS headers.
+into a small `Request`. Every response carries the same CORS headers; all are JSON except the
+drawing page (`Response.raw`).
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ DIRECT_KEYS = ("image", "images", "instances")
 
 @dataclass(frozen=True)
 class Request:
-    """What the handler needs of an event: method, path, lower-cased headers and the raw body."""
+    """What the handler needs of an event: method, path, lower-cased headers, the raw body and the
+    query parameters."""
 
     method: str
     path: str
     headers: Mapping[str, str]
     body: bytes
     request_id: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def media_type(self) -> str:
@@ -47,13 +50,22 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
+    """A status, a JSON payload (None: no body) and headers; `raw` is a body sent as it is instead
+    (its Content-Type set in `headers`)."""
+
     status: int
     payload: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    raw: str | None = None
 
     def to_event(self) -> dict[str, Any]:
         """The Lambda proxy integration response (valid for payload 1.0 and 2.0)."""
-        body = "" if self.payload is None else json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
+        if self.raw is not None:
+            body = self.raw
+        elif self.payload is None:
+            body = ""
+        else:
+            body = json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
         return {
             "statusCode": self.status,
             "headers": {**JSON_HEADERS, **self.headers},
@@ -83,9 +95,11 @@ def parse_event(event: Any, context: Any = None) -> Request:
     else:
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    # Both payload versions carry the decoded query (2.0 joins repeated names with commas).
+    query = {str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()}
     body = _body(event.get("body"), bool(event.get("isBase64Encoded")))
     return Request(str(method).upper(), "/" + str(path).strip("/"), headers, body,
-                   request_id or str(context_data.get("requestId", "")))
+                   request_id or str(context_data.get("requestId", "")), query)
 
 
 def _body(raw: Any, encoded: bool) -> bytes:
