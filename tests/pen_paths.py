@@ -16,7 +16,7 @@ Stroke = list[Point]
 
 SCALE = 4  # thin at 112x112: smoother paths than at 28x28
 INK = 0.35  # of full intensity: the part of MNIST's anti-aliased stroke a pen would cover
-STEP = 3  # keep every third skeleton pixel: ~0.75 MNIST pixels between points
+STEP = 5  # keep every fifth skeleton pixel: ~1.25 MNIST pixels between points
 MIN_STROKE = 6  # skeleton pixels; shorter branches are thinning spurs, not strokes
 # The eight neighbours, clockwise from north, as (row, column) offsets: P2..P9 in Zhang and Suen.
 RING = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]

@@ -63,12 +63,14 @@ def drawn_digits(real_mnist) -> list[tuple[int, list[Stroke]]]:
 class PageUnderTest:
     """One browser page on the drawing page, with every console error and uncaught exception kept."""
 
-    def __init__(self, browser: Any, url: str, **context_options: Any) -> None:
+    def __init__(self, browser: Any, url: str, fake_clock: bool = False, **context_options: Any) -> None:
         self.context = browser.new_context(**context_options)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        if fake_clock:  # timers run only when the test moves the clock on
+            self.page.clock.install()
         response = self.page.goto(url)
         assert response is not None and response.ok, url
         self.page.wait_for_selector("#answer[data-state=empty], #answer[data-state=error]")
@@ -143,8 +145,8 @@ def _touch(point: tuple[float, float]) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def opened(browser: Any, url: str, **context_options: Any) -> Iterator[PageUnderTest]:
-    page = PageUnderTest(browser, url, **context_options)
+def opened(browser: Any, url: str, fake_clock: bool = False, **context_options: Any) -> Iterator[PageUnderTest]:
+    page = PageUnderTest(browser, url, fake_clock, **context_options)
     try:
         yield page
     finally:
@@ -209,3 +211,170 @@ def test_touch_drawing_on_a_phone_does_not_scroll(browser: Any, offline_api: Off
         page.page.screenshot(path=ARTIFACTS / "page-phone.png", full_page=True)
         assert page.errors == []
     assert sum(label == digit for label, digit in read) >= len(read) - 1, read
+
+
+# ---------------------------------------------------------------- uploads, errors, keyboard, from disk
+
+NETWORK_ERRORS = ("Failed to load resource", "net::ERR_")
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _upload(page: PageUnderTest, name: str, data: bytes, mime: str = "image/png") -> None:
+    page.page.set_input_files("#file", files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A loopback server that accepts connections and never answers: a hung API."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+def test_an_uploaded_or_pasted_image_is_read(browser: Any, offline_api: Offline, real_mnist) -> None:
+    from digit_images import canvas
+
+    index = int(np.flatnonzero(real_mnist.test_labels == 3)[0])
+    photo = canvas(real_mnist.test_images[index], np.random.default_rng(0))
+    with opened(browser, f"{offline_api.url}/") as page:
+        _upload(page, "three.png", photo)
+        shown = page.answer()
+        _check_shown(shown)
+        assert shown["digit"] == "3"
+        assert not page.pad_is_blank(), "the uploaded picture is shown on the pad"
+
+        page.page.get_by_role("button", name="Clear").click()
+        seven = _png(Image.fromarray(255 - real_mnist.test_images[0]).resize((200, 200)))
+        page.page.evaluate("""(bytes) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes)], "pasted.png", { type: "image/png" }));
+            document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data }));
+        }""", list(seven))
+        shown = page.answer()
+        _check_shown(shown)
+        assert shown["digit"] == str(int(real_mnist.test_labels[0]))
+        assert page.errors == []
+
+
+def test_the_api_error_message_is_shown(browser: Any, offline_api: Offline) -> None:
+    with opened(browser, f"{offline_api.url}/") as page:
+        _upload(page, "blank.png", _png(Image.new("RGB", (300, 300), "white")))
+        shown = page.answer()
+        assert shown["state"] == "error"
+        assert shown["error"] == "The API answered 400: the image is blank: no digit found", shown
+        assert page.page.locator("#result").is_hidden()
+        assert all(any(kind in error for kind in NETWORK_ERRORS) for error in page.errors), page.errors
+
+
+def test_an_unreachable_api_is_explained(browser: Any, offline_api: Offline, drawn_digits) -> None:
+    stopped = f"http://127.0.0.1:{free_port()}"  # nothing listens there: the API is stopped
+    with opened(browser, f"{offline_api.url}/?api={stopped}") as page:
+        assert page.page.locator("#api-base").text_content() == f"{stopped}/"
+        page.draw_with_mouse(drawn_digits[0][1])
+        shown = page.answer()
+        assert shown["state"] == "error"
+        assert shown["error"].startswith(f"Cannot reach the API at {stopped}/: is it running"), shown
+        assert all(any(kind in error for kind in NETWORK_ERRORS) for error in page.errors), page.errors
+
+
+def test_a_slow_api_is_explained(browser: Any, offline_api: Offline, drawn_digits) -> None:
+    # The page's 20 s timeout passes on a fake clock.
+    with silent_server() as hung, opened(browser, f"{offline_api.url}/?api={hung}", fake_clock=True) as page:
+        page.draw_with_mouse(drawn_digits[1][1])
+        page.page.get_by_role("button", name="Predict").click()
+        page.page.wait_for_selector("#answer[data-state=waiting]")
+        page.page.clock.run_for(21_000)
+        shown = page.answer()
+        assert shown["state"] == "error"
+        assert shown["error"].startswith(f"The API at {hung}/ did not answer within 20 s"), shown
+
+
+def test_a_bad_api_parameter_is_explained(browser: Any, offline_api: Offline) -> None:
+    with opened(browser, f"{offline_api.url}/?api=ftp://example.com") as page:
+        assert page.answer()["error"] == '?api= must be an http:// or https:// address, not "ftp://example.com".'
+        assert page.errors == []
+
+
+def _contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two `rgb(...)` colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(v) / 255 for v in colour[colour.index("(") + 1:colour.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_keyboard_labels_focus_and_contrast(browser: Any, offline_api: Offline) -> None:
+    with opened(browser, f"{offline_api.url}/") as page:
+        p = page.page
+        order = []
+        for _ in range(4):
+            p.keyboard.press("Tab")
+            order.append(p.evaluate("() => document.activeElement.id"))
+        assert order == ["pad", "predict", "clear", "file"]
+        # Every control is named for assistive technology.
+        assert p.get_by_role("img", name="Drawing area for one digit").count() == 1
+        assert p.get_by_label("Upload image").get_attribute("type") == "file"
+        for name in ("Predict", "Clear"):
+            assert p.get_by_role("button", name=name).count() == 1
+        # Focus is visible on each control reached by keyboard (the file input's label shows it).
+        for selector, shown_on in (("#pad", "#pad"), ("#predict", "#predict"), ("#file", ".file-label")):
+            p.focus(selector)
+            outline = p.evaluate("(s) => { const c = getComputedStyle(document.querySelector(s));"
+                                 " return [c.outlineStyle, parseFloat(c.outlineWidth)]; }", shown_on)
+            assert outline[0] == "solid" and outline[1] >= 2, (selector, outline)
+        # Enter on the focused pad predicts; with nothing drawn, the page says so.
+        p.focus("#pad")
+        p.keyboard.press("Enter")
+        assert "The pad is empty" in p.locator("#status").text_content()
+        colours = p.evaluate("""() => {
+            const pick = (s) => { const c = getComputedStyle(document.querySelector(s)); return c.color; };
+            const back = (s) => getComputedStyle(document.querySelector(s)).backgroundColor;
+            return [[pick("#status"), back("#answer")], [pick("#predict"), back("#predict")],
+                    [pick("#clear"), back("#clear")], [pick("#error"), back("#error")],
+                    [pick("#unsure"), back("#unsure")], [pick(".hint"), back("section")]];
+        }""")
+        for foreground, background in colours:
+            assert _contrast(foreground, background) >= 4.5, (foreground, background)
+        assert page.errors == []
+
+
+def test_a_saved_copy_of_the_page_works_from_disk(browser: Any, offline_api: Offline, tmp_path: Path,
+                                                 real_mnist) -> None:
+    status, _, html = offline_api.raw_request("GET", "/")
+    assert status == 200
+    saved = tmp_path / "digits.html"
+    saved.write_bytes(html)
+    with opened(browser, f"{saved.as_uri()}?api={offline_api.url}") as page:
+        assert page.page.locator("#api-base").text_content() == f"{offline_api.url}/"
+        _upload(page, "seven.png", _png(Image.fromarray(real_mnist.test_images[0])))
+        shown = page.answer()
+        _check_shown(shown)
+        assert shown["digit"] == str(int(real_mnist.test_labels[0]))
+        assert page.errors == []
