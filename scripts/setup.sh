@@ -33,4 +33,17 @@ if [ -f "$_root/package-lock.json" ]; then
     echo "$_npm_stamp" > "$_root/node_modules/.installed"
   fi
 fi
+# The browser tests drive the system's Chromium (Playwright's own browser download is never used).
+_chromium="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$_chromium" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Chromium for the browser tests (apt-get)" >&2
+    _sudo=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then _sudo="sudo"; fi
+    { $_sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $_sudo apt-get install -y -qq chromium >/dev/null; } ||
+      echo "setup: warning: could not install Chromium; the browser tests will fail (set CHROMIUM=/path/to/chromium)" >&2
+  else
+    echo "setup: warning: $_chromium is missing and there is no apt-get; the browser tests will fail (set CHROMIUM=...)" >&2
+  fi
+fi
 cd "$_root"
