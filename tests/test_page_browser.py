@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import socket
 import threading
@@ -180,6 +181,7 @@ def test_mouse_drawn_digits_are_read(browser: Any, offline_api: Offline, drawn_d
                 assert seen is None or seen == [28, 28], seen
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.page.screenshot(path=ARTIFACTS / "page.png", full_page=True)
+        (ARTIFACTS / "page-digits.json").write_text(json.dumps({"drawn": [r[0] for r in read], "read": [r[1] for r in read]}))
 
         page.page.get_by_role("button", name="Clear").click()
         assert page.pad_is_blank()
