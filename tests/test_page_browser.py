@@ -8,6 +8,7 @@ page with an answer go to `test-artifacts/` (or `$TEST_ARTIFACTS`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -68,6 +69,9 @@ class PageUnderTest:
         self.context = browser.new_context(**context_options)
         self.page = self.context.new_page()
         self.errors: list[str] = []
+        self.responses: list[Any] = []  # the API's answers to the page's predictions, as they came
+        self.page.on("response", lambda response: response.request.method == "POST"
+                     and response.url.endswith("/predict") and self.responses.append(response))
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
         if fake_clock:  # timers run only when the test moves the clock on
@@ -110,9 +114,10 @@ class PageUnderTest:
         cdp.detach()
 
     def answer(self) -> dict[str, Any]:
-        """What the page shows once its request is answered (waits for it)."""
+        """What the page shows once its request is answered (waits for it), and `api`: the JSON the
+        API answered the page's last request with."""
         self.page.wait_for_selector("#answer[data-state=done], #answer[data-state=error]", timeout=ANSWER_TIMEOUT_MS)
-        return self.page.evaluate("""() => {
+        shown = self.page.evaluate("""() => {
             const $ = (id) => document.getElementById(id);
             const seen = $("seen-image");
             return {
@@ -132,6 +137,8 @@ class PageUnderTest:
                 seen: $("seen").hidden ? null : [seen.naturalWidth, seen.naturalHeight],
             };
         }""")
+        shown["api"] = self.responses[-1].json() if self.responses else None
+        return shown
 
     def pad_is_blank(self) -> bool:
         return self.page.evaluate("""() => {
@@ -155,15 +162,19 @@ def opened(browser: Any, url: str, fake_clock: bool = False, **context_options: 
 
 
 def _check_shown(shown: dict[str, Any]) -> None:
-    """Ten bars as wide as their probabilities, the top one the prediction; the 28x28 input if the API sent it."""
+    """The page shows the API's answer: the digit, its confidence and "not sure" flag, ten bars as
+    wide as the probabilities (the top one the prediction), and the 28x28 input the API sent."""
     assert shown["state"] == "done", shown
+    api = shown["api"]
+    assert shown["digit"] == str(api["prediction"])
+    assert shown["confidence"] == f"{100 * api['confidence']:.1f} % confident"
+    assert shown["unsure"] == (api.get("confident") is False)
     bars = shown["bars"]
     assert [bar["label"] for bar in bars] == [str(d) for d in range(10)]
-    values = [float(bar["value"].rstrip(" %")) / 100 for bar in bars]
-    assert abs(sum(values) - 1) < 0.01
-    assert all(abs(bar["width"] - value) < 0.02 for bar, value in zip(bars, values)), bars
-    assert [bar["top"] for bar in bars].index(True) == int(shown["digit"])
-    assert shown["confidence"] == f"{bars[int(shown['digit'])]['value']} confident"
+    assert [bar["value"] for bar in bars] == [f"{100 * p:.1f} %" for p in api["probabilities"]]
+    assert all(abs(bar["width"] - p) < 0.01 for bar, p in zip(bars, api["probabilities"])), bars
+    assert [bar["top"] for bar in bars].index(True) == api["prediction"]
+    assert shown["seen"] == ([28, 28] if "debug" in api else None)
 
 
 def test_mouse_drawn_digits_are_read(browser: Any, offline_api: Offline, drawn_digits) -> None:
@@ -176,9 +187,6 @@ def test_mouse_drawn_digits_are_read(browser: Any, offline_api: Offline, drawn_d
             shown = page.answer()
             _check_shown(shown)
             read.append((label, int(shown["digit"])))
-            if len(read) == 1:
-                seen = shown["seen"]
-                assert seen is None or seen == [28, 28], seen
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.page.screenshot(path=ARTIFACTS / "page.png", full_page=True)
         (ARTIFACTS / "page-digits.json").write_text(json.dumps({"drawn": [r[0] for r in read], "read": [r[1] for r in read]}))
@@ -284,7 +292,8 @@ def test_an_uploaded_or_pasted_image_is_read(browser: Any, offline_api: Offline,
 
 def test_the_api_error_message_is_shown(browser: Any, offline_api: Offline) -> None:
     blank = _png(Image.new("RGB", (300, 300), "white"))
-    status, _, body = offline_api.request("POST", "/predict", blank, "image/png")
+    request = {"image": "data:image/png;base64," + base64.b64encode(blank).decode(), "debug": True}
+    status, _, body = offline_api.request("POST", "/predict", json.dumps(request).encode())
     assert status == 400 and "blank" in body["error"]["message"]
     with opened(browser, f"{offline_api.url}/") as page:
         _upload(page, "blank.png", blank)
