@@ -145,3 +145,14 @@ def test_the_lambda_bundle_works_on_its_own(serverless: Path, model_server: Fold
     assert response["statusCode"] == 200, response
     body = json.loads(response["body"])
     assert body["prediction"] == test_label and body["model"]["runtime"] == "tflite"
+
+    # The drawing page travels in the bundle too.
+    page_event = tmp_path / "page.json"
+    page_event.write_text(json.dumps({"version": "2.0", "rawPath": "/", "headers": {},
+                                      "requestContext": {"http": {"method": "GET", "path": "/"}}}))
+    result = subprocess.run([python, "-I", "-S", str(runner), str(tmp_path / "bundle"), str(page_event)],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    page = json.loads(result.stdout.strip().splitlines()[-1])["response"]
+    assert page["statusCode"] == 200 and page["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert "<canvas" in page["body"] and "script-src 'sha256-" in page["headers"]["Content-Security-Policy"]
