@@ -327,10 +327,18 @@ def test_a_slow_api_is_explained(browser: Any, offline_api: Offline, drawn_digit
         assert shown["error"].startswith(f"The API at {hung}/ did not answer within 20 s"), shown
 
 
-def test_a_bad_api_parameter_is_explained(browser: Any, offline_api: Offline) -> None:
+def test_a_bad_api_parameter_is_explained(browser: Any, offline_api: Offline, drawn_digits) -> None:
     with opened(browser, f"{offline_api.url}/?api=ftp://example.com") as page:
         assert page.answer()["error"] == '?api= must be an http:// or https:// address, not "ftp://example.com".'
         assert page.errors == []
+    # A host a Content-Security-Policy cannot name (an underscore): the server leaves it out of
+    # connect-src, the browser refuses the connection, and the page says why.
+    odd = f"http://odd_host.localhost:{free_port()}"
+    with opened(browser, f"{offline_api.url}/?api={odd}") as page:
+        page.draw_with_mouse(drawn_digits[0][1])
+        shown = page.answer()
+        assert shown["error"] == f"This page's Content-Security-Policy does not allow connecting to {odd}/predict.", shown
+        assert page.responses == []
 
 
 def _contrast(foreground: str, background: str) -> float:
