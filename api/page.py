@@ -39,12 +39,15 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 @dataclass(frozen=True)
 class Page:
+    """The served document, its ETag, and the CSP hashes of its inline script and style."""
+
     html: str
     etag: str
     script_hash: str
     style_hash: str
 
     def policy(self, connect: str, *, header: bool) -> str:
+        """The Content-Security-Policy allowing `connect` (connect-src), for the header or the <meta>."""
         policy = BASE_POLICY.format(script=self.script_hash, style=self.style_hash, connect=connect)
         return f"{policy}; {HEADER_ONLY}" if header else policy
 
