@@ -88,3 +88,9 @@ def pen_strokes(digit: np.ndarray) -> list[Stroke]:
         kept = walk[::STEP] + ([walk[-1]] if (len(walk) - 1) % STEP else [])
         strokes.append([((c + 0.5) / size, (r + 0.5) / size) for r, c in kept])
     return strokes
+
+
+def traced_digits(images: np.ndarray, labels: np.ndarray, per_class: int) -> list[tuple[int, list[Stroke]]]:
+    """The first `per_class` digits of every class (in data-set order), as (label, strokes)."""
+    return [(label, pen_strokes(images[index]))
+            for label in range(10) for index in np.flatnonzero(labels == label)[:per_class]]

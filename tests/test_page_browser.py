@@ -24,30 +24,23 @@ import pytest
 from PIL import Image
 
 from api_support import free_port
-from pen_paths import Stroke, pen_strokes
+from browser_support import PageUnderTest, launch, opened
+from pen_paths import Stroke, traced_digits
 from serverless_support import REPO, Offline
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.network, pytest.mark.serverless]
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS") or REPO / "test-artifacts")
 PER_CLASS = 3  # MNIST test digits of each class drawn with the mouse: 30 in all
 PHONE_DIGITS = (0, 2, 4, 7, 8)
-ANSWER_TIMEOUT_MS = 30_000
-# How much of the canvas a drawn digit spans: MNIST's 28x28 frame scaled onto 80 % of the pad.
-FRAME = 0.8
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `bash scripts/setup.sh` installs Chromium (apt-get install chromium)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         yield browser
         browser.close()
 
@@ -55,110 +48,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def drawn_digits(real_mnist) -> list[tuple[int, list[Stroke]]]:
     """The first PER_CLASS MNIST test digits of every class, as pen strokes."""
-    chosen = []
-    for label in range(10):
-        for index in np.flatnonzero(real_mnist.test_labels == label)[:PER_CLASS]:
-            chosen.append((label, pen_strokes(real_mnist.test_images[index])))
-    return chosen
-
-
-class PageUnderTest:
-    """One browser page on the drawing page, with every console error and uncaught exception kept."""
-
-    def __init__(self, browser: Any, url: str, fake_clock: bool = False, **context_options: Any) -> None:
-        self.context = browser.new_context(**context_options)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.responses: list[Any] = []  # the API's answers to the page's predictions, as they came
-        self.page.on("response", lambda response: response.request.method == "POST"
-                     and response.url.endswith("/predict") and self.responses.append(response))
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
-        if fake_clock:  # timers run only when the test moves the clock on
-            self.page.clock.install()
-        response = self.page.goto(url)
-        assert response is not None and response.ok, url
-        self.page.wait_for_selector("#answer[data-state=empty], #answer[data-state=error]")
-
-    def close(self) -> None:
-        self.context.close()
-
-    def canvas_points(self, stroke: Stroke) -> list[tuple[float, float]]:
-        box = self.page.locator("#pad").bounding_box()
-        assert box is not None
-        side = min(box["width"], box["height"]) * FRAME
-        left = box["x"] + (box["width"] - side) / 2
-        top = box["y"] + (box["height"] - side) / 2
-        return [(left + x * side, top + y * side) for x, y in stroke]
-
-    def draw_with_mouse(self, strokes: list[Stroke]) -> None:
-        mouse = self.page.mouse
-        for stroke in strokes:
-            points = self.canvas_points(stroke)
-            mouse.move(*points[0])
-            mouse.down()
-            for point in points[1:]:
-                mouse.move(*point)
-            mouse.up()
-
-    def draw_with_touch(self, strokes: list[Stroke]) -> None:
-        """Finger strokes as the touchscreen sends them (CDP touch events: Chromium makes the pointer
-        events, and would scroll the page with them if the page let it)."""
-        cdp = self.context.new_cdp_session(self.page)
-        for stroke in strokes:
-            points = self.canvas_points(stroke)
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(points[0])]})
-            for point in points[1:]:
-                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [_touch(point)]})
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-        cdp.detach()
-
-    def answer(self) -> dict[str, Any]:
-        """What the page shows once its request is answered (waits for it), and `api`: the JSON the
-        API answered the page's last request with."""
-        self.page.wait_for_selector("#answer[data-state=done], #answer[data-state=error]", timeout=ANSWER_TIMEOUT_MS)
-        shown = self.page.evaluate("""() => {
-            const $ = (id) => document.getElementById(id);
-            const seen = $("seen-image");
-            return {
-                state: $("answer").dataset.state,
-                error: $("error").hidden ? "" : $("error").textContent,
-                status: $("status").textContent,
-                digit: $("digit").textContent,
-                confidence: $("confidence").textContent,
-                unsure: !$("unsure").hidden,
-                bars: Array.from(document.querySelectorAll("#bars li")).map((row) => ({
-                    label: row.querySelector(".label").textContent,
-                    value: row.querySelector(".value").textContent,
-                    width: row.querySelector(".fill").getBoundingClientRect().width
-                        / row.querySelector(".track").getBoundingClientRect().width,
-                    top: row.classList.contains("top"),
-                })),
-                seen: $("seen").hidden ? null : [seen.naturalWidth, seen.naturalHeight],
-            };
-        }""")
-        shown["api"] = self.responses[-1].json() if self.responses else None
-        return shown
-
-    def pad_is_blank(self) -> bool:
-        return self.page.evaluate("""() => {
-            const pad = document.getElementById("pad");
-            const pixels = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
-            return pixels.every((value) => value === 255);
-        }""")
-
-
-def _touch(point: tuple[float, float]) -> dict[str, float]:
-    return {"x": point[0], "y": point[1], "radiusX": 4, "radiusY": 4, "force": 1}
-
-
-@contextlib.contextmanager
-def opened(browser: Any, url: str, fake_clock: bool = False, **context_options: Any) -> Iterator[PageUnderTest]:
-    page = PageUnderTest(browser, url, fake_clock, **context_options)
-    try:
-        yield page
-    finally:
-        page.close()
+    return traced_digits(real_mnist.test_images, real_mnist.test_labels, PER_CLASS)
 
 
 def _check_shown(shown: dict[str, Any]) -> None:
