@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -57,11 +58,18 @@ class Source:
             return Source(S3, f"{bucket}/{_climb(posixpath.dirname(key), relative)}")
         return Source(FILE, "/" + _climb(os.path.dirname(self.location).lstrip("/"), relative))
 
-    def chunks(self, timeout: float, s3_client: Any = None) -> Iterator[bytes]:
-        """The file's bytes in chunks; raises FetchError (also midway) with a short reason."""
+    def chunks(self, timeout: float, s3_client: Any = None, deadline: float | None = None) -> Iterator[bytes]:
+        """The file's bytes in chunks; raises FetchError (also midway) with a short reason.
+
+        `timeout` bounds each connect and read; `deadline` (a `time.monotonic()` value) the whole
+        transfer, so a source that trickles bytes cannot hold the request past it.
+        """
         try:
             with self._open(timeout, s3_client) as stream:
-                while chunk := stream.read(CHUNK):
+                read = getattr(stream, "read1", None) or stream.read  # read1: what has arrived, not a full MiB
+                while chunk := read(CHUNK):
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise FetchError(f"{self.name}: too slow, not received within the load timeout")
                     yield chunk
         except FetchError:
             raise
@@ -74,10 +82,10 @@ class Source:
         except Exception as exc:  # noqa: BLE001 - socket, OS and botocore errors all mean "cannot read"
             raise FetchError(f"{self.name}: {_describe(exc)}") from exc
 
-    def read(self, timeout: float, limit: int, s3_client: Any = None) -> bytes:
+    def read(self, timeout: float, limit: int, s3_client: Any = None, deadline: float | None = None) -> bytes:
         """The whole (small) file, refused if larger than `limit` bytes."""
         data = bytearray()
-        for chunk in self.chunks(timeout, s3_client):
+        for chunk in self.chunks(timeout, s3_client, deadline):
             data += chunk
             if len(data) > limit:
                 raise FetchError(f"{self.name}: larger than {limit} bytes")

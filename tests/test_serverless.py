@@ -107,15 +107,22 @@ print(json.dumps({"response": response, "path": sys.path, "version": sys.version
 """
 
 
-def test_the_lambda_bundle_works_on_its_own(serverless: Path, model_server: FolderServer, tmp_path: Path,
-                                            test_label: int) -> None:
-    python, version = lambda_like_python()
-    out = tmp_path / "package"
+@pytest.fixture(scope="module")
+def packaged(serverless: Path, model_server: FolderServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `serverless package` writes (the Lambda zip and the CloudFormation templates), built once."""
+    _, version = lambda_like_python()
+    out = tmp_path_factory.mktemp("package")
     run = subprocess.run([str(serverless), "package", "--package", str(out)], cwd=REPO,
-                         env=cli_env(model_server, tmp_path, LAMBDA_PYTHON_VERSION=version),
+                         env=cli_env(model_server, out.parent, LAMBDA_PYTHON_VERSION=version),
                          capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stdout + run.stderr
-    bundle = out / "number-prediction.zip"
+    return out
+
+
+def test_the_lambda_bundle_works_on_its_own(packaged: Path, model_server: FolderServer, tmp_path: Path,
+                                            test_label: int) -> None:
+    python, version = lambda_like_python()
+    bundle = packaged / "number-prediction.zip"
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
         unzipped = sum(info.file_size for info in archive.infolist())
@@ -145,3 +152,34 @@ def test_the_lambda_bundle_works_on_its_own(serverless: Path, model_server: Fold
     assert response["statusCode"] == 200, response
     body = json.loads(response["body"])
     assert body["prediction"] == test_label and body["model"]["runtime"] == "tflite"
+
+
+# ---------------------------------------------------------------- cost and abuse limits
+
+def test_the_packaged_template_passes_cfn_lint_with_its_cost_limits(packaged: Path) -> None:
+    template_path = packaged / "cloudformation-template-update-stack.json"
+    lint = subprocess.run([sys.executable, "-m", "cfnlint", str(template_path)], capture_output=True, text=True,
+                          timeout=300)
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational. No errors allowed.
+    assert lint.returncode & 2 == 0 and lint.returncode in (0, 4, 8, 12), lint.stdout + lint.stderr
+    resources = json.loads(template_path.read_text())["Resources"]
+    function = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Function")
+    assert int(function["Properties"]["ReservedConcurrentExecutions"]) == 2  # .env.development
+    routes = resources["HttpApiStage"]["Properties"]["DefaultRouteSettings"]
+    assert (float(routes["ThrottlingRateLimit"]), int(routes["ThrottlingBurstLimit"])) == (5, 10)
+
+
+@pytest.mark.parametrize("stage, env, expected", [
+    ("production", {}, (10, 20, 40)),  # .env.production
+    ("production", {"LAMBDA_RESERVED_CONCURRENCY": "3", "API_THROTTLE_RATE": "7", "API_THROTTLE_BURST": "9"}, (3, 7, 9)),
+])
+def test_cost_limits_are_set_per_stage(serverless: Path, model_server: FolderServer, tmp_path: Path, stage: str,
+                                       env: dict[str, str], expected: tuple[int, int, int]) -> None:
+    run = subprocess.run([str(serverless), "print", "--stage", stage, "--format", "json"], cwd=REPO,
+                         env=cli_env(model_server, tmp_path, **env), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    config = json.loads(run.stdout[run.stdout.index("{"):])
+    routes = config["resources"]["extensions"]["HttpApiStage"]["Properties"]["DefaultRouteSettings"]
+    got = (int(config["functions"]["getNumberPrediction"]["reservedConcurrency"]),
+           int(routes["ThrottlingRateLimit"]), int(routes["ThrottlingBurstLimit"]))
+    assert got == expected
