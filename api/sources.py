@@ -71,6 +71,9 @@ class Source:
                     if deadline is not None and time.monotonic() > deadline:
                         raise FetchError(f"{self.name}: too slow, not received within the load timeout")
                     yield chunk
+                missing = getattr(stream, "length", None)  # HTTP: what Content-Length promised and never came
+                if missing:
+                    raise FetchError(f"{self.name}: the connection closed {missing} bytes early")
         except FetchError:
             raise
         except urllib.error.HTTPError as exc:

@@ -20,11 +20,9 @@ import functools
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,8 +36,9 @@ from PIL import Image, ImageDraw
 from api import handler
 from api.model_store import ModelStore
 from api.settings import Settings
-from api_support import LambdaContext, http_event, rest_event
+from api_support import LambdaContext, http_event, rest_event, rss_mb
 from digit_images import encode
+from test_images import _png_claiming
 
 REPO = Path(__file__).resolve().parents[1]
 CORS_ORIGIN = ("Access-Control-Allow-Origin", "*")
@@ -61,11 +60,6 @@ def fuzz_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     handler.use_model_store(store)
     yield store
     handler.use_model_store(None)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 class Checker:
@@ -295,15 +289,6 @@ def digit_picture(size: tuple[int, int] = (120, 120), mode: str = "L") -> Image.
     return image.convert(mode)
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height (a decompression bomb's calling card)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
 def gif_bomb() -> bytes:
     """A valid GIF whose logical screen claims 65535x65535."""
     data = bytearray(encode(digit_picture((16, 16)).convert("P"), "GIF"))
@@ -352,7 +337,7 @@ CORPUS_MAKERS: dict[str, Callable[[], bytes]] = {
     "png-blank-black": lambda: encode(Image.new("L", (64, 64), 0)),
     "png-transparent": lambda: encode(Image.new("RGBA", (64, 64))),
     "png-4096-square-blank": lambda: encode(Image.new("L", (4096, 4096), 255)),
-    "bomb-png": lambda: png_claiming(100_000, 100_000), "bomb-png-wide": lambda: png_claiming(2**31 - 1, 1),
+    "bomb-png": lambda: _png_claiming(100_000, 100_000), "bomb-png-wide": lambda: _png_claiming(2**31 - 1, 1),
     "bomb-gif": gif_bomb, "empty": lambda: b"", "text": lambda: b"hello, world",
 }
 VALID_FORMATS = ["png", "jpeg", "gif", "webp", "bmp", "png-16-bit", "jpeg-cmyk", "gif-animated", "webp-animated",

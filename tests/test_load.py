@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import resource
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,8 +24,8 @@ import pytest
 from api import handler
 from api.model_store import ModelStore
 from api.settings import Settings
-from api_support import LambdaContext, http_event, rest_event
-from digit_images import encode, mnist_png
+from api_support import LambdaContext, http_event, rest_event, rss_mb
+from digit_images import mnist_png
 
 LOAD_CONCURRENCY = 8
 LOAD_REQUESTS = 480
@@ -36,11 +35,6 @@ SOAK_SAMPLE_EVERY = 5_000
 # Growth allowed after warm-up: allocator noise, not a leak (a leak of even 200 bytes a request
 # would show as 19 MB over the run).
 SOAK_RSS_GROWTH_LIMIT_MB = 16
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def request_kinds(digits: list[np.ndarray]) -> dict[str, tuple[str, str, Any, str | None, int]]:
