@@ -47,7 +47,9 @@ CEILING_SECONDS = 10.0
 # Resident memory the whole fuzz run may add once warm (Hypothesis keeps some state of its own).
 RSS_GROWTH_LIMIT_MB = 150
 # Anything that would betray the server's insides in a body.
-LEAKS = re.compile(r'Traceback|File "|\.py\b|/tmp/|/var/task|/home/|/root/|site-packages|' + re.escape(str(REPO)))
+LEAKS = re.compile(r'Traceback|File "|/tmp/|/var/task|/home/|/root/|site-packages|' + re.escape(str(REPO)))
+# And in errors, not even a source file's name (a page or an API document may name one on purpose).
+SOURCE_FILE = re.compile(r"\.py\b")
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), print_blob=True)
 
 
@@ -82,8 +84,10 @@ class Checker:
         assert headers.get(CORS_ORIGIN[0]) == CORS_ORIGIN[1]
         assert isinstance(body, str)
         text = body if not response["isBase64Encoded"] else base64.b64decode(body).decode("latin-1")
+        text = _without_echoes(text, event)
         assert not LEAKS.search(text), text[:500]
         if status >= 400:
+            assert not SOURCE_FILE.search(text), text[:500]
             assert headers.get("Content-Type", "").startswith("application/json")
             assert_error_shape(json.loads(body), _path_of(event))
         return response
@@ -99,6 +103,19 @@ def assert_error_shape(document: Any, path: str) -> None:
     assert isinstance(error, dict) and set(error) == {"code", "message"}, document
     assert isinstance(error["code"], str) and re.fullmatch(r"[a-z_]+", error["code"])
     assert isinstance(error["message"], str) and error["message"]
+
+
+def _without_echoes(text: str, event: Any) -> str:
+    """`text` without the caller's own path and method, which a 404 or 405 may quote back."""
+    echoes = [_path_of(event)]
+    if isinstance(event, dict):
+        context = event.get("requestContext")
+        http = context.get("http") if isinstance(context, dict) else None
+        echoes += [event.get("httpMethod"), http.get("method") if isinstance(http, dict) else None]
+    for echo in filter(None, echoes):
+        if isinstance(echo, str):
+            text = text.replace(json.dumps(echo)[1:-1], "").replace(json.dumps(echo.upper())[1:-1], "")
+    return text
 
 
 def _path_of(event: Any) -> str:
