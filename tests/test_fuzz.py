@@ -439,6 +439,7 @@ ATHERIS_RUNS = 20_000
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+@pytest.mark.skipif(sys.platform != "linux", reason="atheris is installed on Linux only (pyproject.toml)")
 def test_atheris_finds_nothing_in_the_body_parser(tmp_path: Path) -> None:
     """tests/fuzz_body.py under libFuzzer for a bounded number of inputs, from a few valid seeds."""
     seeds = tmp_path / "corpus"
