@@ -227,7 +227,8 @@ def _setup_logging(verbose: bool) -> None:
     # TensorFlow's C++ logging (oneDNN and CPU-feature notices, absl's "log messages before
     # InitializeLog" warning, tf.data's graph-version errors) is noise to a user: every real failure
     # also reaches Python as an exception. Set before TensorFlow is first imported (commands import lazily).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "3")
+    if not os.environ.get("TF_CPP_MIN_LOG_LEVEL"):  # TensorFlow reads an empty value as 0, everything
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1" if verbose else "3"
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
