@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from api_support import NATIVE_NOISE
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = ["train", "evaluate", "deploy", "versions", "rollback", "serve"]
@@ -44,16 +41,3 @@ def test_train_epochs_override_is_validated() -> None:
     done = _run("train", "--epochs", "0")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "error: epochs must be a positive integer, got 0"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("runtime", ["tflite", "savedmodel"])
-def test_no_native_start_up_lines_on_screen(mnist_export: Path, runtime: str) -> None:
-    """What LiteRT and TensorFlow print from C++ (LiteRT's XNNPACK notice, absl/oneDNN lines) stays
-    off the screen: only the command's own output remains."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
-    done = subprocess.run([sys.executable, "-m", "ml_model", "evaluate", str(mnist_export), "--runtime", runtime],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{mnist_export}: version ") and f"runtime {runtime}" in done.stdout
-    assert not NATIVE_NOISE.search(done.stdout + done.stderr), done.stderr

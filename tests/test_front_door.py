@@ -129,7 +129,7 @@ def test_every_documented_error_status_over_http(status: int, request: pytest.Fi
     code = readme_errors()[status]
     if status == 503:
         api, host = request.getfixturevalue("unreachable_api")
-        got, headers, body = api.request("POST", "/predict", b'{"image": [0]}')
+        got, headers, body = api.request("POST", "/predict", request.getfixturevalue("test_body"))
     else:
         assert status in ERROR_REQUESTS, f"the README lists {status} {code}: add a request that earns it here"
         method, path, data, content_type = ERROR_REQUESTS[status]
