@@ -155,11 +155,16 @@ def _climb(folder: str, relative: str) -> str:
 
 
 def _host(url: str) -> str:
+    """`host[:port]` of a URL, IPv6 in brackets; no path, no user:password@."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:  # an IPv6 address
         host = f"[{host}]"
-    return f"{host}:{parts.port}" if parts.port else host
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the host alone still says where
+        port = None
+    return f"{host}:{port}" if port else host
 
 
 def _describe(exc: BaseException) -> str:
@@ -167,7 +172,8 @@ def _describe(exc: BaseException) -> str:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
     if code:
         return f"S3 error {code}"
-    endpoint = getattr(exc, "kwargs", {}).get("endpoint_url") if isinstance(getattr(exc, "kwargs", None), dict) else None
+    details = getattr(exc, "kwargs", None)  # botocore keeps an error's fields here
+    endpoint = details.get("endpoint_url") if isinstance(details, dict) else None
     if endpoint:  # botocore's message holds the whole URL (bucket and key); the host is what helps
         return f"cannot connect to {_host(endpoint)} ({type(exc).__name__})"
     text = str(exc).strip() or type(exc).__name__
