@@ -38,6 +38,9 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     request_id: str = ""
+    # Whether the event carried the body base64-encoded (binary-safe) rather than as text: a binary
+    # body passed as text has lost every byte that was not UTF-8 (see api.inputs).
+    base64_encoded: bool = False
 
     @property
     def media_type(self) -> str:
@@ -87,9 +90,10 @@ def parse_event(event: Any, context: Any = None) -> Request:
     else:
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
     headers = {str(k).lower(): str(v) for k, v in _object(event.get("headers"), "headers").items()}
-    body = _body(event.get("body"), event.get("isBase64Encoded") is True)
+    encoded = event.get("isBase64Encoded") is True
+    body = _body(event.get("body"), encoded)
     return Request(method.upper(), "/" + path.strip("/"), headers, body,
-                   request_id or str(context_data.get("requestId", "")))
+                   request_id or str(context_data.get("requestId", "")), encoded)
 
 
 def _object(value: Any, name: str) -> dict[str, Any]:
