@@ -1,0 +1,335 @@
+"""A picture of one digit (grey levels, any size, polarity, lighting) → the 28x28 input MNIST was made of.
+
+MNIST's digits are white ink on a black background, anti-aliased, fitted into 20x20 and centred by
+centre of mass in 28x28. Pictures people send differ in every one of those, and in their paper:
+noise, JPEG ringing, lighting gradients, shadows, specks, coloured or dark boards. The steps:
+
+1. Paper, not ink, is estimated first, at a coarse scale: a morphological opening (a minimum then a
+   maximum filter wider than any stroke) follows the paper under lighting gradients and shadow
+   edges but cannot follow strokes, which are narrower than it. What stands above it (the
+   "top-hat") is ink, for each polarity; the polarity whose ink stands out more wins, so a
+   noisy or evenly lit page never flips it (noise adds the same to both sides).
+2. The ink threshold is half the ink's own level (robust to noise, JPEG and soft edges, since it
+   moves with the ink), and the noise floor is measured on the image rather than fixed.
+3. The digit is the heaviest connected blob of ink (blobs cut by the border count less: paper
+   edges, shadows) with the blobs near it that are more than specks; it is cropped by that ink,
+   never by the paper.
+4. At 4x the final size, strokes are brought towards MNIST's width (thickened or thinned) and made
+   crisp, then reduced by area to 20x20, which gives MNIST's anti-aliased edges; the result is
+   centred by centre of mass in 28x28.
+
+numpy and Pillow only: the Lambda bundle stays numpy + Pillow + LiteRT (scipy would add ~100 MB for
+two small filters, written here with numpy's sliding windows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image, ImageFilter
+
+from .errors import InvalidRequest
+
+SIZE = 28  # MNIST images are 28x28...
+BOX = 20  # ...with the digit fitted into the central 20x20
+CENTRE = 14.0  # where MNIST puts the centre of mass (row and column index, measured on its test set)
+# The paper and the digit's place are found on a copy reduced to at most this many pixels a side:
+# area averaging there also averages sensor noise away.
+ANALYSIS_SIZE = 128
+# Width of the opening that estimates the paper, as a fraction of the image's shorter side: wider
+# than the thickest marker stroke of a digit filling the image (about a fifth of its height).
+PAPER_WINDOW = 0.3
+# The digit is brought to this size to measure and adjust its strokes before the final reduction.
+STROKE_SIZE = 4 * BOX
+# MNIST's median stroke width in its 20x20 box (ink over half intensity), measured on the test set.
+MNIST_STROKE = 1.9
+# Strokes outside [THIN, THICK] times MNIST's width are brought to it.
+THIN, THICK = 0.75, 1.6
+# Ink must stand this many grey levels (of 255) above the paper, and this many times the paper's
+# noise, to count as a digit at all.
+MIN_CONTRAST = 16.0
+MIN_SIGNAL_TO_NOISE = 6.0
+# A blob is a speck, not part of the digit, below this fraction of the digit's main blob's ink.
+SPECK = 0.04
+# Blobs touching the border are most often paper edges or shadows; their ink counts this much.
+BORDER_WEIGHT = 0.25
+NO_DIGIT = "no digit found"
+
+
+class NoDigit(InvalidRequest):
+    """The image shows nothing that could be a digit (blank, uniform, or only noise)."""
+
+    def __init__(self, what: str = "the image") -> None:
+        super().__init__(f"{what} is blank or nearly uniform: {NO_DIGIT}")
+
+
+def to_mnist(grey: np.ndarray) -> np.ndarray:
+    """Grey levels (float32, 0-255) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
+    grey = np.asarray(grey, dtype=np.float32)
+    small, scale = _reduce(grey)
+    ink_small, paper_small, light = _ink_and_polarity(small)
+    level, noise = _ink_level(ink_small)
+    box = _digit_box(ink_small, 0.5 * level)
+    positive = grey if light else 255.0 - grey  # the ink lighter than the paper, as in MNIST
+    if grey.shape == (SIZE, SIZE) and _is_mnist_style(positive, box):
+        return positive / 255.0
+    digit = _ink_crop(positive, paper_small, scale, box, level, noise)
+    digit = _adjust_strokes(_resize(digit, STROKE_SIZE))
+    return _centre(_resize(digit, BOX))
+
+
+def _reduce(grey: np.ndarray) -> tuple[np.ndarray, float]:
+    """The image area-averaged to at most ANALYSIS_SIZE a side, and the factor it was reduced by."""
+    height, width = grey.shape
+    scale = max(1.0, max(height, width) / ANALYSIS_SIZE)
+    if scale == 1.0:
+        return grey, 1.0
+    size = (max(1, round(width / scale)), max(1, round(height / scale)))
+    small = Image.fromarray(grey, "F").resize(size, Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32), scale
+
+
+def _window(values: np.ndarray, size: int, reduce: str) -> np.ndarray:
+    """A square minimum or maximum filter of odd `size` (edges repeated beyond the image)."""
+    pad = size // 2
+    padded = np.pad(values, pad, mode="edge")
+    op = np.min if reduce == "min" else np.max
+    rows = op(sliding_window_view(padded, size, axis=0), axis=-1)
+    return op(sliding_window_view(rows, size, axis=1), axis=-1)
+
+
+def _paper(values: np.ndarray) -> np.ndarray:
+    """The paper under ink that is brighter than it: the opening, smoothed."""
+    size = max(3, int(PAPER_WINDOW * min(values.shape)) | 1)
+    opened = _window(_window(values, size, "min"), size, "max")
+    # The opening is blocky at its corners; a mean over a third of its width smooths it.
+    return _box_mean(opened, max(3, (size // 3) | 1))
+
+
+def _box_mean(values: np.ndarray, size: int) -> np.ndarray:
+    """The mean over a size x size window (edges repeated), by cumulative sums."""
+    pad = size // 2
+    padded = np.pad(values, pad, mode="edge").astype(np.float64)
+    summed = np.cumsum(np.cumsum(padded, axis=0), axis=1)
+    summed = np.pad(summed, ((1, 0), (1, 0)))
+    height, width = values.shape
+    total = (summed[size:size + height, size:size + width] - summed[:height, size:size + width]
+             - summed[size:size + height, :width] + summed[:height, :width])
+    return (total / (size * size)).astype(np.float32)
+
+
+def _ink_and_polarity(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Ink above the paper and the paper (grey levels, ink positive), and whether the ink is lighter than its paper.
+
+    The paper is most of the picture, so a coarse local median follows it (lighting included);
+    the strokes depart from it one way, while noise, JPEG ringing and shadow edges depart both
+    ways alike, so comparing the two sides' departures has a wide margin.
+    """
+    departure = small - _local_median(small)
+    light = _strength(departure) > _strength(-departure)
+    values = small if light else 255.0 - small
+    paper = _paper(values)
+    return values - paper, paper, light
+
+
+def _local_median(values: np.ndarray, cells: int = 8) -> np.ndarray:
+    """The median of each of about cells x cells blocks (a 3x3 median of blocks mends ink-filled ones), smoothly spread."""
+    height, width = values.shape
+    size = max(2, -(-max(height, width) // cells))
+    rows, cols = -(-height // size), -(-width // size)
+    padded = np.pad(values, ((0, rows * size - height), (0, cols * size - width)), mode="edge")
+    blocks = np.median(padded.reshape(rows, size, cols, size).transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2)
+    around = np.pad(blocks, 1, mode="edge")
+    mended = np.median(np.stack([around[r:r + rows, c:c + cols] for r in range(3) for c in range(3)]), axis=0)
+    spread = Image.fromarray(mended.astype(np.float32), "F").resize((cols * size, rows * size), Image.Resampling.BILINEAR)
+    return np.asarray(spread, dtype=np.float32)[:height, :width]
+
+
+def _strength(ink: np.ndarray) -> float:
+    """Ink standing clearly above the noise, summed."""
+    base, spread = _noise(ink)
+    return float(np.clip(ink - base - 4.0 * spread, 0.0, None).sum())
+
+
+def _noise(ink: np.ndarray) -> tuple[float, float]:
+    """The paper's level and spread in an ink image (median and robust standard deviation)."""
+    base = float(np.median(ink))
+    spread = 1.4826 * float(np.median(np.abs(ink - base)))
+    return base, max(spread, 0.5)
+
+
+def _ink_level(ink: np.ndarray) -> tuple[float, float]:
+    """The ink's own level (of its strongest pixels) and the paper's noise; NoDigit if no ink stands out."""
+    base, spread = _noise(ink)
+    count = max(16, ink.size // 500)
+    strongest = np.partition(ink.ravel(), ink.size - count)[ink.size - count:]
+    level = float(np.median(strongest)) - base
+    if level < max(MIN_CONTRAST, MIN_SIGNAL_TO_NOISE * spread):
+        raise NoDigit()
+    return level, spread
+
+
+def _digit_box(ink: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
+    """Top, bottom, left, right (exclusive) of the digit in the analysis image; NoDigit if none."""
+    components = _components(ink > threshold, ink)
+    if not components:
+        raise NoDigit()
+    height, width = ink.shape
+
+    def weight(c: _Component) -> float:
+        touches = c.top == 0 or c.left == 0 or c.bottom == height or c.right == width
+        return c.mass * (BORDER_WEIGHT if touches else 1.0)
+
+    main = max(components, key=weight)
+    if max(main.bottom - main.top, main.right - main.left) < max(2, max(height, width) // 25):
+        raise NoDigit()  # a speck on an empty page
+    reach = 0.3 * max(main.bottom - main.top, main.right - main.left)
+    top, bottom, left, right = main.top, main.bottom, main.left, main.right
+    for c in components:
+        near = (c.top < main.bottom + reach and c.bottom > main.top - reach
+                and c.left < main.right + reach and c.right > main.left - reach)
+        if c is not main and near and weight(c) >= SPECK * main.mass:
+            top, bottom = min(top, c.top), max(bottom, c.bottom)
+            left, right = min(left, c.left), max(right, c.right)
+    return top, bottom, left, right
+
+
+def _is_mnist_style(grey: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """A 28x28 light-on-dark digit already sized and centred as MNIST's are: used as it is."""
+    top, bottom, left, right = box
+    if max(bottom - top, right - left) > BOX + 2 or max(bottom - top, right - left) < BOX - 3:
+        return False
+    total = float(grey.sum())
+    rows = float((grey.sum(axis=1) * np.arange(SIZE)).sum()) / total
+    cols = float((grey.sum(axis=0) * np.arange(SIZE)).sum()) / total
+    return abs(rows - CENTRE) <= 1.5 and abs(cols - CENTRE) <= 1.5 and float(np.median(grey[0])) < MIN_CONTRAST
+
+
+def _ink_crop(grey: np.ndarray, paper_small: np.ndarray, scale: float, box: tuple[int, int, int, int],
+              level: float, noise: float) -> np.ndarray:
+    """The digit's ink in [0, 1] at full resolution, cropped to its box (paper and specks around it removed)."""
+    top, bottom, left, right = box
+    height, width = grey.shape
+    margin = 1  # an analysis pixel around the box, for the anti-aliased edges
+    y0, y1 = max(0, int((top - margin) * scale)), min(height, int(np.ceil((bottom + margin) * scale)))
+    x0, x1 = max(0, int((left - margin) * scale)), min(width, int(np.ceil((right + margin) * scale)))
+    paper = Image.fromarray(paper_small, "F").resize((width, height), Image.Resampling.BILINEAR) \
+        if scale > 1.0 else Image.fromarray(paper_small, "F")
+    paper_crop = np.asarray(paper.crop((x0, y0, x1, y1)), dtype=np.float32)
+    ink = grey[y0:y1, x0:x1] - paper_crop
+    # Full-resolution noise is `scale` times the analysis image's (area averaging divides it by about that).
+    floor = max(0.25 * level, 3.0 * noise * scale)
+    peak = max(level, floor + 1.0)
+    ink = np.clip((ink - floor) / (peak - floor), 0.0, 1.0)
+    rows, cols = np.nonzero(ink > 0.5)
+    if len(rows) == 0:
+        raise NoDigit()
+    return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+
+
+@dataclass
+class _Component:
+    mass: float
+    top: int
+    bottom: int  # exclusive
+    left: int
+    right: int  # exclusive
+
+
+def _components(mask: np.ndarray, ink: np.ndarray) -> list[_Component]:
+    """8-connected components of `mask` (with their ink), found by joining runs of ink row by row."""
+    padded = np.pad(mask, ((0, 0), (1, 1))).astype(np.int8)
+    edges = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # row-major like the starts, so they pair up
+    if len(rows) == 0:
+        return []
+    weights = np.where(mask, ink, 0.0)
+    row_mass = np.concatenate([np.zeros((mask.shape[0], 1)), np.cumsum(weights, axis=1, dtype=np.float64)], 1)
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_run = np.searchsorted(rows, np.arange(mask.shape[0] + 1)).tolist()
+    row_list, start_list, end_list = rows.tolist(), starts.tolist(), ends.tolist()
+    for i, row in enumerate(row_list):
+        for j in range(first_run[row - 1], first_run[row]) if row else ():
+            # Runs [s, e) on neighbouring rows touch, diagonals included, when s_i <= e_j and s_j <= e_i.
+            if start_list[j] <= end_list[i] and start_list[i] <= end_list[j]:
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[a] = b
+    roots = np.array([find(i) for i in range(len(rows))])
+    mass = row_mass[rows, ends] - row_mass[rows, starts]
+    labels, index = np.unique(roots, return_inverse=True)
+    count = len(labels)
+    totals = np.bincount(index, weights=mass, minlength=count)
+    tops = np.full(count, mask.shape[0])
+    bottoms = np.zeros(count, np.int64)
+    lefts = np.full(count, mask.shape[1])
+    rights = np.zeros(count, np.int64)
+    np.minimum.at(tops, index, rows)
+    np.maximum.at(bottoms, index, rows + 1)
+    np.minimum.at(lefts, index, starts)
+    np.maximum.at(rights, index, ends)
+    return [_Component(float(totals[k]), int(tops[k]), int(bottoms[k]), int(lefts[k]), int(rights[k]))
+            for k in range(count)]
+
+
+def _resize(digit: np.ndarray, size: int) -> np.ndarray:
+    """Scale so the longer side is `size`, keeping the aspect ratio."""
+    height, width = digit.shape
+    scale = size / max(height, width)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # Reducing averages (MNIST's anti-aliasing); enlarging interpolates smoothly.
+    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
+    resized = Image.fromarray(digit.astype(np.float32), "F").resize(new, method)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def _adjust_strokes(digit: np.ndarray) -> np.ndarray:
+    """Strokes (at STROKE_SIZE) brought towards MNIST's width, and made crisp as MNIST's binary originals."""
+    target = MNIST_STROKE * STROKE_SIZE / BOX
+    width = _stroke_width(digit > 0.5)
+    image = Image.fromarray((digit * 255).astype(np.uint8), "L")
+    if width < THIN * target:
+        size = int(round(target - width)) | 1  # rank filters need an odd size
+        if size >= 3:
+            image = image.filter(ImageFilter.MaxFilter(size))
+    elif width > THICK * target:
+        size = int(round(width - THICK * target)) | 1
+        if size >= 3:
+            image = image.filter(ImageFilter.MinFilter(size))
+    crisp = (np.asarray(image, dtype=np.float32) / 255.0 - 0.3) / 0.4  # soft edges steepened around half ink
+    return np.clip(crisp, 0.0, 1.0)
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary image: twice the area over the perimeter."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(mask, 1).astype(np.int8)
+    perimeter = int(np.abs(np.diff(padded, axis=0)).sum() + np.abs(np.diff(padded, axis=1)).sum())
+    return 2.0 * area / perimeter
+
+
+def _centre(digit: np.ndarray) -> np.ndarray:
+    """The digit pasted into 28x28 with its centre of mass at MNIST's centre."""
+    height, width = digit.shape
+    total = float(digit.sum())
+    if total <= 0:
+        raise NoDigit()
+    com_row = float((digit.sum(axis=1) * np.arange(height)).sum()) / total
+    com_col = float((digit.sum(axis=0) * np.arange(width)).sum()) / total
+    top = min(max(int(round(CENTRE - com_row)), 0), SIZE - height)
+    left = min(max(int(round(CENTRE - com_col)), 0), SIZE - width)
+    out = np.zeros((SIZE, SIZE), dtype=np.float32)
+    out[top:top + height, left:left + width] = digit
+    return out

@@ -1,0 +1,205 @@
+"""How well the API reads pictures of digits: a corpus of 13 kinds made from MNIST test digits.
+
+    python bench/read_images.py --export ml_model/exports/latest
+    python bench/read_images.py --per-kind 60 --sheet misread.png     # a quicker look, and a picture
+
+For each kind of `bench/corpus.py` (canvas strokes, scans, photos, chalk on a board...), the same
+MNIST *test* digits are sent two ways: as pictures, through the API's real preprocessing
+(`api.inputs.read_image`: decoding, normalisation) and the export's LiteRT model, and as the
+28x28 arrays themselves (the ceiling). Printed per kind: both accuracies, the gap, how many
+pictures were refused as "no digit found" (counted as misread), and preprocessing time p50.
+
+Then the timing targets, each a median over interleaved repeats: preprocessing a 280x280 canvas
+PNG and a 12-megapixel JPEG photo, and a whole warm request (`api.handler`) with the canvas PNG.
+`--sheet` saves the 28x28 inputs of the misread pictures (with the label and the answer) as one PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from corpus import KINDS, Sample, digit_indices, encode, samples  # noqa: E402
+
+DEFAULT_EXPORT = REPO / "ml_model" / "exports" / "latest"
+TARGET_ACCURACY = 0.985
+TARGET_GAP = 0.005
+CANVAS_TARGET_MS, PHOTO_TARGET_MS, REQUEST_TARGET_MS = 2.0, 15.0, 3.0
+PHOTO_SIZE = (4000, 3000)  # 12 megapixels, as a phone's camera
+
+
+def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.ndarray, predictor,
+              seed: int) -> dict:
+    """Accuracy as pictures and as arrays, refusals, preprocessing times, and the misread inputs."""
+    from api.errors import InvalidRequest
+    from api.images import PixelBudget
+    from api.inputs import read_image
+    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+
+    inputs, times, refused = [], [], 0
+    batch = list(samples(digits, labels, kind, indices, seed))
+    for sample in batch:
+        started = time.perf_counter_ns()
+        try:
+            image = read_image(sample.data, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS))
+        except InvalidRequest:
+            image = None
+        times.append(time.perf_counter_ns() - started)
+        if image is None:
+            refused += 1
+            image = np.zeros((28, 28), np.float32)
+        inputs.append(image)
+    stacked = np.stack(inputs)[..., np.newaxis]
+    answers = predictor.predict(stacked).argmax(axis=1)
+    truth = labels[indices]
+    answers[[i for i, s in enumerate(batch) if not inputs[i].any()]] = -1  # refused: misread
+    ceiling = predictor.predict((digits[indices] / 255.0).astype(np.float32)[..., np.newaxis]).argmax(axis=1)
+    wrong = [(batch[i], stacked[i, ..., 0], int(answers[i])) for i in np.nonzero(answers != truth)[0]]
+    return {"count": len(batch), "accuracy": float((answers == truth).mean()),
+            "ceiling": float((ceiling == truth).mean()), "refused": refused,
+            "p50_ms": statistics.median(times) / 1e6, "wrong": wrong}
+
+
+def contact_sheet(wrong: Sequence[tuple[Sample, np.ndarray, int]], path: Path, columns: int = 16) -> None:
+    """The misread inputs, 4x enlarged, each over a caption strip 'label>answer kind'."""
+    from PIL import Image, ImageDraw
+
+    cell = 28 * 4
+    rows = max(1, -(-len(wrong) // columns))
+    sheet = Image.new("L", (columns * cell, rows * (cell + 12)), 40)
+    draw = ImageDraw.Draw(sheet)
+    for n, (sample, image, answer) in enumerate(wrong):
+        x, y = n % columns * cell, n // columns * (cell + 12)
+        sheet.paste(Image.fromarray((image * 255).astype(np.uint8)).resize((cell, cell), Image.Resampling.NEAREST), (x, y))
+        draw.text((x + 2, y + cell), f"{sample.label}>{answer if answer >= 0 else '-'} {sample.kind[:9]}", fill=255)
+    sheet.save(path)
+
+
+def median_ms(call: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `call` over `repeats` runs, after one untimed run."""
+    call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter_ns()
+        call()
+        times.append(time.perf_counter_ns() - started)
+    return statistics.median(times) / 1e6
+
+
+def photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A 12-megapixel phone photo of the digit: made at a quarter size, enlarged, noise, JPEG 90."""
+    from PIL import Image, ImageFilter
+
+    from corpus import uneven_light
+
+    small = Image.open(__import__("io").BytesIO(uneven_light(digit, rng))).convert("RGB")
+    large = small.resize(PHOTO_SIZE, Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(2))
+    noisy = np.asarray(large, np.int16) + rng.integers(-6, 7, (PHOTO_SIZE[1], PHOTO_SIZE[0], 1), dtype=np.int16)
+    return encode(Image.fromarray(noisy.clip(0, 255).astype(np.uint8)), "JPEG", quality=90)
+
+
+def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, float]:
+    """Canvas PNG and 12-MP JPEG preprocessing p50, and the whole warm canvas request p50 (ms)."""
+    from api.images import PixelBudget
+    from api.inputs import read_image
+    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+
+    from corpus import canvas_white
+
+    def budget() -> PixelBudget:
+        return PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
+
+    rng = np.random.default_rng(seed)
+    canvases = [canvas_white(digits[i], rng) for i in range(5)]
+    photos = [photo_jpeg(digits[i], rng) for i in range(2)]
+    os.environ["MODEL_URL"] = str(export)
+    os.environ.setdefault("MODEL_CACHE_DIR", str(REPO / "bench" / "results" / "model-cache"))
+    logging.getLogger("api.request").setLevel(logging.WARNING)  # one log line per request is not the point here
+    from api.handler import get_number_prediction, use_model_store
+
+    use_model_store(None)
+    template = json.loads((REPO / "test.json").read_text())
+    events = []
+    for png in canvases:
+        event = dict(template)
+        event["body"] = json.dumps({"image": "data:image/png;base64," + base64.b64encode(png).decode("ascii")})
+        events.append(event)
+    assert get_number_prediction(events[0], None)["statusCode"] == 200
+    results = {"canvas": [], "photo": [], "request": []}
+    for round_ in range(repeats // 10):  # interleaved, so machine drift hits every case alike
+        results["canvas"].append(median_ms(lambda: read_image(canvases[round_ % 5], budget()), 10))
+        results["photo"].append(median_ms(lambda: read_image(photos[round_ % 2], budget()), 2))
+        results["request"].append(median_ms(lambda: get_number_prediction(events[round_ % 5], None), 10))
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT, help="export folder (default: %(default)s)")
+    parser.add_argument("--per-kind", type=int, default=250, help="pictures per kind (default: %(default)s)")
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS), metavar="KIND",
+                        help=f"kinds to run (default: all): {', '.join(KINDS)}")
+    parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
+    parser.add_argument("--sheet", type=Path, help="save the misread pictures' 28x28 inputs to this PNG")
+    parser.add_argument("--timing-repeats", type=int, default=200, help="timed runs per target case (0: skip)")
+    args = parser.parse_args(argv)
+
+    export = args.export.absolute()
+    if not (export / "model.json").is_file():
+        print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
+        return 2
+    from api.predictor import open_export
+    from ml_model.data import load_mnist
+
+    mnist = load_mnist()
+    predictor = open_export(export, "tflite")
+    indices = digit_indices(len(mnist.test_labels), args.per_kind, args.seed)
+    name = json.loads((export / "model.json").read_text()).get("name", export.name)
+    print(f"export {export} ({name}); {args.per_kind} MNIST test digits per kind; seed {args.seed}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'kind':<20} {'n':>5} {'images':>8} {'arrays':>8} {'gap':>7} {'refused':>8} {'prep p50':>9}")
+    totals, wrong = {"count": 0, "right": 0.0, "ceiling": 0.0}, []
+    below = []
+    for kind in args.kinds:
+        r = read_kind(kind, mnist.test_images, mnist.test_labels, indices[kind], predictor, args.seed)
+        gap = r["accuracy"] - r["ceiling"]
+        flag = "" if r["accuracy"] >= TARGET_ACCURACY else "  < target"
+        if flag:
+            below.append(kind)
+        print(f"{kind:<20} {r['count']:>5} {r['accuracy']:>8.2%} {r['ceiling']:>8.2%} {gap * 100:>+6.2f}p "
+              f"{r['refused']:>8} {r['p50_ms']:>7.2f}ms{flag}", flush=True)
+        totals["count"] += r["count"]
+        totals["right"] += r["accuracy"] * r["count"]
+        totals["ceiling"] += r["ceiling"] * r["count"]
+        wrong.extend(r["wrong"])
+    accuracy, ceiling = totals["right"] / totals["count"], totals["ceiling"] / totals["count"]
+    print(f"{'overall':<20} {totals['count']:>5} {accuracy:>8.2%} {ceiling:>8.2%} {(accuracy - ceiling) * 100:>+6.2f}p")
+    print(f"targets: every kind >= {TARGET_ACCURACY:.1%}: {'met' if not below else 'NOT met (' + ', '.join(below) + ')'}; "
+          f"overall within {TARGET_GAP * 100:.1f} points of the arrays: "
+          f"{'met' if ceiling - accuracy <= TARGET_GAP else 'NOT met'}")
+    if args.sheet:
+        contact_sheet(wrong, args.sheet)
+        print(f"{len(wrong)} misread inputs saved to {args.sheet}")
+    if args.timing_repeats > 0:
+        t = timing_targets(mnist.test_images, export, args.timing_repeats, args.seed)
+        print(f"preprocessing, 280x280 canvas PNG:      p50 {t['canvas']:6.2f} ms (target <= {CANVAS_TARGET_MS} ms)")
+        print(f"preprocessing, 12-MP JPEG photo:        p50 {t['photo']:6.2f} ms (target <= {PHOTO_TARGET_MS} ms)")
+        print(f"whole warm request, 280x280 canvas PNG: p50 {t['request']:6.2f} ms (target <= {REQUEST_TARGET_MS} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
