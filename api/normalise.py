@@ -46,11 +46,12 @@ STROKE_SIZE = 4 * BOX
 # MNIST's median stroke width in its 20x20 box (ink over half intensity), measured on the test set
 # (7.4 pixels at STROKE_SIZE by `_stroke_width`; its 10th-90th percentiles are 5.6 and 10.4).
 MNIST_STROKE = 1.9
-# Strokes outside [THIN, THICK] times MNIST's width (its 10th-90th percentiles) are brought to it.
-THIN, THICK = 0.75, 1.4
+# Strokes outside [THIN, THICK] times MNIST's width (about its 10th-90th percentiles) are brought
+# to those bounds, by an amount that grows smoothly from zero (so no small change flips it).
+THIN, THICK = 0.8, 1.35
 # Ink must stand this many grey levels (of 255) above the paper, and this many times the paper's
 # noise, to count as a digit at all.
-MIN_CONTRAST = 16.0
+MIN_CONTRAST = 24.0
 MIN_SIGNAL_TO_NOISE = 6.0
 # A blob is a speck, not part of the digit, below this fraction of the digit's main blob's ink.
 SPECK = 0.04
@@ -69,27 +70,25 @@ class NoDigit(InvalidRequest):
 def to_mnist(grey: np.ndarray) -> np.ndarray:
     """Grey levels (float32, 0-255) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
     grey = np.asarray(grey, dtype=np.float32)
-    small, scale = _reduce(grey)
-    ink_small, paper_small, light = _ink_and_polarity(small)
+    small = _reduce(grey)
+    ink_small, paper_small, gain_small, light = _ink_and_polarity(small)
     level, noise = _ink_level(ink_small)
-    box = _digit_box(ink_small, 0.5 * level)
+    box, blobs = _digit_box(ink_small, 0.5 * level)
     positive = grey if light else 255.0 - grey  # the ink lighter than the paper, as in MNIST
     if grey.shape == (SIZE, SIZE) and _is_mnist_style(positive, box):
         return positive / 255.0
-    digit = _ink_crop(positive, paper_small, scale, box, level, noise)
-    digit = _adjust_strokes(_resize(digit, STROKE_SIZE))
-    return _centre(_resize(digit, BOX))
+    digit = _ink_crop(positive, paper_small, gain_small * blobs, box, level, noise)
+    return _centre(_adjust_strokes(_resize(digit, STROKE_SIZE)))
 
 
-def _reduce(grey: np.ndarray) -> tuple[np.ndarray, float]:
-    """The image area-averaged to at most ANALYSIS_SIZE a side, and the factor it was reduced by."""
+def _reduce(grey: np.ndarray) -> np.ndarray:
+    """The image area-averaged to at most ANALYSIS_SIZE a side."""
     height, width = grey.shape
-    scale = max(1.0, max(height, width) / ANALYSIS_SIZE)
-    if scale == 1.0:
-        return grey, 1.0
+    scale = max(height, width) / ANALYSIS_SIZE
+    if scale <= 1.0:
+        return grey
     size = (max(1, round(width / scale)), max(1, round(height / scale)))
-    small = Image.fromarray(grey, "F").resize(size, Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float32), scale
+    return np.asarray(Image.fromarray(grey, "F").resize(size, Image.Resampling.BOX), dtype=np.float32)
 
 
 def _window(values: np.ndarray, size: int, reduce: np.ufunc) -> np.ndarray:
@@ -131,22 +130,26 @@ def _box_mean(values: np.ndarray, size: int) -> np.ndarray:
     return (total / (size * size)).astype(np.float32)
 
 
-def _ink_and_polarity(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Ink above the paper and the paper (grey levels, ink positive), and whether the ink is lighter than its paper.
+def _ink_and_polarity(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Ink above the paper (grey levels), the paper and the light's gain (ink positive), and whether the ink is lighter than its paper.
 
     The paper is most of the picture, so a coarse local median follows it (lighting included);
     the strokes depart from it one way, while noise, JPEG ringing and shadow edges depart both
-    ways alike, so comparing the two sides' departures has a wide margin.
+    ways alike, so comparing the two sides' departures has a wide margin. Light multiplies paper
+    and ink alike, so ink is measured relative to the paper's brightness where it lies: a stroke
+    in a shadow is as strong as one in the light.
     """
     departure = small - _local_median(small)
     base, spread = _noise(departure)
     light = _strength(departure - base, spread) > _strength(base - departure, spread)
     values = small if light else 255.0 - small
     paper = _paper(values)
-    return values - paper, paper, light
+    brightness = np.maximum(paper if light else 255.0 - paper, MIN_CONTRAST)
+    gain = (float(np.median(brightness)) / brightness).astype(np.float32)
+    return (values - paper) * gain, paper, gain, light
 
 
-def _local_median(values: np.ndarray, cells: int = 8) -> np.ndarray:
+def _local_median(values: np.ndarray, cells: int = 5) -> np.ndarray:
     """The median of each of about cells x cells blocks (a 3x3 median of blocks mends ink-filled ones), smoothly spread."""
     height, width = values.shape
     size = max(2, -(-max(height, width) // cells))
@@ -183,14 +186,19 @@ def _ink_level(ink: np.ndarray) -> tuple[float, float]:
     return level, spread
 
 
-def _digit_box(ink: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
-    """Top, bottom, left, right (exclusive) of the digit in the analysis image; NoDigit if none."""
+def _digit_box(ink: np.ndarray, threshold: float) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Top, bottom, left, right (exclusive) of the digit in the analysis image, and where its blobs are; NoDigit if none."""
     components = _components(ink > threshold, ink)
     if not components:
         raise NoDigit()
     height, width = ink.shape
 
     def weight(c: _Component) -> float:
+        # Blobs along the border are most often paper edges, a table or a shadow: long ones count little.
+        along = max(c.right - c.left if c.top == 0 or c.bottom == height else 0,
+                    c.bottom - c.top if c.left == 0 or c.right == width else 0)
+        if along > 0.5 * (width if along == c.right - c.left else height):
+            return c.mass * BORDER_WEIGHT * BORDER_WEIGHT
         touches = c.top == 0 or c.left == 0 or c.bottom == height or c.right == width
         return c.mass * (BORDER_WEIGHT if touches else 1.0)
 
@@ -198,14 +206,23 @@ def _digit_box(ink: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
     if max(main.bottom - main.top, main.right - main.left) < max(2, max(height, width) // 25):
         raise NoDigit()  # a speck on an empty page
     reach = 0.3 * max(main.bottom - main.top, main.right - main.left)
-    top, bottom, left, right = main.top, main.bottom, main.left, main.right
-    for c in components:
-        near = (c.top < main.bottom + reach and c.bottom > main.top - reach
-                and c.left < main.right + reach and c.right > main.left - reach)
-        if c is not main and near and weight(c) >= SPECK * main.mass:
-            top, bottom = min(top, c.top), max(bottom, c.bottom)
-            left, right = min(left, c.left), max(right, c.right)
-    return top, bottom, left, right
+    kept = [main] + [c for c in components if c is not main
+                     and c.top < main.bottom + reach and c.bottom > main.top - reach
+                     and c.left < main.right + reach and c.right > main.left - reach
+                     and weight(c) >= SPECK * main.mass and weight(c) >= BORDER_WEIGHT * c.mass]
+    box = (min(c.top for c in kept), max(c.bottom for c in kept), min(c.left for c in kept), max(c.right for c in kept))
+    return box, _paint(ink.shape, kept)
+
+
+def _paint(shape: tuple[int, int], kept: list[_Component]) -> np.ndarray:
+    """A float mask of the kept blobs, grown by two pixels (their soft edges, faint bits of stroke)."""
+    changes = np.zeros((shape[0], shape[1] + 1), np.int32)
+    for c in kept:
+        rows, starts, ends = c.runs
+        np.add.at(changes, (rows, starts), 1)
+        np.add.at(changes, (rows, ends), -1)
+    mask = (np.cumsum(changes, axis=1)[:, :-1] > 0).astype(np.float32)
+    return _window(mask, 5, np.maximum)
 
 
 def _is_mnist_style(grey: np.ndarray, box: tuple[int, int, int, int]) -> bool:
@@ -219,22 +236,26 @@ def _is_mnist_style(grey: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     return abs(rows - CENTRE) <= 1.5 and abs(cols - CENTRE) <= 1.5 and float(np.median(grey[0])) < MIN_CONTRAST
 
 
-def _ink_crop(grey: np.ndarray, paper_small: np.ndarray, scale: float, box: tuple[int, int, int, int],
+def _ink_crop(grey: np.ndarray, paper_small: np.ndarray, weight_small: np.ndarray, box: tuple[int, int, int, int],
               level: float, noise: float) -> np.ndarray:
-    """The digit's ink in [0, 1] at full resolution, cropped to its box (paper and specks around it removed)."""
+    """The digit's ink in [0, 1] at full resolution, cropped to its box (paper, specks and other marks removed).
+
+    `weight_small` is the light's gain where the digit's blobs are, and zero elsewhere.
+    """
     top, bottom, left, right = box
     height, width = grey.shape
+    down, across = height / paper_small.shape[0], width / paper_small.shape[1]  # full pixels per analysis pixel
     margin = 1  # an analysis pixel around the box, for the anti-aliased edges
-    y0, y1 = max(0, int((top - margin) * scale)), min(height, int(np.ceil((bottom + margin) * scale)))
-    x0, x1 = max(0, int((left - margin) * scale)), min(width, int(np.ceil((right + margin) * scale)))
-    # The paper under the crop only, enlarged from the analysis image (pixel centres aligned).
-    across, down = paper_small.shape[1] / width, paper_small.shape[0] / height  # exact per axis
-    region = (x0 * across, y0 * down, x1 * across, y1 * down)
-    paper = Image.fromarray(paper_small, "F").resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=region)
-    paper_crop = np.asarray(paper, dtype=np.float32)
-    ink = grey[y0:y1, x0:x1] - paper_crop
-    # Full-resolution noise is `scale` times the analysis image's (area averaging divides it by about that).
-    floor = max(0.25 * level, 3.0 * noise * scale)
+    y0, y1 = max(0, int((top - margin) * down)), min(height, int(np.ceil((bottom + margin) * down)))
+    x0, x1 = max(0, int((left - margin) * across)), min(width, int(np.ceil((right + margin) * across)))
+    # The paper and the weights under the crop only, enlarged from the analysis image.
+    region = (x0 / across, y0 / down, x1 / across, y1 / down)
+    size = (x1 - x0, y1 - y0)
+    paper = Image.fromarray(paper_small, "F").resize(size, Image.Resampling.BILINEAR, box=region)
+    weight = Image.fromarray(weight_small, "F").resize(size, Image.Resampling.BILINEAR, box=region)
+    ink = (grey[y0:y1, x0:x1] - np.asarray(paper, dtype=np.float32)) * np.asarray(weight, dtype=np.float32)
+    # Full-resolution noise is about `down` times the analysis image's (area averaging divided it by that).
+    floor = max(0.25 * level, 3.0 * noise * max(down, across))
     peak = max(level, floor + 1.0)
     ink = np.clip((ink - floor) / (peak - floor), 0.0, 1.0)
     rows, cols = np.nonzero(ink > 0.5)
@@ -250,6 +271,7 @@ class _Component:
     bottom: int  # exclusive
     left: int
     right: int  # exclusive
+    runs: tuple[np.ndarray, np.ndarray, np.ndarray]  # row, start, end (exclusive) of each run of ink
 
 
 def _components(mask: np.ndarray, ink: np.ndarray) -> list[_Component]:
@@ -292,8 +314,11 @@ def _components(mask: np.ndarray, ink: np.ndarray) -> list[_Component]:
     np.maximum.at(bottoms, index, rows + 1)
     np.minimum.at(lefts, index, starts)
     np.maximum.at(rights, index, ends)
-    return [_Component(float(totals[k]), int(tops[k]), int(bottoms[k]), int(lefts[k]), int(rights[k]))
-            for k in range(count)]
+    order = np.argsort(index, kind="stable")
+    bounds = np.searchsorted(index[order], np.arange(count + 1))
+    runs = [order[bounds[k]:bounds[k + 1]] for k in range(count)]
+    return [_Component(float(totals[k]), int(tops[k]), int(bottoms[k]), int(lefts[k]), int(rights[k]),
+                       (rows[runs[k]], starts[runs[k]], ends[runs[k]])) for k in range(count)]
 
 
 def _resize(digit: np.ndarray, size: int) -> np.ndarray:
@@ -308,20 +333,25 @@ def _resize(digit: np.ndarray, size: int) -> np.ndarray:
 
 
 def _adjust_strokes(digit: np.ndarray) -> np.ndarray:
-    """Strokes (at STROKE_SIZE) brought towards MNIST's width, and made crisp as MNIST's binary originals."""
+    """Strokes (at STROKE_SIZE) brought into MNIST's range of widths, and made crisp as MNIST's binary originals."""
     target = MNIST_STROKE * STROKE_SIZE / BOX
     width = _stroke_width(digit > 0.5)
-    image = Image.fromarray((digit * 255).astype(np.uint8), "L")
     if width < THIN * target:
-        size = int(round(target - width)) | 1  # rank filters need an odd size
-        if size >= 3:
-            image = image.filter(ImageFilter.MaxFilter(size))
+        digit = _widen(digit, THIN * target - width, ImageFilter.MaxFilter)
     elif width > THICK * target:
-        size = int(round(width - target)) | 1
-        if size >= 3:
-            image = image.filter(ImageFilter.MinFilter(size))
-    crisp = (np.asarray(image, dtype=np.float32) / 255.0 - 0.3) / 0.4  # soft edges steepened around half ink
-    return np.clip(crisp, 0.0, 1.0)
+        digit = _widen(digit, width - THICK * target, ImageFilter.MinFilter)
+    return np.clip((digit - 0.3) / 0.4, 0.0, 1.0)  # soft edges steepened around half ink
+
+
+def _widen(digit: np.ndarray, change: float, rank: type[ImageFilter.RankFilter]) -> np.ndarray:
+    """Strokes `change` pixels wider (MaxFilter) or narrower (MinFilter), a fraction by blending two filter sizes."""
+    size = 1 + change  # a rank filter of size k changes a stroke's width by k - 1
+    low = int(size) if int(size) % 2 else int(size) - 1
+    fraction = (size - low) / 2
+    image = Image.fromarray(np.round(digit * 255).astype(np.uint8), "L")
+    near = np.asarray(image.filter(rank(low)) if low > 1 else image, dtype=np.float32)
+    far = np.asarray(image.filter(rank(low + 2)), dtype=np.float32)
+    return ((1 - fraction) * near + fraction * far) / 255.0
 
 
 def _stroke_width(mask: np.ndarray) -> float:
@@ -335,15 +365,24 @@ def _stroke_width(mask: np.ndarray) -> float:
 
 
 def _centre(digit: np.ndarray) -> np.ndarray:
-    """The digit pasted into 28x28 with its centre of mass at MNIST's centre."""
+    """The digit (at STROKE_SIZE) reduced by area into 28x28, its centre of mass at MNIST's, to a fraction of a pixel.
+
+    One area reduction of a window placed at fractional coordinates both gives MNIST's
+    anti-aliasing and avoids rounding the shift to whole pixels (which a little noise would flip).
+    """
+    factor = STROKE_SIZE / BOX
     height, width = digit.shape
     total = float(digit.sum())
     if total <= 0:
         raise NoDigit()
-    com_row = float((digit.sum(axis=1) * np.arange(height)).sum()) / total
-    com_col = float((digit.sum(axis=0) * np.arange(width)).sum()) / total
-    top = min(max(int(round(CENTRE - com_row)), 0), SIZE - height)
-    left = min(max(int(round(CENTRE - com_col)), 0), SIZE - width)
-    out = np.zeros((SIZE, SIZE), dtype=np.float32)
-    out[top:top + height, left:left + width] = digit
-    return out
+    com_row = float((digit.sum(axis=1) * np.arange(height)).sum()) / total + 0.5
+    com_col = float((digit.sum(axis=0) * np.arange(width)).sum()) / total + 0.5
+    span = SIZE * factor
+    margin = int(span)
+    padded = np.pad(digit, margin)
+    # Where the window starts (in the digit's coordinates), kept so that the digit stays inside it.
+    top = min(max(com_row - factor * (CENTRE + 0.5), height - span), 0.0) + margin
+    left = min(max(com_col - factor * (CENTRE + 0.5), width - span), 0.0) + margin
+    window = (left, top, left + span, top + span)
+    out = Image.fromarray(padded.astype(np.float32), "F").resize((SIZE, SIZE), Image.Resampling.BOX, box=window)
+    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)

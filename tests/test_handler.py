@@ -120,7 +120,7 @@ def test_predict_a_batch_of_mixed_forms(store: ModelStore, digits) -> None:
     status, _, body = call(http_event(body={"images": items}))
     assert status == 200
     assert [p["prediction"] for p in body["predictions"]] == [label for _, label in digits]
-    assert all(set(p) == {"prediction", "confidence", "probabilities"} for p in body["predictions"])
+    assert all(set(p) == {"prediction", "confidence", "confident", "probabilities"} for p in body["predictions"])
     assert body["model"]["runtime"] == "tflite"
 
 
@@ -197,6 +197,7 @@ def test_the_response_says_which_runtime_ran(mnist_export: Path, tmp_path: Path,
 # ---------------------------------------------------------------- errors
 
 ZEROS = [[0] * 28] * 28
+DIGIT = [[0] * 28] * 10 + [[0] * 10 + [255] * 8 + [0] * 10] * 8 + [[0] * 28] * 10  # not blank
 
 
 def _errors() -> dict[str, tuple[Any, int, str, str]]:
@@ -214,7 +215,7 @@ def _errors() -> dict[str, tuple[Any, int, str, str]]:
         "a number": (http_event(body={"image": 7}), 400, "invalid_request", "28x28 array"),
         "empty batch": (http_event(body={"images": []}), 400, "invalid_request", "non-empty list"),
         "batch not a list": (http_event(body={"images": "abc"}), 400, "invalid_request", "non-empty list"),
-        "bad item in batch": (http_event(body={"images": [ZEROS] * 3 + [[1, 2]]}), 400, "invalid_request",
+        "bad item in batch": (http_event(body={"images": [DIGIT] * 3 + [[1, 2]]}), 400, "invalid_request",
                               "images[3]"),
         "bad instance": (http_event(body={"instances": [{"a": 1, "b": 2}]}), 400, "invalid_request", "instances[0]"),
         "undecodable image": (http_event(body={"image": b64(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)}), 400,
