@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from . import images
-from .normalise import NoDigit, to_mnist
+from .normalise import no_digit, to_mnist
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from .http import Request
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
@@ -93,7 +93,7 @@ def read_array(value: Any) -> np.ndarray:
     """A 28x28 / 784 array → float32 [28, 28] in [0, 1]; a blank (uniform) one is refused like a blank image."""
     array = images.from_array(value)
     if float(array.max()) - float(array.min()) < MIN_ARRAY_CONTRAST:
-        raise NoDigit("the image array")
+        raise no_digit("the image array")
     return array
 
 

@@ -63,8 +63,10 @@ NO_DIGIT = "no digit found"
 class NoDigit(InvalidRequest):
     """The image shows nothing that could be a digit (blank, uniform, or only noise)."""
 
-    def __init__(self, what: str = "the image") -> None:
-        super().__init__(f"{what} is blank or nearly uniform: {NO_DIGIT}")
+
+def no_digit(what: str = "the image") -> NoDigit:
+    """The 400 for a blank input, in the same words for pictures and arrays."""
+    return NoDigit(f"{what} is blank or nearly uniform: {NO_DIGIT}")
 
 
 def to_mnist(grey: np.ndarray) -> np.ndarray:
@@ -182,7 +184,7 @@ def _ink_level(ink: np.ndarray) -> tuple[float, float]:
     strongest = np.partition(ink.ravel(), ink.size - count)[ink.size - count:]
     level = float(np.median(strongest)) - base
     if level < max(MIN_CONTRAST, MIN_SIGNAL_TO_NOISE * spread):
-        raise NoDigit()
+        raise no_digit()
     return level, spread
 
 
@@ -190,7 +192,7 @@ def _digit_box(ink: np.ndarray, threshold: float) -> tuple[tuple[int, int, int, 
     """Top, bottom, left, right (exclusive) of the digit in the analysis image, and where its blobs are; NoDigit if none."""
     components = _components(ink > threshold, ink)
     if not components:
-        raise NoDigit()
+        raise no_digit()
     height, width = ink.shape
 
     def weight(c: _Component) -> float:
@@ -204,7 +206,7 @@ def _digit_box(ink: np.ndarray, threshold: float) -> tuple[tuple[int, int, int, 
 
     main = max(components, key=weight)
     if max(main.bottom - main.top, main.right - main.left) < max(2, max(height, width) // 25):
-        raise NoDigit()  # a speck on an empty page
+        raise no_digit()  # a speck on an empty page
     reach = 0.3 * max(main.bottom - main.top, main.right - main.left)
     kept = [main] + [c for c in components if c is not main
                      and c.top < main.bottom + reach and c.bottom > main.top - reach
@@ -260,7 +262,7 @@ def _ink_crop(grey: np.ndarray, paper_small: np.ndarray, weight_small: np.ndarra
     ink = np.clip((ink - floor) / (peak - floor), 0.0, 1.0)
     rows, cols = np.nonzero(ink > 0.5)
     if len(rows) == 0:
-        raise NoDigit()
+        raise no_digit()
     return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
@@ -374,7 +376,7 @@ def _centre(digit: np.ndarray) -> np.ndarray:
     height, width = digit.shape
     total = float(digit.sum())
     if total <= 0:
-        raise NoDigit()
+        raise no_digit()
     com_row = float((digit.sum(axis=1) * np.arange(height)).sum()) / total + 0.5
     com_col = float((digit.sum(axis=0) * np.arange(width)).sum()) / total + 0.5
     span = SIZE * factor

@@ -111,7 +111,8 @@ def test_polarity_does_not_depend_on_which_way_round_the_picture_is(real_mnist) 
     """A clean canvas once read its paper between strokes as ink, a dark table beside the page once flipped a
     thin digit: inverting a picture must leave the input as it was (up to the light's gain, measured on the paper)."""
     rng = np.random.default_rng(5)
-    for kind in ("canvas_white", "scan", "chalkboard", "thick_marker"):
+    # Kinds without uneven light: light multiplies paper and ink, which an inverted picture does not show.
+    for kind in ("canvas_white", "scan", "thick_marker", "off_centre", "specks"):
         for digit in real_mnist.test_images[:6]:
             grey = grey_of(KINDS[kind](digit, rng))
             straight, inverted = normalise.to_mnist(grey), normalise.to_mnist(255.0 - grey)
