@@ -37,7 +37,7 @@ BOX = 20  # ...with the digit fitted into the central 20x20
 CENTRE = 14.0  # where MNIST puts the centre of mass (row and column index, measured on its test set)
 # The paper and the digit's place are found on a copy reduced to at most this many pixels a side:
 # area averaging there also averages sensor noise away.
-ANALYSIS_SIZE = 128
+ANALYSIS_SIZE = 96
 # Width of the opening that estimates the paper, as a fraction of the image's shorter side: wider
 # than the thickest marker stroke of a digit filling the image (about a fifth of its height).
 PAPER_WINDOW = 0.3
@@ -147,17 +147,22 @@ def _ink_and_polarity(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     values = small if light else 255.0 - small
     paper = _paper(values)
     brightness = np.maximum(paper if light else 255.0 - paper, MIN_CONTRAST)
-    gain = (float(np.median(brightness)) / brightness).astype(np.float32)
+    gain = (float(np.median(brightness[::3, ::3])) / brightness).astype(np.float32)
     return (values - paper) * gain, paper, gain, light
 
 
 def _local_median(values: np.ndarray, cells: int = 5) -> np.ndarray:
-    """The median of each of about cells x cells blocks (a 3x3 median of blocks mends ink-filled ones), smoothly spread."""
+    """The median of each of about cells x cells blocks (a 3x3 median of blocks mends ink-filled ones), smoothly spread.
+
+    Every other pixel of each block, both ways, is enough for its median, in a quarter of the time.
+    """
     height, width = values.shape
     size = max(2, -(-max(height, width) // cells))
+    size += size % 2
     rows, cols = -(-height // size), -(-width // size)
-    padded = np.pad(values, ((0, rows * size - height), (0, cols * size - width)), mode="edge")
-    blocks = np.median(padded.reshape(rows, size, cols, size).transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2)
+    padded = np.pad(values, ((0, rows * size - height), (0, cols * size - width)), mode="edge")[::2, ::2]
+    half = size // 2
+    blocks = np.median(padded.reshape(rows, half, cols, half).transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2)
     around = np.pad(blocks, 1, mode="edge")
     mended = np.median(np.stack([around[r:r + rows, c:c + cols] for r in range(3) for c in range(3)]), axis=0)
     spread = Image.fromarray(mended.astype(np.float32), "F").resize((cols * size, rows * size), Image.Resampling.BILINEAR)
