@@ -201,13 +201,13 @@ def _digit_box(ink: np.ndarray, threshold: float) -> tuple[tuple[int, int, int, 
     height, width = ink.shape
 
     def weight(c: _Component) -> float:
-        # Blobs along the border are most often paper edges, a table or a shadow: long ones count little.
-        along = max(c.right - c.left if c.top == 0 or c.bottom == height else 0,
-                    c.bottom - c.top if c.left == 0 or c.right == width else 0)
-        if along > 0.5 * (width if along == c.right - c.left else height):
-            return c.mass * BORDER_WEIGHT * BORDER_WEIGHT
+        # Blobs cut by the border are most often paper edges, a table, a shadow or a ruled line:
+        # they count less, and those spanning most of the picture count little.
         touches = c.top == 0 or c.left == 0 or c.bottom == height or c.right == width
-        return c.mass * (BORDER_WEIGHT if touches else 1.0)
+        if not touches:
+            return c.mass
+        long = c.right - c.left > 0.6 * width or c.bottom - c.top > 0.6 * height
+        return c.mass * (BORDER_WEIGHT * BORDER_WEIGHT if long else BORDER_WEIGHT)
 
     main = max(components, key=weight)
     if max(main.bottom - main.top, main.right - main.left) < max(2, max(height, width) // 25):
