@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import base64
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from api import images
-from api.inputs import read_image
 from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from api.inputs import read_image
 from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from digit_images import MAKERS, encode, enlarge
 
