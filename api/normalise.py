@@ -115,20 +115,16 @@ def _paper(values: np.ndarray) -> np.ndarray:
     """The paper under ink that is brighter than it: the opening, smoothed."""
     size = max(3, int(PAPER_WINDOW * min(values.shape)) | 1)
     opened = _window(_window(values, size, np.minimum), size, np.maximum)
-    # The opening is blocky at its corners; a mean over a third of its width smooths it.
-    return _box_mean(opened, max(3, (size // 3) | 1))
+    # The opening is blocky at its corners; averaging over a third of its width smooths it.
+    return _smooth(opened, max(3, size // 3))
 
 
-def _box_mean(values: np.ndarray, size: int) -> np.ndarray:
-    """The mean over a size x size window (edges repeated), by cumulative sums."""
-    pad = size // 2
-    padded = np.pad(values, pad, mode="edge").astype(np.float64)
-    summed = np.cumsum(np.cumsum(padded, axis=0), axis=1)
-    summed = np.pad(summed, ((1, 0), (1, 0)))
+def _smooth(values: np.ndarray, size: int) -> np.ndarray:
+    """`values` averaged over blocks of about size x size pixels, spread back smoothly (bilinear)."""
     height, width = values.shape
-    total = (summed[size:size + height, size:size + width] - summed[:height, size:size + width]
-             - summed[size:size + height, :width] + summed[:height, :width])
-    return (total / (size * size)).astype(np.float32)
+    image = Image.fromarray(values, "F")
+    coarse = image.resize((max(1, round(width / size)), max(1, round(height / size))), Image.Resampling.BOX)
+    return np.asarray(coarse.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def _ink_and_polarity(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
