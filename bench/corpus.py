@@ -145,18 +145,32 @@ def _size(rng: np.random.Generator, low: int, high: int) -> tuple[int, int]:
 
 # ---------------------------------------------------------------- the kinds
 
+def _canvas_size(rng: np.random.Generator) -> tuple[int, int]:
+    side = int(rng.choice([200, 280, 400]))
+    return side, side
+
+
+# The pen-path kinds' drawings (ink in [0, 1]), drawn from the first random numbers of their rng: a
+# benchmark can redraw the same drawing and judge how readable the drawing itself is.
+PEN_PATHS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "canvas_white": lambda digit, rng: _traced(digit, rng, (280, 280), (0.45, 0.8), (0.06, 0.16)),
+    "canvas_transparent": lambda digit, rng: _traced(digit, rng, _canvas_size(rng), (0.45, 0.8), (0.06, 0.16)),
+    "thin_pen": lambda digit, rng: _traced(digit, rng, _size(rng, 300, 500), (0.4, 0.8), (0.02, 0.045)),
+    "thick_marker": lambda digit, rng: _traced(digit, rng, _size(rng, 240, 400), (0.5, 0.8), (0.17, 0.24)),
+}
+
+
 def canvas_white(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A drawing page's 280x280 canvas: black pen paths of several widths on opaque white (RGB PNG)."""
-    ink = _traced(digit, rng, (280, 280), (0.45, 0.8), (0.06, 0.16))
+    ink = PEN_PATHS["canvas_white"](digit, rng)
     return encode(Image.fromarray((255 * (1 - ink)).astype(np.uint8)).convert("RGB"))
 
 
 def canvas_transparent(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """`canvas.toDataURL()` of strokes on a transparent canvas: dark ink only in alpha (RGBA PNG)."""
-    side = int(rng.choice([200, 280, 400]))
-    ink = _traced(digit, rng, (side, side), (0.45, 0.8), (0.06, 0.16))
+    ink = PEN_PATHS["canvas_transparent"](digit, rng)
     colour = rng.integers(0, 60, 3)
-    rgba = np.zeros((side, side, 4), np.uint8)
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
     rgba[..., :3] = colour
     rgba[..., 3] = (ink * 255).astype(np.uint8)
     return encode(Image.fromarray(rgba, "RGBA"))
@@ -185,16 +199,14 @@ def enlarged_soft(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 def thin_pen(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A fine pen on a large page: strokes 2-4 % of the digit's height, grey PNG, light noise."""
-    height, width = _size(rng, 300, 500)
-    ink = _traced(digit, rng, (height, width), (0.4, 0.8), (0.02, 0.045))
+    ink = PEN_PATHS["thin_pen"](digit, rng)
     return _scanned(ink, rng, float(rng.uniform(225, 250)), float(rng.uniform(10, 60)),
                     float(rng.uniform(1, 4)), None)
 
 
 def thick_marker(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A thick marker: strokes 17-24 % of the digit's height, JPEG."""
-    height, width = _size(rng, 240, 400)
-    ink = _traced(digit, rng, (height, width), (0.5, 0.8), (0.17, 0.24))
+    ink = PEN_PATHS["thick_marker"](digit, rng)
     return _scanned(ink, rng, float(rng.uniform(220, 250)), float(rng.uniform(10, 50)),
                     float(rng.uniform(1, 4)), int(rng.integers(70, 96)))
 
@@ -334,9 +346,12 @@ def digit_indices(test_count: int, per_kind: int, seed: int = 0) -> dict[str, np
             for k, kind in enumerate(KINDS)}
 
 
+def sample_rng(kind: str, index: int, seed: int = 0) -> np.random.Generator:
+    """The random numbers of one picture: they depend only on (seed, kind, test digit)."""
+    return np.random.default_rng([seed, list(KINDS).index(kind), index])
+
+
 def samples(digits: np.ndarray, labels: np.ndarray, kind: str, indices: np.ndarray, seed: int = 0) -> Iterator[Sample]:
-    """The kind's images of the given test digits; each one's randomness depends only on (seed, kind, index)."""
-    kind_number = list(KINDS).index(kind)
+    """The kind's images of the given test digits."""
     for index in indices.tolist():
-        rng = np.random.default_rng([seed, kind_number, index])
-        yield Sample(kind, index, int(labels[index]), KINDS[kind](digits[index], rng))
+        yield Sample(kind, index, int(labels[index]), KINDS[kind](digits[index], sample_rng(kind, index, seed)))
