@@ -5,7 +5,7 @@ Two kinds of input:
 - arrays (28x28 nested lists or 784 numbers, 0-255 or 0-1), already MNIST-style: checked and scaled;
 - encoded images (PNG, JPEG, GIF, BMP, WebP; raw bytes, base64 or a `data:` URL) of any size and
   colour: decoded to grey levels, transparent parts flattened onto the background their strokes
-  stand out on. Turning those into MNIST-style inputs is `api.normalise`'s job.
+  stand out on. Turning those into MNIST-style inputs is `api.normalise`'s job (`from_bytes` does both).
 
 Sizes are checked from the image header before any pixel is decoded (no decompression bombs).
 """
@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from .normalise import to_mnist
 
 SIZE = 28  # MNIST images are 28x28
 PIXELS = SIZE * SIZE
@@ -96,6 +97,11 @@ def decode_string(text: str) -> tuple[bytes, str | None]:
         return base64.b64decode(compact, validate=True), media_type
     except (binascii.Error, ValueError):
         raise InvalidRequest("an image string must be base64 or a data: URL of an image") from None
+
+
+def from_bytes(data: bytes, budget: PixelBudget) -> np.ndarray:
+    """An encoded image of one digit → its MNIST-style float32 [28, 28] input (`api.normalise`); 400 if it shows none."""
+    return to_mnist(decode(data, budget))
 
 
 def decode(data: bytes, budget: PixelBudget) -> np.ndarray:

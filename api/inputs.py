@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from . import images
-from .normalise import no_digit, to_mnist
+from .normalise import no_digit
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from .http import Request
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
@@ -55,7 +55,7 @@ def read_inputs(request: Request) -> Inputs:
     media_type = request.media_type
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
-        return Inputs(_stack([read_image(request.body, budget)]), SINGLE)
+        return Inputs(_stack([images.from_bytes(request.body, budget)]), SINGLE)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
                                    "or an image (image/png, image/jpeg, ...)")
@@ -82,11 +82,6 @@ def read_inputs(request: Request) -> Inputs:
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
             raise type(exc)(f"{form}[{index}]: {exc.message}", exc.headers) from None
     return Inputs(_stack(batch), form, debug)
-
-
-def read_image(data: bytes, budget: images.PixelBudget) -> np.ndarray:
-    """An encoded image of one digit → the MNIST-style float32 [28, 28] input; NoDigit if it shows none."""
-    return to_mnist(images.decode(data, budget))
 
 
 def read_array(value: Any) -> np.ndarray:
@@ -120,7 +115,7 @@ def _image(value: Any, budget: images.PixelBudget) -> np.ndarray:
         return read_array(value)
     if isinstance(value, str):
         data, _ = images.decode_string(value)
-        return read_image(data, budget)
+        return images.from_bytes(data, budget)
     raise InvalidRequest("an image must be a 28x28 array, 784 numbers, or a base64 / data: URL string")
 
 
@@ -129,7 +124,7 @@ def _instance(value: Any, budget: images.PixelBudget) -> np.ndarray:
     if isinstance(value, dict):
         if "b64" in value and isinstance(value["b64"], str):
             data, _ = images.decode_string(value["b64"])
-            return read_image(data, budget)
+            return images.from_bytes(data, budget)
         if len(value) != 1:
             raise InvalidRequest('an instance object must be {"b64": ...} or have one input')
         value = next(iter(value.values()))

@@ -5,7 +5,7 @@
 
 For each kind of `bench/corpus.py` (canvas strokes, scans, photos, chalk on a board...), the same
 MNIST *test* digits are sent two ways: as pictures, through the API's real preprocessing
-(`api.inputs.read_image`: decoding, normalisation) and the export's LiteRT model, and as the
+(`api.images.from_bytes`: decoding, normalisation) and the export's LiteRT model, and as the
 28x28 arrays themselves (the ceiling). Printed per kind: both accuracies, the gap, how many
 pictures were refused as "no digit found" (counted as misread), and preprocessing time p50 (wall,
 and this thread's CPU time, which a busy machine inflates less). For the pen-path kinds, which
@@ -49,8 +49,7 @@ def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.nda
               seed: int) -> dict:
     """Accuracy as pictures and as arrays, refusals, preprocessing times, and the misread inputs."""
     from api.errors import InvalidRequest
-    from api.images import PixelBudget
-    from api.inputs import read_image
+    from api.images import PixelBudget, from_bytes
     from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     inputs, times, cpu_times, refused = [], [], [], []
@@ -58,7 +57,7 @@ def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.nda
     for n, sample in enumerate(batch):
         started, cpu_started = time.perf_counter_ns(), time.thread_time_ns()
         try:
-            image = read_image(sample.data, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS))
+            image = from_bytes(sample.data, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS))
         except InvalidRequest:
             image = np.zeros((28, 28), np.float32)
             refused.append(n)
@@ -144,8 +143,7 @@ def photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, tuple[float, float]]:
     """Canvas PNG and 12-MP JPEG preprocessing, and the whole warm canvas request: (wall, CPU) p50 in ms."""
-    from api.images import PixelBudget, decode
-    from api.inputs import read_image
+    from api.images import PixelBudget, decode, from_bytes
     from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     from corpus import canvas_white
@@ -170,9 +168,9 @@ def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) ->
         events.append(event)
     assert get_number_prediction(events[0], None)["statusCode"] == 200
     cases: dict[str, Callable[[int], object]] = {
-        "canvas": lambda n: read_image(canvases[n % 5], budget()),
+        "canvas": lambda n: from_bytes(canvases[n % 5], budget()),
         "photo decoding": lambda n: decode(photos[n % 2], budget()),
-        "photo": lambda n: read_image(photos[n % 2], budget()),
+        "photo": lambda n: from_bytes(photos[n % 2], budget()),
         "request": lambda n: get_number_prediction(events[n % 5], None),
     }
     wall: dict[str, list[float]] = {name: [] for name in cases}

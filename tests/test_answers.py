@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from api import handler
-from api.images import PixelBudget
-from api.inputs import CONFIDENT, INSTANCES, SINGLE, Inputs, read_image, response_body
+from api.images import PixelBudget, from_bytes
+from api.inputs import CONFIDENT, INSTANCES, SINGLE, Inputs, response_body
 from api.model_store import ModelStore
 from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS, Settings
 from api_support import http_event
@@ -65,7 +65,7 @@ def check_debug(debug: dict[str, Any], seen: np.ndarray) -> None:
 @pytest.mark.slow
 def test_debug_shows_the_input_the_model_saw(store, real_mnist) -> None:
     picture = canvas_white(real_mnist.test_images[0], np.random.default_rng(1))
-    seen = read_image(picture, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS))
+    seen = from_bytes(picture, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS))
     status, body = post({"image": data_url(picture), "debug": True})
     assert status == 200 and body["prediction"] == 7
     check_debug(body["debug"], seen)
@@ -78,7 +78,7 @@ def test_debug_in_a_batch_and_in_instances(store, real_mnist) -> None:
     rng = np.random.default_rng(2)
     pictures = [scan(digit, rng) for digit in real_mnist.test_images[1:4]]
     array = real_mnist.test_images[4]
-    seen = [read_image(p, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)) for p in pictures] + [array / 255.0]
+    seen = [from_bytes(p, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)) for p in pictures] + [array / 255.0]
     status, body = post({"images": [data_url(p) for p in pictures] + [array.tolist()], "debug": True})
     assert status == 200
     for prediction, image in zip(body["predictions"], seen, strict=True):
@@ -151,6 +151,6 @@ def test_debug_and_blank_arrays_through_serverless_offline(offline_api, real_mni
     picture = scan(real_mnist.test_images[0], np.random.default_rng(3))
     status, _, body = offline_api.request("POST", "/predict", json.dumps({"image": data_url(picture), "debug": True}).encode())
     assert status == 200 and body["prediction"] == 7 and body["confident"] is True
-    check_debug(body["debug"], read_image(picture, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)))
+    check_debug(body["debug"], from_bytes(picture, PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)))
     status, _, body = offline_api.request("POST", "/predict", json.dumps({"image": BLANK}).encode())
     assert status == 400 and "no digit found" in body["error"]["message"]

@@ -15,7 +15,6 @@ from PIL import Image
 
 from api import images
 from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from api.inputs import read_image
 from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from digit_images import MAKERS, encode, enlarge
 
@@ -115,7 +114,7 @@ def _tiff() -> bytes:
 ], ids=["empty", "text", "tiff", "truncated", "bomb", "just-over-limit", "blank", "transparent"])
 def test_undecodable_and_oversized_images_are_refused(data: bytes, error: type[Exception], fragment: str) -> None:
     with pytest.raises(error, match=fragment):
-        read_image(data, budget())
+        images.from_bytes(data, budget())
 
 
 def test_the_request_budget_is_shared_by_its_images() -> None:
@@ -123,17 +122,17 @@ def test_the_request_budget_is_shared_by_its_images() -> None:
     digit = np.zeros((100, 100), np.uint8)
     digit[30:70, 45:55] = 255
     for _ in range(3):
-        read_image(png(digit), shared)
+        images.from_bytes(png(digit), shared)
     with pytest.raises(PayloadTooLarge, match="request"):
-        read_image(png(digit), shared)
+        images.from_bytes(png(digit), shared)
 
 
 # ---------------------------------------------------------------- normalisation
 
 def test_mnist_digits_pass_through_unchanged(real_mnist) -> None:
     for digit in real_mnist.test_images[:50]:
-        np.testing.assert_allclose(read_image(png(digit), budget()), digit / 255.0, atol=1e-6)
-        inverted = read_image(png(255 - digit), budget())
+        np.testing.assert_allclose(images.from_bytes(png(digit), budget()), digit / 255.0, atol=1e-6)
+        inverted = images.from_bytes(png(255 - digit), budget())
         np.testing.assert_allclose(inverted, digit / 255.0, atol=1e-6)
 
 
@@ -142,7 +141,7 @@ def test_normalised_images_look_like_mnist(real_mnist, name: str) -> None:
     """Fitted into 20x20, centre of mass at MNIST's, white on black, peak ink at full white."""
     rng = np.random.default_rng(3)
     for digit in real_mnist.test_images[:10]:
-        out = read_image(MAKERS[name](digit, rng), budget())
+        out = images.from_bytes(MAKERS[name](digit, rng), budget())
         rows, cols = np.nonzero(out > 0.05)
         assert out.shape == (28, 28) and out.dtype == np.float32
         assert 0.0 <= out.min() and out.max() == pytest.approx(1.0, abs=0.02)
@@ -161,15 +160,15 @@ def test_a_photo_with_a_shadowed_edge_and_specks_finds_the_digit(real_mnist) -> 
     page[100:324, 120:344] = page[100:324, 120:344] * (1 - ink) + 40 * ink
     for row, col in [(20, 380), (380, 60), (390, 390)]:
         page[row:row + 3, col:col + 3] = 40
-    out = read_image(encode(Image.fromarray(page.astype(np.uint8)), "JPEG", quality=90), budget())
-    reference = read_image(png(255 - np.asarray(Image.fromarray((ink * 255).astype(np.uint8)))), budget())
+    out = images.from_bytes(encode(Image.fromarray(page.astype(np.uint8)), "JPEG", quality=90), budget())
+    reference = images.from_bytes(png(255 - np.asarray(Image.fromarray((ink * 255).astype(np.uint8)))), budget())
     assert np.abs(out - reference).mean() < 0.05
 
 
 def test_sixteen_bit_greys_are_scaled_not_clipped(real_mnist) -> None:
     digit = real_mnist.test_images[0]
     deep = Image.frombytes("I;16", (28, 28), (digit.astype("<u2") * 257).tobytes())
-    np.testing.assert_allclose(read_image(encode(deep), budget()), digit / 255.0, atol=1 / 255)
+    np.testing.assert_allclose(images.from_bytes(encode(deep), budget()), digit / 255.0, atol=1 / 255)
 
 
 def test_exif_orientation_is_applied() -> None:
@@ -179,6 +178,6 @@ def test_exif_orientation_is_applied() -> None:
     stored = Image.fromarray(upright).rotate(90, expand=True)  # lying on its side
     exif = Image.Exif()
     exif[0x0112] = 8  # "rotate 90 CW to display"
-    out = read_image(encode(stored, "JPEG", exif=exif.tobytes(), quality=95), budget())
+    out = images.from_bytes(encode(stored, "JPEG", exif=exif.tobytes(), quality=95), budget())
     rows, cols = np.nonzero(out > 0.5)
     assert np.ptp(rows) > 3 * np.ptp(cols)

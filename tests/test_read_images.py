@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from api import normalise
-from api.images import PixelBudget
-from api.inputs import read_array, read_image
+from api.images import PixelBudget, from_bytes
+from api.inputs import read_array
 from api.normalise import NoDigit
 from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from bench.corpus import KINDS, digit_indices, encode, enlarge, samples
@@ -70,7 +70,7 @@ def corpus_results(real_mnist, small_model) -> dict[str, tuple[float, float]]:
         pictures, truth = [], real_mnist.test_labels[indices[kind]]
         for sample in samples(real_mnist.test_images, real_mnist.test_labels, kind, indices[kind]):
             try:
-                pictures.append(read_image(sample.data, budget()))
+                pictures.append(from_bytes(sample.data, budget()))
             except NoDigit:  # counted as misread
                 pictures.append(np.zeros((28, 28), np.float32))
         read = small_model.predict(np.stack(pictures)[..., None]).argmax(1)
