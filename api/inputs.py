@@ -1,6 +1,6 @@
 """`POST /predict` bodies → a batch of model inputs, and probabilities → response bodies.
 
-Accepted (DESIGN.md, HTTP API): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
+Accepted (README, "Requests and answers"): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
 `{"instances": [...]}` (rows, or `{"b64": ...}` objects), and a raw image body (`image/*`).
 X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image. `"debug": true` adds
 the normalised 28x28 inputs to the answer (numbers and a PNG data URL), to show what the model saw.
@@ -39,6 +39,10 @@ DEBUG_DECIMALS = 3
 CONFIDENT = 0.6
 # An array whose values span less than this (of 1) holds no digit (all black, all white, uniform).
 MIN_ARRAY_CONTRAST = 0.1
+# U+FFFD in UTF-8: what every byte that is not UTF-8 becomes when binary data is decoded as text.
+REPLACEMENT = "\ufffd".encode()
+# How the signatures of PNG (89 'PNG' 0D 0A 1A 0A) and JPEG (FF D8 FF) read after that decoding.
+MANGLED_SIGNATURES = {"PNG": REPLACEMENT + b"PNG\r\n\x1a\n", "JPEG": REPLACEMENT * 3}
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def read_inputs(request: Request) -> Inputs:
     media_type = request.media_type
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
-        return Inputs(_stack([images.from_bytes(request.body, budget)]), SINGLE)
+        return Inputs(_stack([_raw_image(request, budget)]), SINGLE)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
                                    "or an image (image/png, image/jpeg, ...)")
@@ -90,6 +94,24 @@ def read_array(value: Any) -> np.ndarray:
     if float(array.max()) - float(array.min()) < MIN_ARRAY_CONTRAST:
         raise no_digit("the image array")
     return array
+
+
+def _raw_image(request: Request, budget: images.PixelBudget) -> np.ndarray:
+    """A raw image body; one that reached us as text with its binary bytes replaced is named as such."""
+    try:
+        return images.from_bytes(request.body, budget)
+    except (InvalidRequest, UnsupportedMediaType):
+        # A body passed as text is intact only if it was UTF-8 to begin with (then it decoded above).
+        # `serverless offline` passes image/* bodies that way, where API Gateway base64-encodes them.
+        if request.base64_encoded or REPLACEMENT not in request.body:
+            raise
+    kind = next((name for name, start in MANGLED_SIGNATURES.items() if request.body.startswith(start)), None)
+    what = f"a {kind} image" if kind else "binary data"
+    raise UnsupportedMediaType(
+        f"the body looks like {what} that reached the API as text: every byte that was not valid UTF-8 "
+        f"was replaced (U+FFFD), which `serverless offline` does to {request.media_type} bodies, so the "
+        "image cannot be recovered. Send it with Content-Type: application/octet-stream, or as JSON "
+        '{"image": "<base64 of the file>"}') from None
 
 
 def _json(body: bytes) -> dict[str, Any]:
@@ -138,7 +160,7 @@ def _stack(batch: list[np.ndarray]) -> np.ndarray:
 
 
 def response_body(inputs: Inputs, probabilities: np.ndarray, model: dict[str, str]) -> dict[str, Any]:
-    """The 200 body for the form the request came in (README, Requests and answers)."""
+    """The 200 body for the form the request came in (README, "Requests and answers")."""
     rows = np.round(probabilities.astype(np.float64), DECIMALS).tolist()
     labels = probabilities.argmax(axis=1).tolist()
     confident = [row[label] >= CONFIDENT for label, row in zip(labels, rows)]
