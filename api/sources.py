@@ -1,4 +1,4 @@
-"""Where a model is read from: every `MODEL_URL` form of DESIGN.md, as one small interface.
+"""Where a model is read from: every `MODEL_URL` form of the README ("Configuration"), as one small interface.
 
 - `http://` / `https://` (the local model server, a public S3 bucket): urllib, joined like URLs;
 - `s3://BUCKET/KEY` (a private bucket, IAM read): boto3, imported only when such a URL is used,
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -46,6 +47,12 @@ class Source:
         """The file's own name, for messages (never the whole URL: it may name a private bucket)."""
         return posixpath.basename(self.location.split("?", 1)[0]) or self.location
 
+    @property
+    def host(self) -> str:
+        """The server an `http(s)://` file is read from, `host[:port]` only (never the path or any
+        user:password@ part): what a caller needs to see which server failed."""
+        return _host(self.location) if self.kind == HTTP else ""
+
     def join(self, relative: str) -> "Source":
         """The file at `relative` (as written in a manifest) next to this one."""
         if self.kind == HTTP:
@@ -57,27 +64,38 @@ class Source:
             return Source(S3, f"{bucket}/{_climb(posixpath.dirname(key), relative)}")
         return Source(FILE, "/" + _climb(os.path.dirname(self.location).lstrip("/"), relative))
 
-    def chunks(self, timeout: float, s3_client: Any = None) -> Iterator[bytes]:
-        """The file's bytes in chunks; raises FetchError (also midway) with a short reason."""
+    def chunks(self, timeout: float, s3_client: Any = None, deadline: float | None = None) -> Iterator[bytes]:
+        """The file's bytes in chunks; raises FetchError (also midway) with a short reason.
+
+        `timeout` bounds each connect and read; `deadline` (a `time.monotonic()` value) the whole
+        transfer, so a source that trickles bytes cannot hold the request past it.
+        """
         try:
             with self._open(timeout, s3_client) as stream:
-                while chunk := stream.read(CHUNK):
+                read = getattr(stream, "read1", None) or stream.read  # read1: what has arrived, not a full MiB
+                while chunk := read(CHUNK):
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise FetchError(f"{self.name}: too slow, not received within the load timeout")
                     yield chunk
+                missing = getattr(stream, "length", None)  # HTTP: what Content-Length promised and never came
+                if missing:
+                    raise FetchError(f"{self.name}: the connection closed {missing} bytes early")
         except FetchError:
             raise
         except urllib.error.HTTPError as exc:
-            raise FetchError(f"{self.name}: HTTP {exc.code} {exc.reason}") from exc
+            raise FetchError(f"{self.name}: HTTP {exc.code} {exc.reason} from {self.host}") from exc
         except urllib.error.URLError as exc:
-            raise FetchError(f"{self.name}: cannot connect ({exc.reason})") from exc
+            raise FetchError(f"{self.name}: cannot connect to {self.host} ({exc.reason})") from exc
         except FileNotFoundError as exc:
             raise FetchError(f"{self.name}: no such file") from exc
         except Exception as exc:  # noqa: BLE001 - socket, OS and botocore errors all mean "cannot read"
-            raise FetchError(f"{self.name}: {_describe(exc)}") from exc
+            where = f" (from {self.host})" if self.host else ""
+            raise FetchError(f"{self.name}: {_describe(exc)}{where}") from exc
 
-    def read(self, timeout: float, limit: int, s3_client: Any = None) -> bytes:
+    def read(self, timeout: float, limit: int, s3_client: Any = None, deadline: float | None = None) -> bytes:
         """The whole (small) file, refused if larger than `limit` bytes."""
         data = bytearray()
-        for chunk in self.chunks(timeout, s3_client):
+        for chunk in self.chunks(timeout, s3_client, deadline):
             data += chunk
             if len(data) > limit:
                 raise FetchError(f"{self.name}: larger than {limit} bytes")
@@ -147,10 +165,27 @@ def _climb(folder: str, relative: str) -> str:
     return joined
 
 
+def _host(url: str) -> str:
+    """`host[:port]` of a URL, IPv6 in brackets; no path, no user:password@."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the host alone still says where
+        port = None
+    return f"{host}:{port}" if port else host
+
+
 def _describe(exc: BaseException) -> str:
     """A one-line reason from an OS, socket or botocore error, without its traceback."""
     code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
     if code:
         return f"S3 error {code}"
+    details = getattr(exc, "kwargs", None)  # botocore keeps an error's fields here
+    endpoint = details.get("endpoint_url") if isinstance(details, dict) else None
+    if endpoint:  # botocore's message holds the whole URL (bucket and key); the host is what helps
+        return f"cannot connect to {_host(endpoint)} ({type(exc).__name__})"
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]

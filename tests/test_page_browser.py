@@ -290,3 +290,29 @@ def test_a_saved_copy_of_the_page_works_from_disk(browser: Any, offline_api: Off
         _check_shown(shown)
         assert shown["digit"] == str(int(real_mnist.test_labels[0]))
         assert page.errors == []
+
+
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def test_a_doubtful_answer_reads_as_not_sure(browser: Any, offline_api: Offline, real_mnist) -> None:
+    """Two MNIST digits of different classes drawn over each other: the model hesitates, and the
+    page must say so (the pair is found by asking the API itself)."""
+    first = {label: real_mnist.test_images[np.flatnonzero(real_mnist.test_labels == label)[0]] for label in range(10)}
+    for a, b in ((4, 9), (3, 5), (1, 7), (3, 8), (2, 7), (5, 6), (0, 6), (4, 7), (2, 3), (8, 9)):
+        overlay = Image.fromarray(255 - np.maximum(first[a], first[b])).resize((280, 280), Image.Resampling.BICUBIC)
+        png = _png(overlay)
+        request = json.dumps({"image": _data_url(png), "debug": True}).encode()
+        status, _, body = offline_api.request("POST", "/predict", request)
+        if status == 200 and body["confident"] is False:
+            break
+    else:
+        pytest.fail("the API was sure of every overlaid pair; no doubtful answer to show")
+    with opened(browser, f"{offline_api.url}/") as page:
+        _upload(page, f"{a}-over-{b}.png", png)
+        shown = page.answer()
+        _check_shown(shown)
+        assert shown["unsure"] and shown["api"]["confident"] is False
+        assert shown["status"].endswith(", but is not sure.")
+        assert page.errors == []
