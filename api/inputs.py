@@ -36,8 +36,8 @@ class Inputs:
     form: str
 
 
-def read_inputs(request: Request) -> Inputs:
-    """The model inputs of a `POST /predict` request; raises 400, 413 or 415 errors."""
+def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
+    """The model inputs of a `POST /predict` request (at most `max_batch` images); raises 400, 413 or 415 errors."""
     media_type = request.media_type
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
@@ -55,8 +55,8 @@ def read_inputs(request: Request) -> Inputs:
     items = document[form]
     if not isinstance(items, list) or not items:
         raise InvalidRequest(f'"{form}" must be a non-empty list')
-    if len(items) > MAX_BATCH:
-        raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {MAX_BATCH} per request')
+    if len(items) > max_batch:
+        raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {max_batch} per request')
     read = _image if form == BATCH else _instance
     batch = []
     for index, item in enumerate(items):
