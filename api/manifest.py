@@ -35,6 +35,9 @@ VARIANT_ARTIFACTS = {FLOAT32: TFLITE, FLOAT16: "tflite_float16", INT8: "tflite_i
 # `auto` serves the fastest variant whose test accuracy is at most this far below float32's
 # (0.1 percentage points).
 ACCURACY_TOLERANCE = 0.001
+# ...and only when it is at least this much faster than float32 (by the export's own timing, taken
+# on one machine): float16 runs at float32's speed, and noise must not decide.
+SPEED_MARGIN = 0.10
 CONTENT_TYPES = {
     ".json": "application/json",
     ".tflite": "application/octet-stream",
@@ -95,7 +98,8 @@ class Manifest:
         """The `.tflite` model to serve for MODEL_PRECISION `precision` (a precision or `auto`).
 
         `auto`: the fastest variant (by the export's own timing) whose test accuracy is within
-        ACCURACY_TOLERANCE of float32's; float32 when nothing was measured (older manifests).
+        ACCURACY_TOLERANCE of float32's, if it is SPEED_MARGIN faster; else (and when nothing was
+        measured: older manifests) float32.
         """
         if precision != AUTO:
             try:
@@ -109,7 +113,11 @@ class Manifest:
         eligible = [v for v in self.variants.values()
                     if v.accuracy is not None and v.ms_per_image is not None
                     and v.accuracy >= baseline.accuracy - ACCURACY_TOLERANCE - 1e-12]
-        return min(eligible, key=lambda v: v.ms_per_image, default=baseline)
+        fastest = min(eligible, key=lambda v: v.ms_per_image, default=baseline)
+        if baseline.ms_per_image is not None and fastest.ms_per_image is not None \
+                and fastest.ms_per_image > baseline.ms_per_image * (1 - SPEED_MARGIN):
+            return baseline  # equal within timing noise: the exact model
+        return fastest
 
     def public(self) -> dict[str, Any]:
         """What `GET /model` shows: identity, input, labels and metrics; not the files or config."""
