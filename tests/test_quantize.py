@@ -167,6 +167,24 @@ def test_batches_and_threads_give_the_single_image_answers(mnist_export: Path, t
 # The API: precision chosen, 256 images in one forward pass
 
 
+def test_a_batch_of_arrays_is_read_as_each_image_alone(real_mnist) -> None:
+    from api.http import parse_event
+    from api.images import from_array
+    from api.inputs import read_inputs
+
+    digits = real_mnist.test_images[:256]
+    # Every array form: 28x28 rows, 784 numbers, 28x28x1, and 0-1 floats.
+    items = [d.tolist() if i % 4 == 0 else d.ravel().tolist() if i % 4 == 1
+             else d[..., None].tolist() if i % 4 == 2 else (d / 255.0).tolist() for i, d in enumerate(digits)]
+    expected = np.stack([from_array(item) for item in items])[..., np.newaxis]
+    fast = read_inputs(parse_event(http_event(body={"images": items}), None), 256).batch
+    assert fast.dtype == np.float32 and np.array_equal(fast, expected)
+    # A batch the one-step path cannot take (here one bad row) is read image by image, and the error names it.
+    items[7] = [1, 2, 3]
+    with pytest.raises(Exception, match=r"images\[7\]: an image array must be 28x28"):
+        read_inputs(parse_event(http_event(body={"images": items}), None), 256)
+
+
 class CountingPredictor:
     """The real predictor, counting its forward passes."""
 

@@ -145,10 +145,10 @@ def test_the_lambda_bundle_works_on_its_own(serverless: Path, model_server: Fold
     # Bytecode for the Lambda's Python beside every module (plugins/compile-bytecode), and no other.
     tag = f"cpython-{version.replace('.', '')}"
     pyc = {name for name in names if name.endswith(".pyc")}
-    assert pyc and all(name.endswith(f".{tag}.pyc") and "/__pycache__/" in name for name in pyc)
+    assert pyc and all(name.endswith(f".{tag}.pyc") and name.split("/")[-2:-1] == ["__pycache__"] for name in pyc)
     for source in (name for name in names if name.endswith(".py")):
-        folder, _, module = source.rpartition("/")
-        assert f"{folder}/__pycache__/{module[:-3]}.{tag}.pyc" in pyc, f"no bytecode for {source}"
+        folder, slash, module = source.rpartition("/")
+        assert f"{folder}{slash}__pycache__/{module[:-3]}.{tag}.pyc" in pyc, f"no bytecode for {source}"
     wheels = {name.split("/", 1)[0] for name in names if name.endswith(".so")}
     assert wheels <= {"ai_edge_litert", "numpy", "numpy.libs", "PIL", "pillow.libs", "ml_dtypes", "google"}
 
