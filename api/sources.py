@@ -16,7 +16,6 @@ import os
 import posixpath
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -85,6 +84,8 @@ class Source:
 
     def _open(self, timeout: float, s3_client: Any) -> IO[bytes]:
         if self.kind == HTTP:
+            import urllib.request  # here, not at import: it pulls in http.client and ssl (~30 ms of a cold start)
+
             request = urllib.request.Request(self.location, headers={"User-Agent": USER_AGENT})
             return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked in locate()
         if self.kind == S3:
@@ -126,6 +127,8 @@ def locate(model_url: str) -> Source:
             key += MANIFEST_NAME
         return Source(S3, f"{parsed.netloc}/{key}")
     if scheme == "file":
+        import urllib.request
+
         path = Path(urllib.request.url2pathname(parsed.path))
     elif scheme and len(scheme) > 1:  # a one-letter scheme is a Windows drive
         raise FetchError(f"MODEL_URL scheme '{scheme}' is not supported; use http(s)://, s3:// or a path")
