@@ -78,14 +78,22 @@ def parse_event(event: Any, context: Any = None) -> Request:
         method, path = event["httpMethod"], event.get("path") or ""
     elif any(key in event for key in DIRECT_KEYS):
         # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
-        return Request("POST", "/predict", {"content-type": "application/json"},
-                       json.dumps(event).encode(), request_id)
+        return Request("POST", "/predict", {"content-type": "application/json"}, _direct_body(event), request_id)
     else:
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     body = _body(event.get("body"), bool(event.get("isBase64Encoded")))
     return Request(str(method).upper(), "/" + str(path).strip("/"), headers, body,
                    request_id or str(context_data.get("requestId", "")))
+
+
+def _direct_body(event: dict[str, Any]) -> bytes:
+    """A direct invocation's event as the JSON body it stands for."""
+    try:
+        return json.dumps(event).encode()
+    except (RecursionError, ValueError, TypeError):  # nested too deeply, or not JSON at all (in-process)
+        raise InvalidRequest("the event cannot be read as a prediction request: it is not plain JSON "
+                             "or is nested too deeply") from None
 
 
 def _body(raw: Any, encoded: bool) -> bytes:

@@ -102,6 +102,10 @@ def _json(body: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
     except UnicodeDecodeError:
         raise InvalidRequest("the body is not valid JSON: it is not UTF-8 text") from None
+    except RecursionError:  # the decoder recurses once per level; a public endpoint gets such bodies
+        raise InvalidRequest("the body is nested too deeply; a request needs a few levels at most") from None
+    except ValueError:  # Python refuses integers over 4300 digits (int_max_str_digits)
+        raise InvalidRequest("the body is not valid JSON: it holds a number too long to read") from None
     if not isinstance(document, dict):
         raise InvalidRequest("the body must be a JSON object")
     return document
