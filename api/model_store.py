@@ -5,7 +5,8 @@ gets the same predictor without touching the network or the manifest again. Load
 
 1. read `model.json` and parse it (`api.manifest`);
 2. fetch the artifact of the runtime in use (for LiteRT the `.tflite` variant MODEL_PRECISION picks,
-   by default the fastest within 0.1 points of float32's accuracy; `saved_model.tar.gz` for TensorFlow) into `<cache>/<sha256><suffix>`: written to a temporary file, checked against the
+   by default the fastest within 0.1 points of float32's accuracy; `saved_model.tar.gz` for
+   TensorFlow) into `<cache>/<sha256><suffix>`: written to a temporary file, checked against the
    manifest's size and SHA-256, then renamed, so a half-downloaded or altered file is never used
    (a cached file is re-checked before it is reused);
 3. unpack the SavedModel archive, if that is the runtime, the same way (temporary folder, rename);
