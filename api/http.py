@@ -38,6 +38,9 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     request_id: str = ""
+    # Whether the event carried the body base64-encoded (binary-safe) rather than as text: a binary
+    # body passed as text has lost every byte that was not UTF-8 (see api.inputs).
+    base64_encoded: bool = False
 
     @property
     def media_type(self) -> str:
@@ -82,9 +85,10 @@ def parse_event(event: Any, context: Any = None) -> Request:
     else:
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    body = _body(event.get("body"), bool(event.get("isBase64Encoded")))
+    encoded = bool(event.get("isBase64Encoded"))
+    body = _body(event.get("body"), encoded)
     return Request(str(method).upper(), "/" + str(path).strip("/"), headers, body,
-                   request_id or str(context_data.get("requestId", "")))
+                   request_id or str(context_data.get("requestId", "")), encoded)
 
 
 def _direct_body(event: dict[str, Any]) -> bytes:

@@ -1,6 +1,6 @@
 """`POST /predict` bodies → a batch of model inputs, and probabilities → response bodies.
 
-Accepted (DESIGN.md, HTTP API): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
+Accepted (README, "Requests and answers"): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
 `{"instances": [...]}` (rows, or `{"b64": ...}` objects), and a raw image body (`image/*`).
 X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image.
 """
@@ -26,6 +26,10 @@ FORMS = (SINGLE, BATCH, INSTANCES)
 JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain", "application/x-www-form-urlencoded"})
 RAW_TYPES = images.MEDIA_TYPES | {"application/octet-stream"}
 DECIMALS = 6
+# U+FFFD in UTF-8: what every byte that is not UTF-8 becomes when binary data is decoded as text.
+REPLACEMENT = "\ufffd".encode()
+# How the signatures of PNG (89 'PNG' 0D 0A 1A 0A) and JPEG (FF D8 FF) read after that decoding.
+MANGLED_SIGNATURES = {"PNG": REPLACEMENT + b"PNG\r\n\x1a\n", "JPEG": REPLACEMENT * 3}
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     media_type = request.media_type
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
-        return Inputs(_stack([images.from_bytes(request.body, budget)]), SINGLE)
+        return Inputs(_stack([_raw_image(request, budget)]), SINGLE)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
                                    "or an image (image/png, image/jpeg, ...)")
@@ -78,7 +82,7 @@ def _arrays(items: list[Any]) -> np.ndarray | None:
         return None
     try:
         batch = np.asarray(items, dtype=np.float32)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
     if batch.shape[1:] == (images.PIXELS,) or batch.shape[1:] == (images.SIZE, images.SIZE, 1):
         batch = batch.reshape(len(items), images.SIZE, images.SIZE)
@@ -91,6 +95,24 @@ def _arrays(items: list[Any]) -> np.ndarray | None:
     # Per image, as from_array: 0-1 floats as they are, anything above 1 on the 0-255 scale.
     divisor = np.where(high > 1.0, 255.0, 1.0).astype(np.float32)
     return batch / divisor[:, np.newaxis, np.newaxis]
+
+
+def _raw_image(request: Request, budget: images.PixelBudget) -> np.ndarray:
+    """A raw image body; one that reached us as text with its binary bytes replaced is named as such."""
+    try:
+        return images.from_bytes(request.body, budget)
+    except (InvalidRequest, UnsupportedMediaType):
+        # A body passed as text is intact only if it was UTF-8 to begin with (then it decoded above).
+        # `serverless offline` passes image/* bodies that way, where API Gateway base64-encodes them.
+        if request.base64_encoded or REPLACEMENT not in request.body:
+            raise
+    kind = next((name for name, start in MANGLED_SIGNATURES.items() if request.body.startswith(start)), None)
+    what = f"a {kind} image" if kind else "binary data"
+    raise UnsupportedMediaType(
+        f"the body looks like {what} that reached the API as text: every byte that was not valid UTF-8 "
+        f"was replaced (U+FFFD), which `serverless offline` does to {request.media_type} bodies, so the "
+        "image cannot be recovered. Send it with Content-Type: application/octet-stream, or as JSON "
+        '{"image": "<base64 of the file>"}') from None
 
 
 def _json(body: bytes) -> dict[str, Any]:
@@ -139,7 +161,7 @@ def _stack(batch: list[np.ndarray]) -> np.ndarray:
 
 
 def response_body(form: str, probabilities: np.ndarray, model: dict[str, str]) -> dict[str, Any]:
-    """The 200 body for the form the request came in (DESIGN.md, HTTP API)."""
+    """The 200 body for the form the request came in (README, "Requests and answers")."""
     rows = np.round(probabilities.astype(np.float64), DECIMALS).tolist()
     if form == INSTANCES:
         return {"predictions": rows, "model": model}
