@@ -66,29 +66,52 @@ class Response:
 
 
 def parse_event(event: Any, context: Any = None) -> Request:
-    """The request an API Gateway event carries; raises InvalidRequest or PayloadTooLarge."""
+    """The request an API Gateway event carries; raises InvalidRequest or PayloadTooLarge.
+
+    API Gateway always sends well-formed events, but the function can be invoked directly with
+    anything, so every field is type-checked: a malformed event is a 400, never a crash.
+    """
     if not isinstance(event, dict):
         raise InvalidRequest("the event must be a JSON object (an API Gateway HTTP event)")
     request_id = getattr(context, "aws_request_id", "") or ""
-    context_data = event.get("requestContext") or {}
+    context_data = _object(event.get("requestContext"), "requestContext")
     if event.get("version") == "2.0" or "http" in context_data:
-        http = context_data.get("http") or {}
-        method, path = http.get("method", ""), event.get("rawPath") or http.get("path", "")
+        http = _object(context_data.get("http"), "requestContext.http")
+        method = _text(http.get("method"), "requestContext.http.method")
+        path = _text(event.get("rawPath") or http.get("path"), "rawPath")
         stage = context_data.get("stage")
-        if stage and stage != "$default" and path.startswith(f"/{stage}/"):
+        if isinstance(stage, str) and stage and stage != "$default" and path.startswith(f"/{stage}/"):
             path = path[len(stage) + 1:]
     elif "httpMethod" in event:
-        method, path = event["httpMethod"], event.get("path") or ""
+        method, path = _text(event["httpMethod"], "httpMethod"), _text(event.get("path"), "path")
     elif any(key in event for key in DIRECT_KEYS):
         # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
         return Request("POST", "/predict", {"content-type": "application/json"}, _direct_body(event), request_id)
     else:
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    encoded = bool(event.get("isBase64Encoded"))
+    headers = {str(k).lower(): str(v) for k, v in _object(event.get("headers"), "headers").items()}
+    encoded = event.get("isBase64Encoded") is True
     body = _body(event.get("body"), encoded)
-    return Request(str(method).upper(), "/" + str(path).strip("/"), headers, body,
+    return Request(method.upper(), "/" + path.strip("/"), headers, body,
                    request_id or str(context_data.get("requestId", "")), encoded)
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    """An optional object field of the event ({} when absent)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"the event's {name} must be an object")
+    return value
+
+
+def _text(value: Any, name: str) -> str:
+    """An optional string field of the event ('' when absent)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"the event's {name} must be a string")
+    return value
 
 
 def _direct_body(event: dict[str, Any]) -> bytes:
@@ -109,7 +132,7 @@ def _body(raw: Any, encoded: bool) -> bytes:
     if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if encoded else MAX_BODY_BYTES):
         raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY_BYTES} bytes")
     if not encoded:
-        return raw.encode("utf-8")
+        return raw.encode("utf-8", errors="surrogatepass")  # a lone surrogate: invalid UTF-8, refused later
     try:
         body = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
