@@ -39,8 +39,9 @@ def use_model_store(store: ModelStore | None) -> None:
 
 
 def predict(request: Request) -> Response:
-    inputs = read_inputs(request)
-    model = model_store().model()
+    store = model_store()
+    inputs = read_inputs(request, store.settings.max_batch)
+    model = store.model()
     probabilities = model.predictor.predict(inputs.batch)
     return Response(200, response_body(inputs, probabilities, model.info))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 FORMAT = "number-prediction/model"
@@ -23,6 +23,21 @@ LABELS = tuple(str(d) for d in range(10))
 TFLITE = "tflite"
 SAVEDMODEL = "savedmodel"
 REQUIRED_ARTIFACTS = (TFLITE, SAVEDMODEL)
+
+# The `.tflite` models an export may carry, by the precision of their weights and arithmetic, with
+# their artifact keys. float32 is `model.tflite` itself; the quantised ones sit beside it.
+FLOAT32 = "float32"
+FLOAT16 = "float16"
+INT8 = "int8"
+PRECISIONS = (FLOAT32, FLOAT16, INT8)
+AUTO = "auto"
+VARIANT_ARTIFACTS = {FLOAT32: TFLITE, FLOAT16: "tflite_float16", INT8: "tflite_int8"}
+# `auto` serves the fastest variant whose test accuracy is at most this far below float32's
+# (0.1 percentage points).
+ACCURACY_TOLERANCE = 0.001
+# ...and only when it is at least this much faster than float32 (by the export's own timing, taken
+# on one machine): float16 runs at float32's speed, and noise must not decide.
+SPEED_MARGIN = 0.10
 CONTENT_TYPES = {
     ".json": "application/json",
     ".tflite": "application/octet-stream",
@@ -50,12 +65,23 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One `.tflite` model of the export: its precision, artifact and what it measured at export."""
+
+    precision: str
+    artifact: str  # key into Manifest.artifacts
+    accuracy: float | None  # on the MNIST test set, through LiteRT
+    ms_per_image: float | None  # median of single-image inferences, measured beside the others
+
+
+@dataclass(frozen=True)
 class Manifest:
     version: str
     name: str
     created: str
     artifacts: Mapping[str, Artifact]
     raw: Mapping[str, Any]
+    variants: Mapping[str, Variant] = field(default_factory=dict)
 
     def artifact(self, key: str) -> Artifact:
         try:
@@ -68,9 +94,35 @@ class Manifest:
         value = self.raw.get("metrics", {}).get("test", {}).get("accuracy")
         return float(value) if isinstance(value, (int, float)) else None
 
+    def variant(self, precision: str) -> Variant:
+        """The `.tflite` model to serve for MODEL_PRECISION `precision` (a precision or `auto`).
+
+        `auto`: the fastest variant (by the export's own timing) whose test accuracy is within
+        ACCURACY_TOLERANCE of float32's, if it is SPEED_MARGIN faster; else (and when nothing was
+        measured: older manifests) float32.
+        """
+        if precision != AUTO:
+            try:
+                return self.variants[precision]
+            except KeyError:
+                raise ManifestError(f"the model has no {precision} variant (it has {', '.join(self.variants)}); "
+                                    f"set MODEL_PRECISION to one of those or to {AUTO}") from None
+        baseline = self.variants[FLOAT32]
+        if baseline.accuracy is None:
+            return baseline
+        eligible = [v for v in self.variants.values()
+                    if v.accuracy is not None and v.ms_per_image is not None
+                    and v.accuracy >= baseline.accuracy - ACCURACY_TOLERANCE - 1e-12]
+        fastest = min(eligible, key=lambda v: v.ms_per_image, default=baseline)
+        if baseline.ms_per_image is not None and fastest.ms_per_image is not None \
+                and fastest.ms_per_image > baseline.ms_per_image * (1 - SPEED_MARGIN):
+            return baseline  # equal within timing noise: the exact model
+        return fastest
+
     def public(self) -> dict[str, Any]:
         """What `GET /model` shows: identity, input, labels and metrics; not the files or config."""
-        keys = ("format", "formatVersion", "version", "name", "created", "input", "output", "labels", "metrics")
+        keys = ("format", "formatVersion", "version", "name", "created", "input", "output", "labels", "metrics",
+                "variants")
         return {k: self.raw[k] for k in keys if k in self.raw}
 
     def with_artifact_prefix(self, prefix: str) -> dict[str, Any]:
@@ -125,4 +177,30 @@ def parse_manifest(data: bytes | str | Mapping[str, Any]) -> Manifest:
     for key in REQUIRED_ARTIFACTS:
         if key not in artifacts:
             raise ManifestError(f"model.json: missing the '{key}' artifact")
-    return Manifest(raw["version"], raw["name"], raw["created"], artifacts, raw)
+    manifest = Manifest(raw["version"], raw["name"], raw["created"], artifacts, raw)
+    return replace(manifest, variants=_variants(raw, manifest))
+
+
+def _variants(raw: Mapping[str, Any], manifest: Manifest) -> dict[str, Variant]:
+    """The manifest's `variants`; a manifest written before quantisation has float32 only."""
+    entries = raw.get("variants")
+    if entries is None:
+        return {FLOAT32: Variant(FLOAT32, TFLITE, manifest.test_accuracy, None)}
+    if not isinstance(entries, dict) or FLOAT32 not in entries:
+        raise ManifestError("model.json: 'variants' must be an object with a 'float32' entry")
+    variants = {}
+    for precision, entry in entries.items():
+        if precision not in PRECISIONS or not isinstance(entry, dict):
+            raise ManifestError(f"model.json: unknown variant {precision!r}; variants are {', '.join(PRECISIONS)}")
+        key = entry.get("artifact")
+        if key != VARIANT_ARTIFACTS[precision] or key not in manifest.artifacts:
+            raise ManifestError(f"model.json: variant '{precision}' must name the '{VARIANT_ARTIFACTS[precision]}' "
+                                f"artifact, and the manifest must list it")
+        numbers = {}
+        for name in ("accuracy", "msPerImage"):
+            value = entry.get(name)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+                raise ManifestError(f"model.json: variant '{precision}' has a bad {name} {value!r}")
+            numbers[name] = None if value is None else float(value)
+        variants[precision] = Variant(precision, key, numbers["accuracy"], numbers["msPerImage"])
+    return variants

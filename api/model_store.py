@@ -4,7 +4,8 @@ The first request that needs the model loads it; every later request in the same
 gets the same predictor without touching the network or the manifest again. Loading:
 
 1. read `model.json` and parse it (`api.manifest`);
-2. fetch the artifact of the runtime in use (`model.tflite` for LiteRT, `saved_model.tar.gz` for
+2. fetch the artifact of the runtime in use (for LiteRT the `.tflite` variant MODEL_PRECISION picks,
+   by default the fastest within 0.1 points of float32's accuracy; `saved_model.tar.gz` for
    TensorFlow) into `<cache>/<sha256><suffix>`: written to a temporary file, checked against the
    manifest's size and SHA-256, then renamed, so a half-downloaded or altered file is never used
    (a cached file is re-checked before it is reused);
@@ -33,7 +34,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ModelUnavailable
-from .manifest import IMAGE_SHAPE, Artifact, Manifest, ManifestError, parse_manifest
+from .manifest import (
+    AUTO, FLOAT32, IMAGE_SHAPE, VARIANT_ARTIFACTS, Artifact, Manifest, ManifestError, parse_manifest,
+)
 from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE, LiteRTPredictor, Predictor, SavedModelPredictor, choose_runtime
 from .settings import Settings
 from .sources import S3, FetchError, Source, locate
@@ -147,7 +150,15 @@ class ModelStore:
             self._read_manifest()
         manifest = self._manifest
         assert manifest is not None
-        artifact = manifest.artifact(TFLITE if runtime == TFLITE else SAVEDMODEL)
+        if runtime == TFLITE:
+            precision = manifest.variant(self.settings.precision).precision
+            key = VARIANT_ARTIFACTS[precision]
+        elif self.settings.precision in (AUTO, FLOAT32):
+            precision, key = FLOAT32, SAVEDMODEL
+        else:
+            raise LoadError(f"MODEL_PRECISION={self.settings.precision} needs MODEL_RUNTIME=tflite: "
+                            "the SavedModel is float32 only")
+        artifact = manifest.artifact(key)
         path = self._fetch(locate(self.settings.model_url).join(artifact.path), artifact)
         if runtime == TFLITE:
             predictor: Predictor = LiteRTPredictor(path, num_threads=self.settings.threads)
@@ -155,9 +166,10 @@ class ModelStore:
             predictor = SavedModelPredictor(_unpack_saved_model(path) / SAVED_MODEL_DIR)
         _warm_up(predictor)
         seconds = time.perf_counter() - started
-        info = {"version": manifest.version, "name": manifest.name, "runtime": runtime}
+        info = {"version": manifest.version, "name": manifest.name, "runtime": runtime, "precision": precision}
         self._model = LoadedModel(predictor, manifest, runtime, seconds, info)
-        log.info("model %s (%s) loaded on %s in %.0f ms", manifest.version, manifest.name, runtime, seconds * 1000)
+        log.info("model %s (%s) loaded on %s (%s, %d threads) in %.0f ms", manifest.version, manifest.name, runtime,
+                 precision, self.settings.threads, seconds * 1000)
 
     def _fetch(self, source: Source, artifact: Artifact) -> Path:
         """The artifact in the cache, verified; downloaded first unless a good copy is there."""

@@ -18,7 +18,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from .manifest import IMAGE_SHAPE
+from .manifest import FLOAT32, IMAGE_SHAPE, MANIFEST_NAME, parse_manifest
 
 TFLITE = "tflite"
 SAVEDMODEL = "savedmodel"
@@ -141,10 +141,11 @@ class SavedModelPredictor:
         return next(iter(outputs.values())).numpy()
 
 
-def open_export(export_dir: str | Path, runtime: str | None = None) -> Predictor:
-    """A predictor for a local export folder (the one holding `model.json`)."""
+def open_export(export_dir: str | Path, runtime: str | None = None, precision: str = FLOAT32) -> Predictor:
+    """A predictor for a local export folder (the one holding `model.json`); `precision` picks the `.tflite`."""
     export_dir = Path(export_dir)
     chosen = choose_runtime(runtime)
     if chosen == TFLITE:
-        return LiteRTPredictor(export_dir / "model.tflite")
+        manifest = parse_manifest((export_dir / MANIFEST_NAME).read_bytes())
+        return LiteRTPredictor(export_dir / manifest.artifact(manifest.variant(precision).artifact).path)
     return SavedModelPredictor(export_dir / "saved_model")

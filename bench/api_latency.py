@@ -2,6 +2,7 @@
 
     python bench/api_latency.py --export bench/results/cpu-v2
     python bench/api_latency.py --requests 500 --cold-runs 3        # a quicker look
+    python bench/api_latency.py --export EXPORT --quick             # seconds: what the test suite runs
 
 Needs an export (a folder with `model.json`, `model.tflite`, `saved_model.tar.gz`); the default is
 `ml_model/exports/latest`, which `python -m ml_model train` writes. Exits 2 if there is none.
@@ -457,8 +458,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=5, help="cold processes per case")
     parser.add_argument("--bundle", type=Path, help="Lambda bundle zip (default: .serverless/*.zip if built)")
     parser.add_argument("--skip-cold", action="store_true", help="warm requests only")
+    parser.add_argument("--quick", action="store_true", help="a few requests of everything: checks the bench runs")
     parser.add_argument("--warm-worker", choices=RUNTIMES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.requests, args.heavy_requests, args.rounds, args.block, args.cold_runs = 10, 4, 1, 5, 1
 
     export = args.export.absolute()
     if not (export / "model.json").is_file():

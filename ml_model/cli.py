@@ -14,6 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from api.manifest import PRECISIONS
+
 from .errors import BucketNotFound, UserError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -39,12 +41,29 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_export
 
-    scores = evaluate_export(args.export, runtime=args.runtime, data_dir=args.data_dir, cache_dir=args.cache_dir)
+    results = evaluate_export(args.export, runtime=args.runtime, precision=args.precision, data_dir=args.data_dir,
+                              cache_dir=args.cache_dir)
     if args.json:
-        print(json.dumps(scores))
-    else:
-        print(f"{args.export}: version {scores['version']}, runtime {scores['runtime']}: "
+        print(json.dumps(results))
+        return 0
+    for scores in results:
+        print(f"{args.export}: version {scores['version']}, runtime {scores['runtime']}, {scores['precision']}: "
               f"test loss {scores['loss']:.4f}  test accuracy {scores['accuracy']:.4f} ({scores['count']} images)")
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .quantize import quantize_export
+
+    out = quantize_export(args.export, args.out, data_dir=args.data_dir, cache_dir=args.cache_dir)
+    from api.manifest import MANIFEST_NAME, parse_manifest
+
+    manifest = parse_manifest((out / MANIFEST_NAME).read_bytes())
+    for variant in manifest.variants.values():
+        print(f"{variant.precision:<8} test accuracy {variant.accuracy:.4f}  {variant.ms_per_image:.3f} ms per image  "
+              f"{manifest.artifact(variant.artifact).path}")
+    print(f"served by default (MODEL_PRECISION=auto): {manifest.variant('auto').precision}")
+    print(f"export: {out} (version {manifest.version})")
     return 0
 
 
@@ -181,9 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("export", type=Path, nargs="?", default=DEFAULT_EXPORTS / "latest",
                    help="export folder (default: ml_model/exports/latest)")
     p.add_argument("--runtime", choices=("tflite", "savedmodel"), help="default: tflite when LiteRT is installed")
-    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="only this .tflite variant (default: every variant the export has)")
+    p.add_argument("--json", action="store_true", help="print the scores as a JSON list, one entry per model")
     _add_data_options(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("quantize", help="add float16 and int8 .tflite variants to an export",
+                       description="Convert an export's SavedModel to float16 and full-integer int8 .tflite models "
+                                   "(int8 calibrated on training images), measure every variant on the MNIST test "
+                                   "set, and write them with a new manifest as a new version: in place, or to --out.")
+    p.add_argument("export", type=Path, nargs="?", default=DEFAULT_EXPORTS / "latest",
+                   help="export folder (default: ml_model/exports/latest)")
+    p.add_argument("--out", type=Path, help="write the quantised export here instead of replacing the export")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("deploy", help="upload an export to S3 and make it the latest version",
                        description="Upload every artifact of an export to s3://BUCKET/VERSION/, verify each one "

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from api.manifest import (
-    FORMAT, FORMAT_VERSION, IMAGE_SHAPE, LABELS, MANIFEST_NAME, SAVEDMODEL, TFLITE, Manifest,
+    FORMAT, FORMAT_VERSION, IMAGE_SHAPE, LABELS, MANIFEST_NAME, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS, Manifest,
     ManifestError, content_type, parse_manifest,
 )
 
@@ -29,6 +29,8 @@ from .layers import INPUT_NAME
 
 if TYPE_CHECKING:
     import keras
+
+    from .data import Mnist
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,13 @@ def export_model(
     metrics: Mapping[str, Any],
     history: Mapping[str, list[float]],
     training: Mapping[str, Any] | None = None,
+    mnist: "Mnist | None" = None,
 ) -> Path:
-    """Write the export to `export_dir` and point `<its parent>/latest` at it; returns `export_dir`."""
+    """Write the export to `export_dir` and point `<its parent>/latest` at it; returns `export_dir`.
+
+    With `mnist`, the export also carries the quantised `.tflite` variants, calibrated on its training
+    images and measured on its test images (`ml_model.quantize`).
+    """
     export_dir = Path(export_dir)
     if export_dir.name == LATEST:
         raise ExportError("an export cannot be named 'latest': that name is the link to the newest one")
@@ -67,9 +74,14 @@ def export_model(
     try:
         partial.mkdir()
         _write_artifacts(model, partial, history)
-        manifest = _manifest(partial, export_dir.name, config, metrics, training or {})
-        _write_json(partial / MANIFEST_NAME, manifest)
-        _move_into_place(partial, export_dir)
+        variants = None
+        if mnist is not None:
+            from .quantize import add_variants
+
+            variants = add_variants(partial, partial / SAVED_MODEL_DIR, mnist)
+        manifest = _manifest(partial, export_dir.name, config, metrics, training or {}, variants)
+        write_json(partial / MANIFEST_NAME, manifest)
+        move_into_place(partial, export_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -87,7 +99,7 @@ def _write_artifacts(model: "keras.Model", folder: Path, history: Mapping[str, l
         archive.add(saved_model, arcname=SAVED_MODEL_DIR, filter=_reproducible)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     (folder / FILES[TFLITE]).write_bytes(converter.convert())
-    _write_json(folder / FILES["history"], {k: [float(v) for v in vs] for k, vs in history.items()})
+    write_json(folder / FILES["history"], {k: [float(v) for v in vs] for k, vs in history.items()})
     plot_history(history, folder / FILES["curves"])
 
 
@@ -97,19 +109,23 @@ def _reproducible(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
+def artifact_entry(folder: Path, filename: str) -> dict[str, Any]:
+    """The manifest's entry for the file `folder/filename`."""
+    path = folder / filename
+    return {"path": filename, "bytes": path.stat().st_size, "sha256": sha256_of(path),
+            "contentType": content_type(filename)}
+
+
 def _manifest(folder: Path, name: str, config: Mapping[str, Any], metrics: Mapping[str, Any],
-              training: Mapping[str, Any]) -> dict[str, Any]:
+              training: Mapping[str, Any], variants: Mapping[str, Any] | None) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
-    artifacts = {}
-    for key, filename in FILES.items():
-        path = folder / filename
-        artifacts[key] = {
-            "path": filename,
-            "bytes": path.stat().st_size,
-            "sha256": sha256_of(path),
-            "contentType": content_type(filename),
-        }
-    return {
+    artifacts = {key: artifact_entry(folder, filename) for key, filename in FILES.items()}
+    if variants:
+        from .quantize import VARIANT_FILES
+
+        for precision, filename in VARIANT_FILES.items():
+            artifacts[VARIANT_ARTIFACTS[precision]] = artifact_entry(folder, filename)
+    manifest = {
         "format": FORMAT,
         "formatVersion": FORMAT_VERSION,
         "version": new_version(now),
@@ -132,6 +148,9 @@ def _manifest(folder: Path, name: str, config: Mapping[str, Any], metrics: Mappi
         "training": dict(training),
         "versions": _framework_versions(),
     }
+    if variants:
+        manifest["variants"] = dict(variants)
+    return manifest
 
 
 def _framework_versions() -> dict[str, str]:
@@ -150,7 +169,7 @@ def _framework_versions() -> dict[str, str]:
     return versions
 
 
-def _move_into_place(partial: Path, export_dir: Path) -> None:
+def move_into_place(partial: Path, export_dir: Path) -> None:
     """Rename the finished folder to its name; an older export of that name is removed after."""
     old = None
     if export_dir.exists() or export_dir.is_symlink():
@@ -214,5 +233,5 @@ def plot_history(history: Mapping[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

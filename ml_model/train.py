@@ -99,7 +99,7 @@ def train(
         "validationImages": int(len(x_val)),
     }
     out = Path(export_dir) if export_dir else config.export_dir()
-    export_model(model, out, config=config.raw, metrics=metrics, history=history, training=training)
+    export_model(model, out, config=config.raw, metrics=metrics, history=history, training=training, mnist=mnist)
     return TrainResult(out, metrics, history, epoch_times, peak_mb)
 
 

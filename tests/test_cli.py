@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["train", "evaluate", "deploy", "versions", "rollback", "serve"]
+COMMANDS = ["train", "evaluate", "quantize", "deploy", "versions", "rollback", "serve"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -41,3 +41,9 @@ def test_train_epochs_override_is_validated() -> None:
     done = _run("train", "--epochs", "0")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "error: epochs must be a positive integer, got 0"
+
+
+def test_quantize_refuses_a_folder_that_is_not_an_export(tmp_path: Path) -> None:
+    done = _run("quantize", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 4 and "no model.json here" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

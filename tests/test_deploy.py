@@ -344,6 +344,9 @@ def test_a_real_export_round_trips(client: Any, bucket: str, mnist_export: Path,
     result = deploy(mnist_export, bucket, client=client)
     loaded = load_latest(client, bucket)
     assert loaded.manifest.version == result.version
+    # The quantised variants travel like any artifact, and latest names them.
+    assert {"tflite_float16", "tflite_int8"} <= set(loaded.manifest.artifacts) <= set(loaded.files)
+    assert set(loaded.manifest.variants) == {"float32", "float16", "int8"}
     copy = tmp_path / "downloaded"
     copy.mkdir()
     for key, artifact in parse_manifest((mnist_export / MANIFEST_NAME).read_bytes()).artifacts.items():
@@ -372,6 +375,10 @@ def test_the_api_loads_the_deployed_model_from_s3(client: Any, bucket: str, mnis
     images = real_mnist.test_images[:200, :, :, None].astype(np.float32) / 255.0
     accuracy = float(np.mean(model.predictor.predict(images).argmax(axis=1) == real_mnist.test_labels[:200]))
     assert accuracy > 0.9, accuracy
+    int8 = ModelStore(Settings(model_url=f"s3://{bucket}/{LATEST_KEY}", runtime="tflite",
+                               cache_dir=tmp_path / "cache", threads=1, precision="int8")).model()
+    assert int8.info["precision"] == "int8"
+    assert float(np.mean(int8.predictor.predict(images).argmax(axis=1) == real_mnist.test_labels[:200])) > 0.9
 
 
 # --- configuration ------------------------------------------------------------------------------

@@ -88,7 +88,8 @@ def test_predict_one_array_in_every_event_kind(store: ModelStore, digits, kind: 
     assert body["prediction"] == label == 7
     assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-4
     assert body["confidence"] == max(body["probabilities"]) > 0.5
-    assert body["model"] == {"version": store.model().manifest.version, "name": "small", "runtime": "tflite"}
+    assert body["model"] == {"version": store.model().manifest.version, "name": "small", "runtime": "tflite",
+                             "precision": store.model().info["precision"]}
 
 
 def _forms(image: np.ndarray) -> dict[str, Any]:

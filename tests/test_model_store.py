@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from api.errors import ModelUnavailable
-from api.manifest import MANIFEST_NAME
+from api.manifest import MANIFEST_NAME, VARIANT_ARTIFACTS
 from api.model_store import ModelStore
 from api.predictor import SAVEDMODEL, TFLITE
 from api.settings import Settings
@@ -127,8 +127,9 @@ def test_loads_from_a_local_export(mnist_export: Path, tmp_path: Path, digits, f
     assert_reads_digits(store, digits)
     model = store.loaded
     assert model is not None and model.runtime == TFLITE
-    assert model.info == {"version": model.manifest.version, "name": "small", "runtime": TFLITE}
-    artifact = model.manifest.artifact(TFLITE)
+    assert model.info == {"version": model.manifest.version, "name": "small", "runtime": TFLITE,
+                          "precision": model.manifest.variant("auto").precision}
+    artifact = model.manifest.artifact(VARIANT_ARTIFACTS[model.info["precision"]])
     cached = tmp_path / "cache" / f"{artifact.sha256}.tflite"
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == artifact.sha256
     assert leftovers(tmp_path / "cache") == []

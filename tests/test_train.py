@@ -52,7 +52,8 @@ def tiny_export(synthetic: Mnist, tmp_path_factory: pytest.TempPathFactory) -> P
 @pytest.mark.slow
 def test_export_layout_and_manifest(tiny_export: Path) -> None:
     names = sorted(p.name for p in tiny_export.iterdir())
-    assert names == ["history.json", "history.png", "model.json", "model.tflite", "saved_model", "saved_model.tar.gz"]
+    assert names == ["history.json", "history.png", "model-float16.tflite", "model-int8.tflite", "model.json",
+                     "model.tflite", "saved_model", "saved_model.tar.gz"]
     latest = tiny_export.parent / "latest"
     assert latest.is_symlink() and latest.resolve() == tiny_export.resolve()
     assert [p.name for p in tiny_export.parent.iterdir() if p.name.startswith(".")] == []
@@ -65,6 +66,13 @@ def test_export_layout_and_manifest(tiny_export: Path) -> None:
     assert set(raw["metrics"]["test"]) == {"loss", "accuracy", "count"} and raw["metrics"]["test"]["count"] == 200
     assert raw["training"]["epochs"] == 1 and raw["training"]["peakMemoryMB"] > 0
     assert {"tensorflow", "keras", "numpy", "python"} <= set(raw["versions"])
+    # Each .tflite variant, measured on the test set through LiteRT; float32's accuracy is Keras's.
+    assert set(manifest.variants) == {"float32", "float16", "int8"}
+    for precision, entry in raw["variants"].items():
+        assert entry["count"] == 200 and 0 <= entry["accuracy"] <= 1 and entry["msPerImage"] > 0
+        assert manifest.artifacts[entry["artifact"]].path.endswith(".tflite")
+    assert abs(raw["variants"]["float32"]["accuracy"] - raw["metrics"]["test"]["accuracy"]) < 1e-6
+    assert raw["variants"]["float32"]["agreement"] == 1.0
     for artifact in manifest.artifacts.values():
         path = tiny_export / artifact.path
         assert path.stat().st_size == artifact.bytes and sha256_file(path) == artifact.sha256
@@ -169,11 +177,16 @@ def test_evaluate_cli(mnist_export: Path, runtime: str) -> None:
                            "--json"], capture_output=True, text=True, cwd=REPO, timeout=300, env=user_env())
     assert done.returncode == 0, done.stderr
     assert not NATIVE_NOISE.search(done.stderr), done.stderr  # no LiteRT / TensorFlow start-up lines
-    scores = json.loads(done.stdout)
-    recorded = json.loads((mnist_export / MANIFEST_NAME).read_text())["metrics"]["test"]
-    assert scores["runtime"] == runtime and scores["count"] == 10_000
-    assert abs(scores["accuracy"] - recorded["accuracy"]) < 1e-3
-    assert abs(scores["loss"] - recorded["loss"]) < 1e-3
+    results = json.loads(done.stdout)
+    raw = json.loads((mnist_export / MANIFEST_NAME).read_text())
+    # LiteRT: one line per .tflite variant, each as the export measured it; TensorFlow: the SavedModel.
+    expected = ["float32", "float16", "int8"] if runtime == "tflite" else ["float32"]
+    assert [scores["precision"] for scores in results] == expected
+    for scores in results:
+        recorded = raw["metrics"]["test"] if runtime == "savedmodel" else raw["variants"][scores["precision"]]
+        assert scores["runtime"] == runtime and scores["count"] == 10_000
+        assert abs(scores["accuracy"] - recorded["accuracy"]) < 1e-3
+        assert abs(scores["loss"] - recorded["loss"]) < 1e-3
 
 
 def test_evaluate_cli_on_a_folder_that_is_not_an_export(tmp_path: Path) -> None:

@@ -1,0 +1,49 @@
+"""The benchmarks run end to end in their `--quick` mode, on the trained test export, so they cannot rot.
+
+Nothing here asserts a time: speed figures live in BENCHMARKS.md. What is checked is that each
+bench finishes, answers every request right (each exits non-zero otherwise) and prints its tables.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bench(script: str, export: Path, timeout: int) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "AWS_"))}
+    done = subprocess.run([sys.executable, str(REPO / "bench" / script), "--export", str(export), "--quick"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_api_latency_quick(mnist_export: Path) -> None:
+    out = run_bench("api_latency.py", mnist_export, 600)
+    assert "Warm requests, ms" in out and "Cold start, s" in out and "Targets:" in out
+
+
+@pytest.mark.slow
+@pytest.mark.network
+@pytest.mark.serverless
+def test_serving_quick(mnist_export: Path, serverless: Path) -> None:
+    out = run_bench("serving.py", mnist_export, 1500)
+    for line in ("raw int8 1", "handler test.json", "handler 256", "naive handler test.json",
+                 "with .pyc (shipped)", "without .pyc (before)", "cold start median", "peak RSS serving"):
+        assert line in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.network
+@pytest.mark.serverless
+def test_http_load_quick(mnist_export: Path, serverless: Path) -> None:
+    out = run_bench("http_load.py", mnist_export, 600)
+    assert "80 requests, concurrency 4" in out and ", 0 errors" in out, out
