@@ -1,7 +1,11 @@
 """API Gateway events in, Lambda proxy responses out; the one place errors become responses.
 
 Reads HTTP API (payload 2.0) and REST API (payload 1.0) events, including base64-encoded bodies,
-into a small `Request`. Every response, success or error, is JSON with the same CORS headers.
+into a small `Request`. Every response carries the same CORS headers; it is JSON, or raw bytes
+(base64-encoded in the event, as API Gateway expects) with their own Content-Type.
+
+Errors take one of two shapes, chosen by the route (`ErrorStyle`): the API's own
+`{"error": {"code", "message"}}`, or the Open Inference Protocol's `{"error": "message"}` on `/v2`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import binascii
 import json
 import logging
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Mapping
 
 from .errors import ApiError, InvalidRequest, PayloadTooLarge
@@ -21,12 +26,21 @@ log = logging.getLogger(__name__)
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type",
+    # The Open Inference Protocol's binary extension sends and answers this header.
+    "Access-Control-Allow-Headers": "Content-Type, Inference-Header-Content-Length",
+    "Access-Control-Expose-Headers": "Inference-Header-Content-Length",
     "Access-Control-Max-Age": "600",
 }
 JSON_HEADERS = {"Content-Type": "application/json", **CORS_HEADERS}
 # Keys of a direct (non-HTTP) invocation that is a prediction request in itself.
 DIRECT_KEYS = ("image", "images", "instances")
+
+
+class ErrorStyle(Enum):
+    """How a route's errors look: the API's own shape, or the Open Inference Protocol's."""
+
+    API = "api"
+    OIP = "oip"
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     request_id: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)  # the route's path parameters
 
     @property
     def media_type(self) -> str:
@@ -47,18 +62,25 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
+    """A status and a payload: JSON-able, or bytes (whose Content-Type goes in `headers`)."""
+
     status: int
     payload: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    error: str = ""  # the error's code, for the request log
 
     def to_event(self) -> dict[str, Any]:
         """The Lambda proxy integration response (valid for payload 1.0 and 2.0)."""
-        body = "" if self.payload is None else json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
+        encoded = isinstance(self.payload, bytes)
+        if encoded:
+            body = base64.b64encode(self.payload).decode("ascii")
+        else:
+            body = "" if self.payload is None else json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
         return {
             "statusCode": self.status,
             "headers": {**JSON_HEADERS, **self.headers},
             "body": body,
-            "isBase64Encoded": False,
+            "isBase64Encoded": encoded,
         }
 
 
@@ -107,10 +129,29 @@ def _body(raw: Any, encoded: bool) -> bytes:
     return body
 
 
-def error_response(exc: BaseException) -> Response:
+def json_object(body: bytes, example: str) -> dict[str, Any]:
+    """The JSON object a request body holds; InvalidRequest (naming `example`) when it holds none."""
+    if not body:
+        raise InvalidRequest(f"the body is empty; send {example}")
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest("the body is not valid JSON: it is not UTF-8 text") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return document
+
+
+def error_response(exc: BaseException, style: ErrorStyle = ErrorStyle.API) -> Response:
     """The response for any exception: its status, code and message for API errors; a bare 500
-    (details in the log only) for anything else."""
-    if isinstance(exc, ApiError):
-        return Response(exc.status, {"error": {"code": exc.code, "message": exc.message}}, exc.headers)
-    log.exception("unexpected error", exc_info=exc)
-    return Response(500, {"error": {"code": ApiError.code, "message": "internal error; it has been logged"}})
+    (details in the log only) for anything else. `style` picks the body's shape."""
+    if not isinstance(exc, ApiError):
+        log.exception("unexpected error", exc_info=exc)
+        exc = ApiError("internal error; it has been logged")
+    if style is ErrorStyle.OIP:
+        payload: Any = {"error": exc.message}
+    else:
+        payload = {"error": {"code": exc.code, "message": exc.message}}
+    return Response(exc.status, payload, exc.headers, error=exc.code)

@@ -7,7 +7,6 @@ X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from . import images
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from .http import Request
+from .http import Request, json_object
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
 SINGLE = "image"
@@ -45,7 +44,7 @@ def read_inputs(request: Request) -> Inputs:
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
                                    "or an image (image/png, image/jpeg, ...)")
-    document = _json(request.body)
+    document = json_object(request.body, '{"image": ...}')
     present = [form for form in FORMS if form in document]
     if len(present) != 1:
         raise InvalidRequest('the body must have exactly one of "image", "images" or "instances"')
@@ -65,20 +64,6 @@ def read_inputs(request: Request) -> Inputs:
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
             raise type(exc)(f"{form}[{index}]: {exc.message}", exc.headers) from None
     return Inputs(_stack(batch), form)
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    if not body:
-        raise InvalidRequest('the body is empty; send {"image": ...}')
-    try:
-        document = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
-    except UnicodeDecodeError:
-        raise InvalidRequest("the body is not valid JSON: it is not UTF-8 text") from None
-    if not isinstance(document, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return document
 
 
 def _image(value: Any, budget: images.PixelBudget) -> np.ndarray:
