@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from . import oip
 from .errors import MethodNotAllowed, NotFound
-from .http import ErrorStyle, Request, Response, error_response, parse_event
+from .http import ErrorStyle, Request, Response, error_response, event_path, parse_event
 from .inputs import read_inputs, response_body
 from .model_store import ModelStore
 from .routing import Action, Route, error_style, resolve
@@ -114,7 +114,7 @@ def get_number_prediction(event: dict[str, Any], context: Any) -> dict[str, Any]
         request = parse_event(event, context)
         response = route(request)
     except Exception as exc:  # noqa: BLE001 - every failure is answered, none escapes to the runtime
-        response = error_response(exc, error_style(ROUTES, request.path) if request else ErrorStyle.API)
+        response = error_response(exc, error_style(ROUTES, request.path if request else event_path(event)))
     _log_request(request, response, started)
     return response.to_event()
 

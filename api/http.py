@@ -90,29 +90,49 @@ def parse_event(event: Any, context: Any = None) -> Request:
         raise InvalidRequest("the event must be a JSON object (an API Gateway HTTP event)")
     request_id = getattr(context, "aws_request_id", "") or ""
     context_data = event.get("requestContext") or {}
+    target = _method_and_path(event)
+    if target is None:
+        if any(key in event for key in DIRECT_KEYS):
+            # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
+            return Request("POST", "/predict", {"content-type": "application/json"},
+                           json.dumps(event).encode(), request_id)
+        raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
+    method, path = target
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    body = _body(event.get("body"), bool(event.get("isBase64Encoded")))
+    return Request(method, path, headers, body, request_id or str(context_data.get("requestId", "")))
+
+
+def event_path(event: Any) -> str:
+    """The path an event is for, or '' when it names none; never raises (it serves error answers)."""
+    target = _method_and_path(event) if isinstance(event, dict) else None
+    return target[1] if target else ""
+
+
+def _method_and_path(event: dict[str, Any]) -> tuple[str, str] | None:
+    """The method and the path (without a stage prefix) of an HTTP API or REST API event."""
+    context_data = event.get("requestContext") or {}
+    if not isinstance(context_data, dict):
+        return None
     if event.get("version") == "2.0" or "http" in context_data:
         http = context_data.get("http") or {}
         method, path = http.get("method", ""), event.get("rawPath") or http.get("path", "")
         stage = context_data.get("stage")
-        if stage and stage != "$default" and path.startswith(f"/{stage}/"):
-            path = path[len(stage) + 1:]
+        if stage and stage != "$default" and str(path).startswith(f"/{stage}/"):
+            path = str(path)[len(stage) + 1:]
     elif "httpMethod" in event:
         method, path = event["httpMethod"], event.get("path") or ""
-    elif any(key in event for key in DIRECT_KEYS):
-        # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
-        return Request("POST", "/predict", {"content-type": "application/json"},
-                       json.dumps(event).encode(), request_id)
     else:
-        raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    body = _body(event.get("body"), bool(event.get("isBase64Encoded")))
-    return Request(str(method).upper(), "/" + str(path).strip("/"), headers, body,
-                   request_id or str(context_data.get("requestId", "")))
+        return None
+    return str(method).upper(), "/" + str(path).strip("/")
 
 
 def _body(raw: Any, encoded: bool) -> bytes:
     if raw is None:
         return b""
+    if isinstance(raw, (bool, int, float)):
+        # serverless offline parses a JSON body and passes a falsy result (false, 0) on unparsed.
+        raw = json.dumps(raw)
     if not isinstance(raw, str):
         raise InvalidRequest("the event's body must be a string")
     # Checked before decoding: base64 is 4/3 of its content.

@@ -95,22 +95,28 @@ def model_ready(request: Request, store: ModelStore) -> Response:
 
 
 def infer(request: Request, store: ModelStore) -> Response:
-    version = served_version(request, store)
+    # Another model is 404 before a bad body is 400; a bad body is 400 even while the model is unavailable.
+    check_model_name(request)
     parsed = parse_infer_request(request.body, request.headers.get(HEADER_LENGTH))
+    version = served_version(request, store)
     probabilities = store.model().predictor.predict(parsed.batch)
     return infer_response(parsed, probabilities, version)
 
 
 def served_version(request: Request, store: ModelStore) -> str:
     """The version of the model the path names; NotFound for another model or version."""
-    name = unquote(request.params.get("name", ""))
-    if name != MODEL_NAME:
-        raise NotFound(f"unknown model '{name}'; this server has '{MODEL_NAME}'")
+    check_model_name(request)
     version = store.manifest().version
     asked = request.params.get("version")
     if asked is not None and unquote(asked) != version:
         raise NotFound(f"model '{MODEL_NAME}' has no version '{unquote(asked)}'; it has '{version}'")
     return version
+
+
+def check_model_name(request: Request) -> None:
+    name = unquote(request.params.get("name", ""))
+    if name != MODEL_NAME:
+        raise NotFound(f"unknown model '{name}'; this server has '{MODEL_NAME}'")
 
 
 # ---------------------------------------------------------------- requests

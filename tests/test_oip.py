@@ -278,6 +278,25 @@ def test_v2_errors_are_the_protocols_string_messages(store: ModelStore, method: 
     assert headers["Access-Control-Allow-Origin"] == "*"
 
 
+def test_errors_found_reading_the_event_take_the_paths_error_style() -> None:
+    event = http_event("POST", "/v2/models/number-prediction/infer", None)
+    event.update(body="not base64!", isBase64Encoded=True)
+    response = handler.get_number_prediction(event, LambdaContext())
+    assert response["statusCode"] == 400 and "not base64" in json.loads(response["body"])["error"]
+
+
+def test_a_falsy_json_body_parsed_by_serverless_offline_is_read_as_that_json() -> None:
+    event = http_event("POST", "/v2/models/number-prediction/infer", None)
+    event["body"] = False  # what serverless offline passes for the JSON body `false`
+    status, _, body = call_event(event)
+    assert status == 400 and body == {"error": "the body must be a JSON object"}
+
+
+def call_event(event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    response = handler.get_number_prediction(event, LambdaContext())
+    return response["statusCode"], response["headers"], json.loads(response["body"])
+
+
 def test_other_routes_keep_the_apis_error_shape() -> None:
     status, _, body = call("GET", "/predict")
     assert status == 405 and body["error"]["code"] == "method_not_allowed"
