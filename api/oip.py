@@ -198,7 +198,7 @@ def _json_values(name: str, data: Any, dtype: np.dtype, expected: int) -> np.nda
                              "(the binary_data_size parameter)")
     try:
         values = np.asarray(data)
-    except (ValueError, TypeError):  # rows of unequal length
+    except (ValueError, TypeError, OverflowError):  # rows of unequal length, too deep, too large
         values = np.asarray(None)
     if values.dtype.kind not in "iuf":  # strings, booleans, nulls, ragged rows
         raise InvalidRequest(f"input '{name}': data must be numbers, flat or nested in equal rows")
