@@ -94,8 +94,7 @@ def parse_event(event: Any, context: Any = None) -> Request:
     if target is None:
         if any(key in event for key in DIRECT_KEYS):
             # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
-            return Request("POST", "/predict", {"content-type": "application/json"},
-                           json.dumps(event).encode(), request_id)
+            return Request("POST", "/predict", {"content-type": "application/json"}, _direct_body(event), request_id)
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
     method, path = target
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
@@ -125,6 +124,15 @@ def _method_and_path(event: dict[str, Any]) -> tuple[str, str] | None:
     else:
         return None
     return str(method).upper(), "/" + str(path).strip("/")
+
+
+def _direct_body(event: dict[str, Any]) -> bytes:
+    """A direct invocation's event as the JSON body it stands for."""
+    try:
+        return json.dumps(event).encode()
+    except (RecursionError, ValueError, TypeError):  # nested too deeply, or not JSON at all (in-process)
+        raise InvalidRequest("the event cannot be read as a prediction request: it is not plain JSON "
+                             "or is nested too deeply") from None
 
 
 def _body(raw: Any, encoded: bool) -> bytes:
@@ -159,6 +167,10 @@ def json_object(body: bytes, example: str) -> dict[str, Any]:
         raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
     except UnicodeDecodeError:
         raise InvalidRequest("the body is not valid JSON: it is not UTF-8 text") from None
+    except RecursionError:  # the decoder recurses once per level; a public endpoint gets such bodies
+        raise InvalidRequest("the body is nested too deeply; a request needs a few levels at most") from None
+    except ValueError:  # Python refuses integers over 4300 digits (int_max_str_digits)
+        raise InvalidRequest("the body is not valid JSON: it holds a number too long to read") from None
     if not isinstance(document, dict):
         raise InvalidRequest("the body must be a JSON object")
     return document

@@ -70,7 +70,7 @@ def from_array(value: Any) -> np.ndarray:
     """A 28x28 (or 784, or 28x28x1) array of 0-255 or 0-1 values → float32 [28, 28] in [0, 1]."""
     try:
         array = np.asarray(value, dtype=np.float32)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # OverflowError: an integer beyond float range
         raise InvalidRequest("an image array must hold only numbers, 28 rows of 28 or 784 in all") from None
     if array.shape == (PIXELS,) or array.shape == (SIZE, SIZE, 1):
         array = array.reshape(SIZE, SIZE)

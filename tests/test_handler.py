@@ -200,6 +200,15 @@ def test_the_response_says_which_runtime_ran(mnist_export: Path, tmp_path: Path,
 ZEROS = [[0] * 28] * 28
 
 
+def _nested(document: dict[str, Any], key: str, depth: int) -> dict[str, Any]:
+    """`document` with `document[key]` replaced by itself `depth` times (built without recursion)."""
+    inner = document
+    for _ in range(depth):
+        inner[key] = {key: None}
+        inner = inner[key]
+    return document
+
+
 def _errors() -> dict[str, tuple[Any, int, str, str]]:
     """name → (event, status, error code, a fragment of the message)."""
     tiff = encode(Image.new("L", (8, 8)), "TIFF")
@@ -225,6 +234,14 @@ def _errors() -> dict[str, tuple[Any, int, str, str]]:
                         "invalid_request", "blank"),
         "bad base64 body": (dict(http_event(body="x"), body="@@@@", isBase64Encoded=True), 400, "invalid_request",
                             "not base64"),
+        "deeply nested JSON": (http_event(body='{"image": ' + "[" * 100_000 + "]" * 100_000 + "}"), 400,
+                               "invalid_request", "nested too deeply"),
+        "deeply nested direct event": (_nested({"image": None}, "image", 5_000), 400, "invalid_request",
+                                       "nested too deeply"),
+        "a 5000-digit number": (http_event(body='{"image": ' + "7" * 5_000 + "}"), 400, "invalid_request",
+                                "number too long"),
+        "integers beyond float range": (http_event(body={"image": [10**400] * 784}), 400, "invalid_request",
+                                        "only numbers"),
         "not an HTTP event": ({"Records": []}, 400, "invalid_request", "API Gateway"),
         "not an object": ([1, 2, 3], 400, "invalid_request", "JSON object"),
         "body too large": (http_event(body="x" * (MAX_BODY_BYTES + 1)), 413, "payload_too_large", "limit"),
