@@ -1,9 +1,9 @@
 """`getNumberPrediction`: the Lambda handler behind every route of the API (the ROUTES table).
 
 `POST /predict`, `GET /model`, `GET /openapi.json` (the OpenAPI document of every route) and the
-Open Inference Protocol v2 under `/v2` (`api.oip`). Parse → predict → format. Errors are raised where they are found and become responses in
-`api.http.error_response`; each request logs one JSON line (request id, route, status, latency,
-runtime). The model is loaded on first use through `model_store()`, which tests may replace.
+Open Inference Protocol v2 under `/v2` (`api.oip`). Parse → predict → format. Errors are raised
+where they are found and become responses in `api.http.error_response`, shaped as the route says;
+each request logs one JSON line (request id, route, status, latency, runtime). The model is loaded on first use through `model_store()`, which tests may replace.
 """
 
 from __future__ import annotations
@@ -73,8 +73,7 @@ def _with_store(action: Callable[[Request, ModelStore], Response]) -> Action:
 
 
 _V2 = ErrorStyle.OIP  # the Open Inference Protocol's routes answer errors in its own shape
-_model_metadata, _model_ready, _infer = (_with_store(oip.model_metadata), _with_store(oip.model_ready),
-                                         _with_store(oip.infer))
+_model_metadata, _model_ready, _infer = map(_with_store, (oip.model_metadata, oip.model_ready, oip.infer))
 
 # Path pattern → route; `{name}` segments become `request.params`. api/openapi.json documents each.
 ROUTES: dict[str, Route] = {

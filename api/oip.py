@@ -89,8 +89,9 @@ def model_metadata(request: Request, store: ModelStore) -> Response:
 
 
 def model_ready(request: Request, store: ModelStore) -> Response:
-    served_version(request, store)
+    check_model_name(request)
     store.model()
+    served_version(request, store)
     return Response(200, {"name": MODEL_NAME, "ready": True})
 
 
@@ -98,9 +99,9 @@ def infer(request: Request, store: ModelStore) -> Response:
     # Another model is 404 before a bad body is 400; a bad body is 400 even while the model is unavailable.
     check_model_name(request)
     parsed = parse_infer_request(request.body, request.headers.get(HEADER_LENGTH))
+    model = store.model()  # loaded first, so the version checked is the one that answers
     version = served_version(request, store)
-    probabilities = store.model().predictor.predict(parsed.batch)
-    return infer_response(parsed, probabilities, version)
+    return infer_response(parsed, model.predictor.predict(parsed.batch), version)
 
 
 def served_version(request: Request, store: ModelStore) -> str:
@@ -114,6 +115,7 @@ def served_version(request: Request, store: ModelStore) -> str:
 
 
 def check_model_name(request: Request) -> None:
+    """NotFound unless the path names this server's model."""
     name = unquote(request.params.get("name", ""))
     if name != MODEL_NAME:
         raise NotFound(f"unknown model '{name}'; this server has '{MODEL_NAME}'")
