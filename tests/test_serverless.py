@@ -123,6 +123,7 @@ def test_the_lambda_bundle_works_on_its_own(serverless: Path, model_server: Fold
     assert unzipped < LAMBDA_UNZIPPED_LIMIT, f"{unzipped / 2**20:.0f} MB unzipped"
     tops = {name.split("/", 1)[0] for name in names}
     assert {"api", "ai_edge_litert", "numpy", "PIL"} <= tops
+    assert "api/openapi.json" in names  # served at GET /openapi.json
     assert not tops & {"ml_model", "tests", "tensorflow", "keras", "boto3", "botocore", "node_modules", "scripts",
                        "bench", ".venv", "test.json", "serverless.yml", "package.json"}
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
