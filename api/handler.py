@@ -3,7 +3,8 @@
 `POST /predict`, `GET /model`, `GET /openapi.json` (the OpenAPI document of every route) and the
 Open Inference Protocol v2 under `/v2` (`api.oip`). Parse → predict → format. Errors are raised
 where they are found and become responses in `api.http.error_response`, shaped as the route says;
-each request logs one JSON line (request id, route, status, latency, runtime). The model is loaded on first use through `model_store()`, which tests may replace.
+each request logs one JSON line (request id, route, status, latency, runtime). The model is loaded
+on first use through `model_store()`, which tests may replace.
 """
 
 from __future__ import annotations
