@@ -32,6 +32,8 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 JSON_HEADERS = {"Content-Type": "application/json", **CORS_HEADERS}
+# U+FFFD in UTF-8: what every byte that is not UTF-8 becomes when binary data is decoded as text.
+REPLACEMENT = "\ufffd".encode()
 # Keys of a direct (non-HTTP) invocation that is a prediction request in itself.
 DIRECT_KEYS = ("image", "images", "instances")
 
@@ -52,6 +54,9 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     request_id: str = ""
+    # Whether the event carried the body base64-encoded (binary-safe) rather than as text: a binary
+    # body passed as text has lost every byte that was not UTF-8 (see api.inputs).
+    base64_encoded: bool = False
     params: Mapping[str, str] = field(default_factory=dict)  # the route's path parameters
 
     @property
@@ -98,8 +103,9 @@ def parse_event(event: Any, context: Any = None) -> Request:
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
     method, path = target
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    body = _body(event.get("body"), bool(event.get("isBase64Encoded")))
-    return Request(method, path, headers, body, request_id or str(context_data.get("requestId", "")))
+    encoded = bool(event.get("isBase64Encoded"))
+    body = _body(event.get("body"), encoded)
+    return Request(method, path, headers, body, request_id or str(context_data.get("requestId", "")), encoded)
 
 
 def event_path(event: Any) -> str:

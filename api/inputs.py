@@ -1,6 +1,6 @@
 """`POST /predict` bodies → a batch of model inputs, and probabilities → response bodies.
 
-Accepted (DESIGN.md, HTTP API): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
+Accepted (README, "Requests and answers"): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
 `{"instances": [...]}` (rows, or `{"b64": ...}` objects), and a raw image body (`image/*`).
 X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image.
 """
@@ -14,7 +14,7 @@ import numpy as np
 
 from . import images
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from .http import Request, json_object
+from .http import REPLACEMENT, Request, json_object
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
 SINGLE = "image"
@@ -25,6 +25,8 @@ FORMS = (SINGLE, BATCH, INSTANCES)
 JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain", "application/x-www-form-urlencoded"})
 RAW_TYPES = images.MEDIA_TYPES | {"application/octet-stream"}
 DECIMALS = 6
+# How the signatures of PNG (89 'PNG' 0D 0A 1A 0A) and JPEG (FF D8 FF) read after that decoding.
+MANGLED_SIGNATURES = {"PNG": REPLACEMENT + b"PNG\r\n\x1a\n", "JPEG": REPLACEMENT * 3}
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def read_inputs(request: Request) -> Inputs:
     media_type = request.media_type
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
-        return Inputs(_stack([images.from_bytes(request.body, budget)]), SINGLE)
+        return Inputs(_stack([_raw_image(request, budget)]), SINGLE)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
                                    "or an image (image/png, image/jpeg, ...)")
@@ -64,6 +66,24 @@ def read_inputs(request: Request) -> Inputs:
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
             raise type(exc)(f"{form}[{index}]: {exc.message}", exc.headers) from None
     return Inputs(_stack(batch), form)
+
+
+def _raw_image(request: Request, budget: images.PixelBudget) -> np.ndarray:
+    """A raw image body; one that reached us as text with its binary bytes replaced is named as such."""
+    try:
+        return images.from_bytes(request.body, budget)
+    except (InvalidRequest, UnsupportedMediaType):
+        # A body passed as text is intact only if it was UTF-8 to begin with (then it decoded above).
+        # `serverless offline` passes image/* bodies that way, where API Gateway base64-encodes them.
+        if request.base64_encoded or REPLACEMENT not in request.body:
+            raise
+    kind = next((name for name, start in MANGLED_SIGNATURES.items() if request.body.startswith(start)), None)
+    what = f"a {kind} image" if kind else "binary data"
+    raise UnsupportedMediaType(
+        f"the body looks like {what} that reached the API as text: every byte that was not valid UTF-8 "
+        f"was replaced (U+FFFD), which `serverless offline` does to {request.media_type} bodies, so the "
+        "image cannot be recovered. Send it with Content-Type: application/octet-stream, or as JSON "
+        '{"image": "<base64 of the file>"}') from None
 
 
 def _image(value: Any, budget: images.PixelBudget) -> np.ndarray:
@@ -94,7 +114,7 @@ def _stack(batch: list[np.ndarray]) -> np.ndarray:
 
 
 def response_body(form: str, probabilities: np.ndarray, model: dict[str, str]) -> dict[str, Any]:
-    """The 200 body for the form the request came in (DESIGN.md, HTTP API)."""
+    """The 200 body for the form the request came in (README, "Requests and answers")."""
     rows = np.round(probabilities.astype(np.float64), DECIMALS).tolist()
     if form == INSTANCES:
         return {"predictions": rows, "model": model}

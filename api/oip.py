@@ -28,7 +28,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from .errors import InvalidRequest, NotFound, PayloadTooLarge
-from .http import Request, Response, json_object
+from .http import REPLACEMENT, Request, Response, json_object
 from .manifest import IMAGE_SHAPE, INPUT_NAME
 from .model_store import ModelStore
 from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE
@@ -229,7 +229,7 @@ def _binary_values(name: str, tensor: Mapping[str, Any], size: Any, binary: byte
 
 def _mangled_hint(binary: bytes) -> str:
     """Why binary data may have the wrong length: a proxy that read it as UTF-8 text."""
-    if "\ufffd".encode() in binary:
+    if REPLACEMENT in binary:
         return (" (the binary data looks decoded as UTF-8 text on its way here; through `serverless "
                 f"offline`, send it with Content-Type: {BINARY_MEDIA_TYPE})")
     return ""

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -21,6 +24,9 @@ TFLITE = "tflite"
 SAVEDMODEL = "savedmodel"
 RUNTIMES = (TFLITE, SAVEDMODEL)
 NUM_CLASSES = 10
+# LiteRT writes this line to the process's stderr (file descriptor 2) from C++ the first time an
+# interpreter allocates its tensors, with no setting to turn it off; `_without_stderr_lines` holds it back.
+XNNPACK_NOTICE = b"Created TensorFlow Lite XNNPACK delegate"
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -63,7 +69,9 @@ class LiteRTPredictor:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
             raise RuntimeUnavailable("the tflite runtime needs the 'ai-edge-litert' package") from None
-        self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        with _without_stderr_lines(XNNPACK_NOTICE):
+            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()  # where LiteRT applies its default (XNNPACK) delegate
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._batch = -1
@@ -81,12 +89,42 @@ class LiteRTPredictor:
             return self._interpreter.get_tensor(self._output).copy()
 
 
+@contextmanager
+def _without_stderr_lines(unwanted: bytes) -> Iterator[None]:
+    """Hold back what native code writes to file descriptor 2 meanwhile, then pass it on without the
+    lines holding `unwanted`. A file, not a pipe, takes the output, so nothing can block on it."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+        held = tempfile.TemporaryFile()
+    except OSError:  # no stderr to redirect, or nowhere to hold it: let the line through
+        yield
+        return
+    try:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+        held.seek(0)
+        kept = b"".join(line for line in held if unwanted not in line)
+        while kept:
+            kept = kept[os.write(2, kept):]
+    finally:
+        os.close(saved)
+        held.close()
+
+
 class SavedModelPredictor:
     """TensorFlow on a SavedModel folder, through its `serving_default` signature."""
 
     runtime = SAVEDMODEL
 
     def __init__(self, path: str | Path) -> None:
+        # TensorFlow's C++ start-up notices would land in every `invoke local` answer and Lambda log;
+        # read once, when TensorFlow is first imported, and a value the user set wins.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         try:
             import tensorflow as tf
         except ImportError:

@@ -1,4 +1,4 @@
-"""Where a model is read from: every `MODEL_URL` form of DESIGN.md, as one small interface.
+"""Where a model is read from: every `MODEL_URL` form of the README ("Configuration"), as one small interface.
 
 - `http://` / `https://` (the local model server, a public S3 bucket): urllib, joined like URLs;
 - `s3://BUCKET/KEY` (a private bucket, IAM read): boto3, imported only when such a URL is used,
@@ -46,6 +46,12 @@ class Source:
         """The file's own name, for messages (never the whole URL: it may name a private bucket)."""
         return posixpath.basename(self.location.split("?", 1)[0]) or self.location
 
+    @property
+    def host(self) -> str:
+        """The server an `http(s)://` file is read from, `host[:port]` only (never the path or any
+        user:password@ part): what a caller needs to see which server failed."""
+        return _host(self.location) if self.kind == HTTP else ""
+
     def join(self, relative: str) -> "Source":
         """The file at `relative` (as written in a manifest) next to this one."""
         if self.kind == HTTP:
@@ -66,13 +72,14 @@ class Source:
         except FetchError:
             raise
         except urllib.error.HTTPError as exc:
-            raise FetchError(f"{self.name}: HTTP {exc.code} {exc.reason}") from exc
+            raise FetchError(f"{self.name}: HTTP {exc.code} {exc.reason} from {self.host}") from exc
         except urllib.error.URLError as exc:
-            raise FetchError(f"{self.name}: cannot connect ({exc.reason})") from exc
+            raise FetchError(f"{self.name}: cannot connect to {self.host} ({exc.reason})") from exc
         except FileNotFoundError as exc:
             raise FetchError(f"{self.name}: no such file") from exc
         except Exception as exc:  # noqa: BLE001 - socket, OS and botocore errors all mean "cannot read"
-            raise FetchError(f"{self.name}: {_describe(exc)}") from exc
+            where = f" (from {self.host})" if self.host else ""
+            raise FetchError(f"{self.name}: {_describe(exc)}{where}") from exc
 
     def read(self, timeout: float, limit: int, s3_client: Any = None) -> bytes:
         """The whole (small) file, refused if larger than `limit` bytes."""
@@ -147,10 +154,27 @@ def _climb(folder: str, relative: str) -> str:
     return joined
 
 
+def _host(url: str) -> str:
+    """`host[:port]` of a URL, IPv6 in brackets; no path, no user:password@."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the host alone still says where
+        port = None
+    return f"{host}:{port}" if port else host
+
+
 def _describe(exc: BaseException) -> str:
     """A one-line reason from an OS, socket or botocore error, without its traceback."""
     code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
     if code:
         return f"S3 error {code}"
+    details = getattr(exc, "kwargs", None)  # botocore keeps an error's fields here
+    endpoint = details.get("endpoint_url") if isinstance(details, dict) else None
+    if endpoint:  # botocore's message holds the whole URL (bucket and key); the host is what helps
+        return f"cannot connect to {_host(endpoint)} ({type(exc).__name__})"
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import UserError
+from .errors import BucketNotFound, UserError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_DIR / "config.json"
@@ -49,10 +49,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _bucket_and_client(args: argparse.Namespace) -> tuple[str, Any]:
-    from .deploy import bucket_name, load_env, s3_client
+    from .deploy import BUCKET_VARIABLE, bucket_name, load_env, s3_client
 
+    in_environment = bool(os.environ.get(BUCKET_VARIABLE, "").strip())
     files = load_env(args.env)
     bucket = bucket_name(args.bucket, args.env, files)
+    # Where the name came from, so that an error about the bucket points at what to fix.
+    if args.bucket:
+        args.bucket_origin = "--bucket"
+    elif in_environment:
+        args.bucket_origin = f"{BUCKET_VARIABLE} in the environment"
+    else:
+        args.bucket_origin = f"{BUCKET_VARIABLE} in {', '.join(str(path) for path in files)}"
     return bucket, s3_client(args.endpoint_url)
 
 
@@ -216,7 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    # TensorFlow's C++ logging (oneDNN and CPU-feature notices, absl's "log messages before
+    # InitializeLog" warning, tf.data's graph-version errors) is noise to a user: every real failure
+    # also reaches Python as an exception. Set before TensorFlow is first imported (commands import lazily).
+    if not os.environ.get("TF_CPP_MIN_LOG_LEVEL"):  # TensorFlow reads an empty value as 0, everything
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1" if verbose else "3"
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -228,7 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        origin = getattr(args, "bucket_origin", None)
+        hint = f"; create it, or fix {origin}" if isinstance(exc, BucketNotFound) and origin else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

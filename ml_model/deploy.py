@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from api.manifest import MANIFEST_NAME, Manifest, ManifestError, content_type, parse_manifest
 
 from .data import sha256_file
-from .errors import DeployError, ExportError
+from .errors import BucketNotFound, DeployError, ExportError
 from .export import verify_export
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ def deploy(export_dir: str | Path, bucket: str, *, client: "BaseClient | None" =
     if switched:
         _switch_latest(client, bucket, manifest, current, action="deploy", public_read=public_read)
     else:
-        log.info("s3://%s/%s already serves %s", bucket, LATEST_KEY, version)
+        log.debug("s3://%s/%s already serves %s", bucket, LATEST_KEY, version)  # the result; the caller reports it
     return DeployResult(bucket, version, objects, tuple(uploaded), tuple(present), previous, switched=switched)
 
 
@@ -320,7 +320,7 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
     except (DeployError, ExportError) as exc:
         raise DeployError(f"{exc}; {_latest_unchanged(bucket, previous)}") from None
     if _serves(current.manifest, manifest) and not public_read:
-        log.info("s3://%s/%s already serves %s", bucket, LATEST_KEY, version)
+        log.debug("s3://%s/%s already serves %s", bucket, LATEST_KEY, version)  # the result; the caller reports it
         return SwitchResult(bucket, version, previous, changed=False)
     _switch_latest(client, bucket, manifest, current, action="rollback", public_read=public_read)
     return SwitchResult(bucket, version, previous, changed=previous != version)
@@ -425,7 +425,8 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, curren
     except DeployError as exc:
         raise DeployError(f"{exc}; the switch to {version} was written but could not be read back: "
                           "check with `python -m ml_model versions`") from None
-    log.info("s3://%s/%s now serves %s (was %s)", bucket, LATEST_KEY, version, previous or "nothing")
+    # The command's result, which the caller reports (the CLI prints it): debug here, not said twice.
+    log.debug("s3://%s/%s now serves %s (was %s)", bucket, LATEST_KEY, version, previous or "nothing")
 
 
 @dataclass(frozen=True)
@@ -564,6 +565,12 @@ def _is_not_found(exc: Exception) -> bool:
     return _error_code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
+def _is_missing_bucket(exc: Exception, bucket: str, where: str) -> bool:
+    """NoSuchBucket, or a bare 404 from HeadBucket (which has no body to name its code)."""
+    code = _error_code(exc)
+    return code == "NoSuchBucket" or (code in ("404", "NotFound") and where == f"s3://{bucket}")
+
+
 def _is_conditional_failure(exc: Exception) -> bool:
     """412: latest changed since we read it; 409: a concurrent conditional write; 501: no support."""
     return _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "NotImplemented")
@@ -589,7 +596,8 @@ def _s3_errors(action: str, bucket: str, key: str | None = None, *,
     except ClientError as exc:
         if passthrough is not None and passthrough(exc):
             raise
-        raise DeployError(_one_line(_client_error(exc, action, bucket, where))) from None
+        error = BucketNotFound if _is_missing_bucket(exc, bucket, where) else DeployError
+        raise error(_one_line(_client_error(exc, action, bucket, where))) from None
     except (NoCredentialsError, PartialCredentialsError):
         raise DeployError("no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
                           "AWS_SECRET_ACCESS_KEY, or run `aws configure`") from None
@@ -610,8 +618,8 @@ def _client_error(exc: Any, action: str, bucket: str, where: str) -> str:
     code = str(error.get("Code", ""))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     message = error.get("Message") or ""
-    if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and where == f"s3://{bucket}"):
-        return f"bucket {bucket} does not exist (or is in another account); create it or fix {BUCKET_VARIABLE}"
+    if _is_missing_bucket(exc, bucket, where):
+        return f"bucket {bucket} does not exist (or is in another account)"
     if code in _ACCESS_DENIED:
         if "public-read" in action:
             return (f"access denied while {action} {where}: public-read needs s3:PutObjectAcl, and the bucket's "

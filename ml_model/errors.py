@@ -31,6 +31,10 @@ class DeployError(UserError):
     exit_code = 5
 
 
+class BucketNotFound(DeployError):
+    """The bucket does not exist (or belongs to another account); the CLI says where its name came from."""
+
+
 class ServeError(UserError):
     """The local model server cannot start (no such folder, port taken)."""
 

@@ -1,4 +1,4 @@
-"""Export a trained model as DESIGN.md lays out, and check an export against its manifest.
+"""Export a trained model in the README's "Export layout", and check an export against its manifest.
 
 An export is assembled in a hidden folder beside its final place and moved there only when every
 file is written, `model.json` last; then `exports/latest` (a symbolic link) is switched to it in one

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import socket
 import threading
 from collections import Counter
@@ -16,6 +17,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+# What LiteRT and TensorFlow write from C++, which must stay off a user's screen: absl-style
+# "I0000 00:00:..." lines, absl's and oneDNN's notices, LiteRT's "Created TensorFlow Lite XNNPACK delegate".
+NATIVE_NOISE = re.compile(r"^[IWE]\d{4} |XNNPACK|oneDNN|absl::", re.MULTILINE)
 DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

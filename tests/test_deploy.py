@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -423,17 +424,26 @@ def test_cli_deploy_versions_rollback(cli_env: dict[str, str], bucket: str, expo
         done = run_cli("deploy", "--export", str(exports[version]), env=cli_env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert f"now serves {version}" in done.stdout and f"MODEL_URL=s3://{bucket}/latest/model.json" in done.stdout
+        assert "now serves" not in done.stderr  # said once: a terminal shows stdout and stderr together
 
     listed = run_cli("versions", env=cli_env, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     rows = [line for line in listed.stdout.splitlines() if V1 in line or V2 in line]
     assert len(rows) == 2 and rows[1].startswith("*") and "latest" in rows[1] and "0.9100" in rows[0]
+    # The README's example has this very layout: same header, SIZE and STATUS in the same columns.
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    example = readme[readme.index("$ python -m ml_model versions\n"):].splitlines()[1:4]
+    header = listed.stdout.splitlines()[0]
+    assert example[0] == header
+    size_end = header.index("SIZE") + len("SIZE")
+    for row in example[1:] + rows:
+        assert re.fullmatch(r"\d+(\.\d)? (B|kB|MB|GB)", row[size_end - 9:size_end].strip()), row
     as_json = json.loads(run_cli("versions", "--json", env=cli_env, cwd=tmp_path).stdout)
     assert [(v["version"], v["latest"]) for v in as_json] == [(V1, False), (V2, True)]
 
     back = run_cli("rollback", V1, env=cli_env, cwd=tmp_path)
     assert back.returncode == 0, back.stderr
-    assert f"now serves {V1} (was {V2})" in back.stdout
+    assert f"now serves {V1} (was {V2})" in back.stdout and "now serves" not in back.stderr
     assert load_latest(client, bucket).manifest.version == V1
 
 
@@ -472,7 +482,12 @@ CLI_FAILURES = {
     "checksum mismatch": (["deploy", "--export", "{bad}"], {"MODEL_BUCKET_NAME": "{bucket}"},
                           "does not match model.json", 4),
     "bucket missing": (["deploy", "--export", "{good}", "--bucket", "no-such-bucket-here"], {},
-                       "does not exist", 5),
+                       "does not exist (or is in another account); create it, or fix --bucket", 5),
+    "versions of a missing bucket": (["versions", "--bucket", "no-such-bucket-here"], {"MODEL_BUCKET_NAME": "{bucket}"},
+                                     "bucket no-such-bucket-here does not exist (or is in another account); "
+                                     "create it, or fix --bucket", 5),
+    "missing bucket from the environment": (["versions"], {"MODEL_BUCKET_NAME": "no-such-bucket-here"},
+                                            "create it, or fix MODEL_BUCKET_NAME in the environment", 5),
     "access denied": (["deploy", "--export", "{good}", "--bucket", "{bucket}", "--endpoint-url", "{deny}"], {},
                       "access denied", 5),
     "endpoint unreachable": (["versions", "--bucket", "{bucket}"], {"AWS_ENDPOINT_URL": "http://127.0.0.1:{closed}"},

@@ -212,6 +212,7 @@ def _nested(document: dict[str, Any], key: str, depth: int) -> dict[str, Any]:
 def _errors() -> dict[str, tuple[Any, int, str, str]]:
     """name → (event, status, error code, a fragment of the message)."""
     tiff = encode(Image.new("L", (8, 8)), "TIFF")
+    png, jpeg = encode(Image.new("L", (28, 28)), "PNG"), encode(Image.new("L", (28, 28)), "JPEG")
     return {
         "bad JSON": (http_event(body="{nope"), 400, "invalid_request", "not valid JSON"),
         "not UTF-8": (http_event(body=b'{"image": "\xc3\x28"}', base64_body=True), 400, "invalid_request", "UTF-8"),
@@ -256,6 +257,11 @@ def _errors() -> dict[str, tuple[Any, int, str, str]]:
         "raw TIFF": (http_event(body=tiff, content_type="image/tiff", base64_body=True), 415,
                      "unsupported_media_type", "image/tiff"),
         "TIFF in JSON": (http_event(body={"image": b64(tiff)}), 415, "unsupported_media_type", "PNG, JPEG"),
+        # `serverless offline` hands image/* bodies over as UTF-8 text: the bytes that were not UTF-8 are lost.
+        "PNG passed as text": (http_event(body=png.decode("utf-8", "replace"), content_type="image/png"), 415,
+                               "unsupported_media_type", "a PNG image that reached the API as text"),
+        "JPEG passed as text": (http_event(body=jpeg.decode("utf-8", "replace"), content_type="image/jpeg"), 415,
+                                "unsupported_media_type", "a JPEG image that reached the API as text"),
         "data URL of text": (http_event(body={"image": "data:text/plain;base64,aGk="}), 415,
                              "unsupported_media_type", "text/plain"),
         "GET /predict": (http_event("GET", "/predict"), 405, "method_not_allowed", "POST"),

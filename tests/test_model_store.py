@@ -257,12 +257,27 @@ def test_a_bad_model_answers_503_and_is_never_cached(export_copy: Path, tmp_path
         assert list(cache.iterdir()) == []  # a mismatched file never enters the cache
 
 
-def test_an_unreachable_server_answers_503(tmp_path: Path) -> None:
+@pytest.mark.parametrize("userinfo", ["", "reader:s3cr3t@"])
+def test_an_unreachable_server_answers_503_naming_its_host(tmp_path: Path, userinfo: str) -> None:
     from api_support import free_port
 
-    store = make_store(f"http://127.0.0.1:{free_port()}/latest/model.json", tmp_path / "cache")
-    with pytest.raises(ModelUnavailable, match="cannot connect"):
+    host = f"127.0.0.1:{free_port()}"
+    store = make_store(f"http://{userinfo}{host}/private/latest/model.json", tmp_path / "cache")
+    with pytest.raises(ModelUnavailable, match=f"model.json: cannot connect to {host} ") as failure:
         store.model()
+    assert "s3cr3t" not in failure.value.message and "/private/" not in failure.value.message
+
+
+def test_an_unreachable_s3_endpoint_is_named_by_its_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api_support import free_port
+
+    host = f"127.0.0.1:{free_port()}"
+    for name, value in {**DUMMY_AWS, "AWS_ENDPOINT_URL": f"http://{host}", "AWS_MAX_ATTEMPTS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    store = make_store("s3://private-bucket/latest/model.json", tmp_path / "cache")
+    with pytest.raises(ModelUnavailable, match=f"cannot connect to {host} ") as failure:
+        store.model()
+    assert "private-bucket" not in failure.value.message
 
 
 @pytest.mark.parametrize("settings, fragment", [

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api_support import FolderServer, free_port
+from api_support import NATIVE_NOISE, FolderServer, free_port
 from digit_images import canvas
 from serverless_support import ORIGIN, REPO, Offline, cli_env, lambda_like_python, result_json
 
@@ -58,6 +58,8 @@ def test_invoke_local_answers_test_json(serverless: Path, model_server: FolderSe
                           "--path", "test.json"], cwd=REPO, env=cli_env(model_server, tmp_path),
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
+    # LiteRT's and TensorFlow's native start-up lines stay off the user's screen.
+    assert not NATIVE_NOISE.search(run.stdout + run.stderr), run.stdout + run.stderr
     response = result_json(run.stdout)
     assert response["statusCode"] == 200, response
     body = json.loads(response["body"])
@@ -107,15 +109,49 @@ print(json.dumps({"response": response, "path": sys.path, "version": sys.version
 """
 
 
-def test_the_lambda_bundle_works_on_its_own(serverless: Path, model_server: FolderServer, tmp_path: Path,
-                                            test_label: int) -> None:
-    python, version = lambda_like_python()
-    out = tmp_path / "package"
+@pytest.fixture(scope="module")
+def packaged(serverless: Path, model_server: FolderServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`serverless package` once for this module: the folder with the zip and the CloudFormation template."""
+    _, version = lambda_like_python()
+    out = tmp_path_factory.mktemp("package")
     run = subprocess.run([str(serverless), "package", "--package", str(out)], cwd=REPO,
-                         env=cli_env(model_server, tmp_path, LAMBDA_PYTHON_VERSION=version),
+                         env=cli_env(model_server, out, LAMBDA_PYTHON_VERSION=version),
                          capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stdout + run.stderr
-    bundle = out / "number-prediction.zip"
+    return out
+
+
+def test_the_template_sends_every_request_to_the_handler(packaged: Path) -> None:
+    """The packaged CloudFormation: one `$default` route → one Lambda proxy integration (payload 2.0) →
+    the function, which API Gateway may invoke; CORS configured on the API itself."""
+    resources = json.loads((packaged / "cloudformation-template-update-stack.json").read_text())["Resources"]
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for name, resource in resources.items():
+        by_type.setdefault(resource["Type"], []).append({"Name": name, **resource.get("Properties", {})})
+    routes = by_type["AWS::ApiGatewayV2::Route"]
+    assert [route["RouteKey"] for route in routes] == ["$default"]
+    [integration] = by_type["AWS::ApiGatewayV2::Integration"]
+    assert routes[0]["Target"]["Fn::Join"][1][1] == {"Ref": integration["Name"]}
+    assert integration["IntegrationType"] == "AWS_PROXY" and integration["PayloadFormatVersion"] == "2.0"
+    [function] = by_type["AWS::Lambda::Function"]
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": [function["Name"], "Arn"]}
+    assert function["Handler"] == "api/handler.get_number_prediction" and function["Runtime"] == "python3.12"
+    [permission] = by_type["AWS::Lambda::Permission"]
+    assert permission["FunctionName"] == {"Fn::GetAtt": [function["Name"], "Arn"]}
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    [api] = by_type["AWS::ApiGatewayV2::Api"]
+    assert api["ProtocolType"] == "HTTP"
+    cors = api["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["*"] and {"GET", "POST", "OPTIONS"} <= set(cors["AllowMethods"])
+    assert "Content-Type" in cors["AllowHeaders"]
+    [stage] = by_type["AWS::ApiGatewayV2::Stage"]
+    assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
+
+
+def test_the_lambda_bundle_works_on_its_own(packaged: Path, model_server: FolderServer, tmp_path: Path,
+                                            test_label: int) -> None:
+    python, version = lambda_like_python()
+    bundle = packaged / "number-prediction.zip"
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
         unzipped = sum(info.file_size for info in archive.infolist())

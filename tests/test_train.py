@@ -14,6 +14,7 @@ import pytest
 
 from api.manifest import FORMAT, MANIFEST_NAME, parse_manifest
 from api.predictor import LiteRTPredictor, SavedModelPredictor, open_export
+from api_support import NATIVE_NOISE
 from ml_model.config import parse_config
 from ml_model.data import FolderSource, Mnist, load_mnist, sha256_file, to_model_input
 from ml_model.errors import ExportError
@@ -155,14 +156,19 @@ def test_runtimes_agree_on_real_mnist(mnist_export: Path, real_mnist: Mnist) -> 
     assert (lite.argmax(axis=1) == real_mnist.test_labels[:1000]).mean() > 0.95
 
 
+def user_env() -> dict[str, str]:
+    """The environment of a user's shell: no TF_CPP_MIN_LOG_LEVEL (the tests set one for themselves)."""
+    return {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "MNIST_MIRRORS": ""}
+
+
 @pytest.mark.slow
 @pytest.mark.network
 @pytest.mark.parametrize("runtime", ["tflite", "savedmodel"])
 def test_evaluate_cli(mnist_export: Path, runtime: str) -> None:
     done = subprocess.run([sys.executable, "-m", "ml_model", "evaluate", str(mnist_export), "--runtime", runtime,
-                           "--json"], capture_output=True, text=True, cwd=REPO, timeout=300,
-                          env={**os.environ, "MNIST_MIRRORS": ""})
+                           "--json"], capture_output=True, text=True, cwd=REPO, timeout=300, env=user_env())
     assert done.returncode == 0, done.stderr
+    assert not NATIVE_NOISE.search(done.stderr), done.stderr  # no LiteRT / TensorFlow start-up lines
     scores = json.loads(done.stdout)
     recorded = json.loads((mnist_export / MANIFEST_NAME).read_text())["metrics"]["test"]
     assert scores["runtime"] == runtime and scores["count"] == 10_000
@@ -184,9 +190,10 @@ def test_train_cli_on_real_mnist(small_config_path: Path, real_mnist: Mnist, tmp
     done = subprocess.run(
         [sys.executable, "-m", "ml_model", "train", "--config", str(small_config_path), "--epochs", "1",
          "--export-dir", str(out)],
-        capture_output=True, text=True, cwd=REPO, timeout=600, env={**os.environ, "MNIST_MIRRORS": ""},
+        capture_output=True, text=True, cwd=REPO, timeout=600, env=user_env(),
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert not NATIVE_NOISE.search(done.stderr), done.stderr[-2000:]  # TensorFlow's C++ logging stays off
     assert "epoch 1/1  loss " in done.stderr and "val_accuracy" in done.stderr
     assert "test accuracy 0.9" in done.stdout
     assert (tmp_path / "exports" / "latest").resolve() == out.resolve()
