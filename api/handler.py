@@ -50,7 +50,7 @@ def predict(request: Request) -> Response:
     inputs = read_inputs(request)
     model = model_store().model()
     probabilities = model.predictor.predict(inputs.batch)
-    return Response(200, response_body(inputs.form, probabilities, model.info))
+    return Response(200, response_body(inputs, probabilities, model.info))
 
 
 def describe_model(request: Request) -> Response:

@@ -2,17 +2,23 @@
 
 Accepted (README, "Requests and answers"): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
 `{"instances": [...]}` (rows, or `{"b64": ...}` objects), and a raw image body (`image/*`).
-X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image.
+X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image. `"debug": true` adds
+the normalised 28x28 inputs to the answer (numbers and a PNG data URL), to show what the model saw.
+Every answer says whether the model is sure (`"confident"`: the top probability at least CONFIDENT).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from . import images
+from .normalise import no_digit
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from .http import REPLACEMENT, Request, json_object
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
@@ -25,6 +31,13 @@ FORMS = (SINGLE, BATCH, INSTANCES)
 JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain", "application/x-www-form-urlencoded"})
 RAW_TYPES = images.MEDIA_TYPES | {"application/octet-stream"}
 DECIMALS = 6
+DEBUG = "debug"
+DEBUG_DECIMALS = 3
+# Below this top probability an answer is flagged `"confident": false`: the model's guess on a
+# scribble, a letter or a blank is often 0.2-0.5, while ~99% of MNIST test digits score above 0.9.
+CONFIDENT = 0.6
+# An array whose values span less than this (of 1) holds no digit (all black, all white, uniform).
+MIN_ARRAY_CONTRAST = 0.1
 # How the signatures of PNG (89 'PNG' 0D 0A 1A 0A) and JPEG (FF D8 FF) read after that decoding.
 MANGLED_SIGNATURES = {"PNG": REPLACEMENT + b"PNG\r\n\x1a\n", "JPEG": REPLACEMENT * 3}
 
@@ -35,6 +48,7 @@ class Inputs:
 
     batch: np.ndarray  # float32 [N, 28, 28, 1] in [0, 1]
     form: str
+    debug: bool = False
 
 
 def read_inputs(request: Request) -> Inputs:
@@ -51,8 +65,11 @@ def read_inputs(request: Request) -> Inputs:
     if len(present) != 1:
         raise InvalidRequest('the body must have exactly one of "image", "images" or "instances"')
     form = present[0]
+    debug = document.get(DEBUG, False)
+    if not isinstance(debug, bool):
+        raise InvalidRequest('"debug" must be true or false')
     if form == SINGLE:
-        return Inputs(_stack([_image(document[SINGLE], budget)]), SINGLE)
+        return Inputs(_stack([_image(document[SINGLE], budget)]), SINGLE, debug)
     items = document[form]
     if not isinstance(items, list) or not items:
         raise InvalidRequest(f'"{form}" must be a non-empty list')
@@ -65,7 +82,15 @@ def read_inputs(request: Request) -> Inputs:
             batch.append(read(item, budget))
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
             raise type(exc)(f"{form}[{index}]: {exc.message}", exc.headers) from None
-    return Inputs(_stack(batch), form)
+    return Inputs(_stack(batch), form, debug)
+
+
+def read_array(value: Any) -> np.ndarray:
+    """A 28x28 / 784 array → float32 [28, 28] in [0, 1]; a blank (uniform) one is refused like a blank image."""
+    array = images.from_array(value)
+    if float(array.max()) - float(array.min()) < MIN_ARRAY_CONTRAST:
+        raise no_digit("the image array")
+    return array
 
 
 def _raw_image(request: Request, budget: images.PixelBudget) -> np.ndarray:
@@ -88,7 +113,7 @@ def _raw_image(request: Request, budget: images.PixelBudget) -> np.ndarray:
 
 def _image(value: Any, budget: images.PixelBudget) -> np.ndarray:
     if isinstance(value, list):
-        return images.from_array(value)
+        return read_array(value)
     if isinstance(value, str):
         data, _ = images.decode_string(value)
         return images.from_bytes(data, budget)
@@ -113,14 +138,30 @@ def _stack(batch: list[np.ndarray]) -> np.ndarray:
     return np.stack(batch)[..., np.newaxis]
 
 
-def response_body(form: str, probabilities: np.ndarray, model: dict[str, str]) -> dict[str, Any]:
+def response_body(inputs: Inputs, probabilities: np.ndarray, model: dict[str, str]) -> dict[str, Any]:
     """The 200 body for the form the request came in (README, "Requests and answers")."""
     rows = np.round(probabilities.astype(np.float64), DECIMALS).tolist()
-    if form == INSTANCES:
-        return {"predictions": rows, "model": model}
     labels = probabilities.argmax(axis=1).tolist()
-    results = [{"prediction": label, "confidence": row[label], "probabilities": row}
-               for label, row in zip(labels, rows)]
-    if form == SINGLE:
+    confident = [row[label] >= CONFIDENT for label, row in zip(labels, rows)]
+    seen = [debug_input(image[..., 0]) for image in inputs.batch] if inputs.debug else None
+    if inputs.form == INSTANCES:
+        body: dict[str, Any] = {"predictions": rows, "confident": confident}
+        if seen:
+            body[DEBUG] = seen
+        return {**body, "model": model}
+    results = [{"prediction": label, "confidence": row[label], "confident": sure, "probabilities": row}
+               for label, row, sure in zip(labels, rows, confident)]
+    if seen:
+        for result, debug in zip(results, seen):
+            result[DEBUG] = debug
+    if inputs.form == SINGLE:
         return {**results[0], "model": model}
     return {"predictions": results, "model": model}
+
+
+def debug_input(image: np.ndarray) -> dict[str, Any]:
+    """What the model saw: the 28x28 input in [0, 1] as numbers and as a PNG data URL (white on black)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(image * 255).astype(np.uint8), "L").save(buffer, "PNG")
+    return {"input": np.round(image.astype(np.float64), DEBUG_DECIMALS).tolist(),
+            "png": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")}

@@ -6,26 +6,20 @@ realistic image of it; the API must read these about as well as the digit itself
 
 from __future__ import annotations
 
-import io
 from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+from bench.corpus import encode
+from bench.corpus import enlarge as _enlarge_to
+
 Maker = Callable[[np.ndarray, np.random.Generator], bytes]
 
 
-def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
 def enlarge(digit: np.ndarray, factor: int) -> np.ndarray:
-    """Ink in [0, 1], smoothly enlarged (a digit as drawn at a larger size)."""
-    size = 28 * factor
-    image = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(image, dtype=np.float32).clip(0, 255) / 255.0
+    """Ink in [0, 1], the digit smoothly enlarged `factor` times."""
+    return _enlarge_to(digit, 28 * factor)
 
 
 def place(ink: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:

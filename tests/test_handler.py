@@ -121,7 +121,7 @@ def test_predict_a_batch_of_mixed_forms(store: ModelStore, digits) -> None:
     status, _, body = call(http_event(body={"images": items}))
     assert status == 200
     assert [p["prediction"] for p in body["predictions"]] == [label for _, label in digits]
-    assert all(set(p) == {"prediction", "confidence", "probabilities"} for p in body["predictions"])
+    assert all(set(p) == {"prediction", "confidence", "confident", "probabilities"} for p in body["predictions"])
     assert body["model"]["runtime"] == "tflite"
 
 
@@ -198,6 +198,7 @@ def test_the_response_says_which_runtime_ran(mnist_export: Path, tmp_path: Path,
 # ---------------------------------------------------------------- errors
 
 ZEROS = [[0] * 28] * 28
+DIGIT = [[0] * 28] * 10 + [[0] * 10 + [255] * 8 + [0] * 10] * 8 + [[0] * 28] * 10  # not blank (a blank one is a 400)
 
 
 def _nested(document: dict[str, Any], key: str, depth: int) -> dict[str, Any]:
@@ -225,7 +226,7 @@ def _errors() -> dict[str, tuple[Any, int, str, str]]:
         "a number": (http_event(body={"image": 7}), 400, "invalid_request", "28x28 array"),
         "empty batch": (http_event(body={"images": []}), 400, "invalid_request", "non-empty list"),
         "batch not a list": (http_event(body={"images": "abc"}), 400, "invalid_request", "non-empty list"),
-        "bad item in batch": (http_event(body={"images": [ZEROS] * 3 + [[1, 2]]}), 400, "invalid_request",
+        "bad item in batch": (http_event(body={"images": [DIGIT] * 3 + [[1, 2]]}), 400, "invalid_request",
                               "images[3]"),
         "bad instance": (http_event(body={"instances": [{"a": 1, "b": 2}]}), 400, "invalid_request", "instances[0]"),
         "undecodable image": (http_event(body={"image": b64(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)}), 400,
@@ -292,7 +293,7 @@ def test_errors(mnist_export: Path, tmp_path: Path, name: str) -> None:
 def test_an_unavailable_model_answers_503_with_retry_after(tmp_path: Path, route: tuple[str, str]) -> None:
     handler.use_model_store(store_for(f"http://127.0.0.1:{free_port()}/latest/model.json", tmp_path))
     try:
-        status, headers, body = call(http_event(*route, body={"image": ZEROS} if route[0] == "POST" else None))
+        status, headers, body = call(http_event(*route, body={"image": DIGIT} if route[0] == "POST" else None))
     finally:
         handler.use_model_store(None)
     assert status == 503 and headers["Retry-After"] == "5"
@@ -310,7 +311,7 @@ def test_an_unexpected_error_is_a_bare_500_and_logged(tmp_path: Path, caplog: py
     handler.use_model_store(_BrokenStore(Settings("x", None, tmp_path, 1)))
     try:
         with caplog.at_level(logging.ERROR, logger="api.http"):
-            status, _, body = call(http_event(body={"image": ZEROS}))
+            status, _, body = call(http_event(body={"image": DIGIT}))
     finally:
         handler.use_model_store(None)
     assert status == 500 and body == {"error": {"code": "internal_error", "message": "internal error; it has been logged"}}
@@ -319,7 +320,7 @@ def test_an_unexpected_error_is_a_bare_500_and_logged(tmp_path: Path, caplog: py
 
 def test_one_structured_log_line_per_request(store: ModelStore, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="api.request"):
-        call(http_event(body={"image": ZEROS}))
+        call(http_event(body={"image": DIGIT}))
         call(http_event(body="{"))
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "api.request"]
     assert len(lines) == 2

@@ -1,14 +1,13 @@
-"""Image inputs: arrays, base64 / data URLs, decoding limits, and MNIST-style normalisation.
+"""Image inputs: arrays, base64 / data URLs, decoding limits, and the shape of MNIST-style normalisation.
 
-The accuracy tests re-draw real MNIST test digits the ways users send them (tests/digit_images.py)
-and hold the API's normalisation to reading them about as well as the digits themselves.
+How well normalised pictures are *read* (the corpus of bench/corpus.py, and each failure mode found
+with it) is tests/test_read_images.py.
 """
 
 from __future__ import annotations
 
 import base64
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,21 +163,6 @@ def test_a_photo_with_a_shadowed_edge_and_specks_finds_the_digit(real_mnist) -> 
     out = images.from_bytes(encode(Image.fromarray(page.astype(np.uint8)), "JPEG", quality=90), budget())
     reference = images.from_bytes(png(255 - np.asarray(Image.fromarray((ink * 255).astype(np.uint8)))), budget())
     assert np.abs(out - reference).mean() < 0.05
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(MAKERS))
-def test_redrawn_digits_are_read_about_as_well_as_mnist(real_mnist, mnist_export: Path, name: str) -> None:
-    """200 MNIST test digits, re-drawn: accuracy within 4 points of the same digits as arrays."""
-    from api.predictor import open_export
-
-    predictor = open_export(mnist_export, "tflite")
-    digits, labels = real_mnist.test_images[:200], real_mnist.test_labels[:200]
-    baseline = (predictor.predict(digits[..., None] / 255.0).argmax(1) == labels).mean()
-    rng = np.random.default_rng(11)
-    batch = np.stack([images.from_bytes(MAKERS[name](digit, rng), budget()) for digit in digits])
-    accuracy = (predictor.predict(batch[..., None]).argmax(1) == labels).mean()
-    assert accuracy >= baseline - 0.04, (name, accuracy, baseline)
 
 
 def test_sixteen_bit_greys_are_scaled_not_clipped(real_mnist) -> None:

@@ -1,0 +1,357 @@
+"""A deterministic corpus of digit pictures made from MNIST *test* digits, in the ways people send them.
+
+Each kind is a function `(digit, rng) -> encoded image bytes`: one MNIST test digit (uint8 28x28,
+white on black) drawn as a canvas stroke, a scan, a phone photo, chalk on a board... The same
+digit sent as an array is the ceiling a kind is judged against. Used by `bench/read_images.py`
+(hundreds per kind) and by the test suite (a few dozen per kind); numpy and Pillow only.
+
+Canvas-like kinds re-draw the digit as a pen path: the digit's skeleton (Zhang-Suen thinning of the
+enlarged digit) traced with a round pen of a chosen width, supersampled 4x and reduced, as a
+browser's anti-aliased canvas does. Paper-like kinds composite the digit's own (smoothly
+enlarged) ink onto paper with lighting, noise, blur and JPEG.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+Kind = Callable[[np.ndarray, np.random.Generator], bytes]
+SUPERSAMPLE = 4  # canvas strokes are drawn this much larger, then reduced (anti-aliasing)
+TRACE_SCALE = 4  # the digit is enlarged this much before thinning, so its skeleton is smooth
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    """The image encoded in `fmt` (PNG, JPEG, WEBP, ...)."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def enlarge(digit: np.ndarray, size: int) -> np.ndarray:
+    """Ink in [0, 1], the 28x28 digit smoothly enlarged to size x size (a digit drawn larger)."""
+    image = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.float32).clip(0, 255) / 255.0
+
+
+# ---------------------------------------------------------------- pen paths
+
+def skeleton(digit: np.ndarray) -> np.ndarray:
+    """The one-pixel-wide centre lines of the digit's strokes, on a TRACE_SCALE-times larger grid."""
+    mask = enlarge(digit, 28 * TRACE_SCALE) > 0.4
+    grid = np.pad(mask, 1).astype(np.uint8)
+    changed = True
+    while changed:  # Zhang-Suen thinning: peel boundary pixels that do not break a stroke
+        changed = False
+        for step in (0, 1):
+            p2, p3, p4 = grid[:-2, 1:-1], grid[:-2, 2:], grid[1:-1, 2:]
+            p5, p6, p7 = grid[2:, 2:], grid[2:, 1:-1], grid[2:, :-2]
+            p8, p9 = grid[1:-1, :-2], grid[:-2, :-2]
+            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
+            neighbours = sum(p.astype(np.int32) for p in ring[:8])
+            transitions = sum(((ring[i] == 0) & (ring[i + 1] == 1)).astype(np.int32) for i in range(8))
+            if step == 0:
+                side = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
+            else:
+                side = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
+            peel = (grid[1:-1, 1:-1] == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & side
+            if peel.any():
+                grid[1:-1, 1:-1][peel] = 0
+                changed = True
+    return grid[1:-1, 1:-1].astype(bool)
+
+
+def pen_strokes(digit: np.ndarray, height: int, width: int, digit_height: float, pen: float,
+                top: float, left: float) -> np.ndarray:
+    """Ink in [0, 1] on a height x width field: the digit's skeleton traced with a round pen.
+
+    `digit_height` is the drawn digit's height in pixels (MNIST's 20-pixel box scaled to it), `pen`
+    the pen's width in pixels, (top, left) where the 28x28 frame's corner lands.
+    """
+    bones = skeleton(digit)
+    scale = digit_height / (20 * TRACE_SCALE) * SUPERSAMPLE  # field pixels per skeleton pixel, supersampled
+    image = Image.new("L", (width * SUPERSAMPLE, height * SUPERSAMPLE), 0)
+    draw = ImageDraw.Draw(image)
+    radius = pen * SUPERSAMPLE / 2
+
+    def point(row: int, col: int) -> tuple[float, float]:
+        return (left * SUPERSAMPLE + (col + 0.5) * scale, top * SUPERSAMPLE + (row + 0.5) * scale)
+
+    rows, cols = np.nonzero(bones)
+    for row, col in zip(rows.tolist(), cols.tolist()):
+        x, y = point(row, col)
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+        for d_row, d_col in ((0, 1), (1, -1), (1, 0), (1, 1)):
+            r, c = row + d_row, col + d_col
+            if 0 <= r < bones.shape[0] and 0 <= c < bones.shape[1] and bones[r, c]:
+                draw.line((x, y, *point(r, c)), fill=255, width=max(1, int(round(2 * radius))))
+    reduced = image.resize((width, height), Image.Resampling.BOX)
+    return np.asarray(reduced, dtype=np.float32) / 255.0
+
+
+def _traced(digit: np.ndarray, rng: np.random.Generator, size: tuple[int, int], height_range: tuple[float, float],
+            pen_range: tuple[float, float]) -> np.ndarray:
+    """Pen-path ink for a digit of random height and pen width, placed at random on the field."""
+    field_h, field_w = size
+    digit_height = float(rng.uniform(*height_range)) * min(field_h, field_w)
+    pen = float(rng.uniform(*pen_range)) * digit_height  # pen width relative to the digit's height
+    frame = digit_height * 28 / 20
+    top = float(rng.uniform(-0.1 * frame, field_h - 0.9 * frame))
+    left = float(rng.uniform(-0.1 * frame, field_w - 0.9 * frame))
+    return pen_strokes(digit, field_h, field_w, digit_height, pen, top, left)
+
+
+# ---------------------------------------------------------------- paper
+
+def _paste(ink: np.ndarray, height: int, width: int, rng: np.random.Generator, margin: float = 0.0) -> np.ndarray:
+    """`ink` pasted at a random place of an empty height x width field (`margin` of it may hang over)."""
+    field = np.zeros((height + 2 * ink.shape[0], width + 2 * ink.shape[1]), np.float32)
+    slack_h, slack_w = int(margin * ink.shape[0]), int(margin * ink.shape[1])
+    top = int(rng.integers(-slack_h, height - ink.shape[0] + slack_h + 1)) + ink.shape[0]
+    left = int(rng.integers(-slack_w, width - ink.shape[1] + slack_w + 1)) + ink.shape[1]
+    field[top:top + ink.shape[0], left:left + ink.shape[1]] = ink
+    return field[ink.shape[0]:ink.shape[0] + height, ink.shape[1]:ink.shape[1] + width]
+
+
+def _paper(ink: np.ndarray, paper: np.ndarray | float, pen: np.ndarray | float) -> np.ndarray:
+    """Ink in [0, 1] composited: pen colour where there is ink, paper elsewhere (H x W x C)."""
+    ink = ink[..., np.newaxis]
+    return np.asarray(paper, np.float32) * (1 - ink) + np.asarray(pen, np.float32) * ink
+
+
+def _noisy(values: np.ndarray, sigma: float, rng: np.random.Generator) -> Image.Image:
+    """Sensor noise of `sigma` grey levels, clipped to 8 bits."""
+    noisy = values + rng.normal(0, sigma, values.shape).astype(np.float32)
+    array = noisy.clip(0, 255).astype(np.uint8)
+    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+
+
+def _scanned(ink: np.ndarray, rng: np.random.Generator, paper: float, pen: float, sigma: float,
+             quality: int | None) -> bytes:
+    """Grey ink on grey paper with noise, as PNG (quality None) or JPEG."""
+    image = _noisy(_paper(ink, paper, pen), sigma, rng)
+    return encode(image, "JPEG", quality=quality) if quality else encode(image)
+
+
+def _size(rng: np.random.Generator, low: int, high: int) -> tuple[int, int]:
+    """A random (height, width) of a page between low and high pixels a side, near 3:4 or 4:3."""
+    height = int(rng.integers(low, high + 1))
+    return height, int(np.clip(height * rng.uniform(0.75, 1.33), low, high))
+
+
+# ---------------------------------------------------------------- the kinds
+
+def _canvas_size(rng: np.random.Generator) -> tuple[int, int]:
+    side = int(rng.choice([200, 280, 400]))
+    return side, side
+
+
+# The pen-path kinds' drawings (ink in [0, 1]), drawn from the first random numbers of their rng: a
+# benchmark can redraw the same drawing and judge how readable the drawing itself is.
+PEN_PATHS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "canvas_white": lambda digit, rng: _traced(digit, rng, (280, 280), (0.45, 0.8), (0.06, 0.16)),
+    "canvas_transparent": lambda digit, rng: _traced(digit, rng, _canvas_size(rng), (0.45, 0.8), (0.06, 0.16)),
+    "thin_pen": lambda digit, rng: _traced(digit, rng, _size(rng, 300, 500), (0.4, 0.8), (0.02, 0.045)),
+    "thick_marker": lambda digit, rng: _traced(digit, rng, _size(rng, 240, 400), (0.5, 0.8), (0.17, 0.24)),
+}
+
+
+def canvas_white(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A drawing page's 280x280 canvas: black pen paths of several widths on opaque white (RGB PNG)."""
+    ink = PEN_PATHS["canvas_white"](digit, rng)
+    return encode(Image.fromarray((255 * (1 - ink)).astype(np.uint8)).convert("RGB"))
+
+
+def canvas_transparent(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """`canvas.toDataURL()` of strokes on a transparent canvas: dark ink only in alpha (RGBA PNG)."""
+    ink = PEN_PATHS["canvas_transparent"](digit, rng)
+    colour = rng.integers(0, 60, 3)
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., :3] = colour
+    rgba[..., 3] = (ink * 255).astype(np.uint8)
+    return encode(Image.fromarray(rgba, "RGBA"))
+
+
+def scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A scanned page: dark ink on off-white, noise sigma 2-8, JPEG quality 60-95, 200-400 px."""
+    height, width = _size(rng, 200, 400)
+    ink = _paste(enlarge(digit, int(min(height, width) * rng.uniform(0.5, 0.9))), height, width, rng)
+    return _scanned(ink, rng, float(rng.uniform(215, 250)), float(rng.uniform(10, 70)),
+                    float(rng.uniform(2, 8)), int(rng.integers(60, 96)))
+
+
+def enlarged_soft(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The digit enlarged 5-15x with soft (blurred) edges on a 200-600 px page, PNG."""
+    factor = float(rng.uniform(5, 15))
+    side = int(28 * factor)
+    height, width = max(side, int(rng.integers(200, 601))), max(side, int(rng.integers(200, 601)))
+    height, width = min(height, 600), min(width, 600)
+    ink = enlarge(digit, min(side, height, width))
+    soft = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(factor / 4)),
+                      np.float32) / 255.0
+    return _scanned(_paste(soft, height, width, rng), rng, float(rng.uniform(225, 250)),
+                    float(rng.uniform(0, 50)), float(rng.uniform(1, 4)), None)
+
+
+def thin_pen(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A fine pen on a large page: strokes 2-4 % of the digit's height, grey PNG, light noise."""
+    ink = PEN_PATHS["thin_pen"](digit, rng)
+    return _scanned(ink, rng, float(rng.uniform(225, 250)), float(rng.uniform(10, 60)),
+                    float(rng.uniform(1, 4)), None)
+
+
+def thick_marker(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A thick marker: strokes 17-24 % of the digit's height, JPEG."""
+    ink = PEN_PATHS["thick_marker"](digit, rng)
+    return _scanned(ink, rng, float(rng.uniform(220, 250)), float(rng.uniform(10, 50)),
+                    float(rng.uniform(1, 4)), int(rng.integers(70, 96)))
+
+
+def off_centre(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The digit off-centre, often touching or cut by the border a little, PNG."""
+    height, width = _size(rng, 200, 400)
+    ink = enlarge(digit, int(min(height, width) * rng.uniform(0.4, 0.75)))
+    corner = rng.integers(0, 4)  # push it towards one side, over the edge by up to MNIST's margin
+    field = np.zeros((height, width), np.float32)
+    margin = int(ink.shape[0] * 4 / 28 * rng.uniform(0.3, 1.2))
+    top = -margin if corner in (0, 1) else height - ink.shape[0] + margin
+    left = -margin if corner in (0, 2) else width - ink.shape[1] + margin
+    top += int(rng.integers(0, max(1, (height - ink.shape[0]) // 3))) * (1 if corner in (0, 1) else -1) * int(rng.integers(0, 2))
+    src = ink[max(0, -top):, max(0, -left):]
+    top, left = max(0, top), max(0, left)
+    src = src[:height - top, :width - left]
+    field[top:top + src.shape[0], left:left + src.shape[1]] = src
+    return _scanned(field, rng, float(rng.uniform(220, 250)), float(rng.uniform(10, 60)),
+                    float(rng.uniform(1, 5)), None)
+
+
+def low_contrast(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Faint ink: 40-80 grey levels darker than the paper, noise sigma 1-3, PNG or JPEG 85-95."""
+    height, width = _size(rng, 200, 400)
+    ink = _paste(enlarge(digit, int(min(height, width) * rng.uniform(0.5, 0.85))), height, width, rng)
+    paper = float(rng.uniform(150, 240))
+    quality = int(rng.integers(85, 96)) if rng.random() < 0.5 else None
+    return _scanned(ink, rng, paper, paper - float(rng.uniform(40, 80)), float(rng.uniform(1, 3)), quality)
+
+
+def _lighting(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A phone photo's light: a gradient across the page, a soft shadow edge, darker corners."""
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    rows, cols = rows / height - 0.5, cols / width - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    light = 1.0 + float(rng.uniform(0.15, 0.4)) * (np.cos(angle) * cols + np.sin(angle) * rows)
+    light -= float(rng.uniform(0.1, 0.35)) * (rows ** 2 + cols ** 2)  # vignetting
+    if rng.random() < 0.7:  # the shadow of a hand or phone, with a soft edge
+        shadow_angle = rng.uniform(0, 2 * np.pi)
+        distance = np.cos(shadow_angle) * cols + np.sin(shadow_angle) * rows - float(rng.uniform(0.15, 0.45))
+        light *= 1.0 - float(rng.uniform(0.2, 0.45)) / (1.0 + np.exp(-distance / float(rng.uniform(0.02, 0.08))))
+    return light[..., np.newaxis]
+
+
+def uneven_light(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A phone photo of paper: lighting gradient, a shadow, vignetting, blur, noise, JPEG."""
+    height, width = _size(rng, 300, 600)
+    ink = _paste(enlarge(digit, int(min(height, width) * rng.uniform(0.35, 0.7))), height, width, rng)
+    paper, pen = rng.uniform(200, 245, 3), rng.uniform(20, 70, 3)
+    rgb = _paper(ink, paper, pen) * _lighting(height, width, rng)
+    image = _noisy(rgb, float(rng.uniform(2, 6)), rng).filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 1.5))))
+    return encode(image, "JPEG", quality=int(rng.integers(70, 93)))
+
+
+INK_ON_PAPER = [  # (pen, paper): blue pen on a yellow note, red on light blue, green on pink, ...
+    ((30, 50, 170), (250, 235, 120)), ((190, 30, 40), (200, 225, 245)), ((30, 120, 50), (250, 210, 220)),
+    ((60, 30, 120), (235, 245, 200)), ((20, 20, 90), (255, 200, 150)), ((150, 20, 120), (210, 240, 230)),
+]
+
+
+def colour(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Coloured ink on coloured paper (blue pen on a yellow note), noise, PNG or JPEG."""
+    height, width = _size(rng, 200, 400)
+    ink = _paste(enlarge(digit, int(min(height, width) * rng.uniform(0.45, 0.8))), height, width, rng)
+    pen, paper = INK_ON_PAPER[int(rng.integers(len(INK_ON_PAPER)))]
+    image = _noisy(_paper(ink, np.array(paper), np.array(pen)), float(rng.uniform(1, 5)), rng)
+    return encode(image, "JPEG", quality=int(rng.integers(75, 96))) if rng.random() < 0.5 else encode(image)
+
+
+def rotated(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A page held crooked: the digit rotated up to 15 degrees either way, noise, JPEG."""
+    height, width = _size(rng, 240, 400)
+    side = int(min(height, width) * rng.uniform(0.5, 0.75))
+    ink = Image.fromarray((enlarge(digit, side) * 255).astype(np.uint8))
+    ink = ink.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BICUBIC, expand=True)
+    field = _paste(np.asarray(ink, np.float32) / 255.0, height, width, rng)
+    return _scanned(field, rng, float(rng.uniform(215, 250)), float(rng.uniform(10, 60)),
+                    float(rng.uniform(1, 5)), int(rng.integers(75, 96)))
+
+
+def specks(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Dust and specks: dots of 1-5 pixels scattered over the page, a few larger ones, PNG."""
+    height, width = _size(rng, 240, 400)
+    ink = _paste(enlarge(digit, int(min(height, width) * rng.uniform(0.45, 0.7))), height, width, rng)
+    image = Image.fromarray((ink * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(10, 40))):
+        radius = float(rng.choice([0.7, 1.0, 1.5, 2.0, 2.5])) * min(height, width) / 300
+        x, y = float(rng.uniform(0, width)), float(rng.uniform(0, height))
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=int(rng.integers(120, 256)))
+    field = np.asarray(image, np.float32) / 255.0
+    return _scanned(field, rng, float(rng.uniform(220, 250)), float(rng.uniform(10, 60)),
+                    float(rng.uniform(1, 4)), None)
+
+
+def chalkboard(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Light on dark: chalk on a green or black board, streaky chalk, uneven light, JPEG."""
+    height, width = _size(rng, 240, 480)
+    ink = _paste(enlarge(digit, int(min(height, width) * rng.uniform(0.45, 0.75))), height, width, rng)
+    streaks = 0.75 + 0.25 * rng.random((height, width)).astype(np.float32)  # chalk leaves gaps
+    board = np.array([(40, 70, 50), (35, 35, 38), (30, 50, 45)][int(rng.integers(3))], np.float32)
+    chalk = rng.uniform(200, 245, 3)
+    rgb = _paper(ink * streaks, board, chalk) * _lighting(height, width, rng)
+    return encode(_noisy(rgb, float(rng.uniform(2, 5)), rng), "JPEG", quality=int(rng.integers(70, 93)))
+
+
+KINDS: dict[str, Kind] = {
+    "canvas_white": canvas_white,
+    "canvas_transparent": canvas_transparent,
+    "scan": scan,
+    "enlarged_soft": enlarged_soft,
+    "thin_pen": thin_pen,
+    "thick_marker": thick_marker,
+    "off_centre": off_centre,
+    "low_contrast": low_contrast,
+    "uneven_light": uneven_light,
+    "colour": colour,
+    "rotated": rotated,
+    "specks": specks,
+    "chalkboard": chalkboard,
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    kind: str
+    index: int  # the MNIST test image it was made from
+    label: int
+    data: bytes
+
+
+def digit_indices(test_count: int, per_kind: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Which MNIST test digits each kind uses: disjoint slices of one seeded permutation (wrapping if short)."""
+    order = np.random.default_rng(seed).permutation(test_count)
+    return {kind: np.take(order, np.arange(k * per_kind, (k + 1) * per_kind), mode="wrap")
+            for k, kind in enumerate(KINDS)}
+
+
+def sample_rng(kind: str, index: int, seed: int = 0) -> np.random.Generator:
+    """The random numbers of one picture: they depend only on (seed, kind, test digit)."""
+    return np.random.default_rng([seed, list(KINDS).index(kind), index])
+
+
+def samples(digits: np.ndarray, labels: np.ndarray, kind: str, indices: np.ndarray, seed: int = 0) -> Iterator[Sample]:
+    """The kind's images of the given test digits."""
+    for index in indices.tolist():
+        yield Sample(kind, index, int(labels[index]), KINDS[kind](digits[index], sample_rng(kind, index, seed)))
