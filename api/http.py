@@ -94,42 +94,61 @@ def parse_event(event: Any, context: Any = None) -> Request:
     if not isinstance(event, dict):
         raise InvalidRequest("the event must be a JSON object (an API Gateway HTTP event)")
     request_id = getattr(context, "aws_request_id", "") or ""
-    context_data = event.get("requestContext") or {}
-    target = _method_and_path(event)
+    context_data = _object(event.get("requestContext"), "requestContext")
+    target = _method_and_path(event, context_data)
     if target is None:
         if any(key in event for key in DIRECT_KEYS):
             # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
             return Request("POST", "/predict", {"content-type": "application/json"}, _direct_body(event), request_id)
         raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
     method, path = target
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    encoded = bool(event.get("isBase64Encoded"))
+    headers = {str(k).lower(): str(v) for k, v in _object(event.get("headers"), "headers").items()}
+    encoded = event.get("isBase64Encoded") is True
     body = _body(event.get("body"), encoded)
     return Request(method, path, headers, body, request_id or str(context_data.get("requestId", "")), encoded)
 
 
 def event_path(event: Any) -> str:
     """The path an event is for, or '' when it names none; never raises (it serves error answers)."""
-    target = _method_and_path(event) if isinstance(event, dict) else None
+    try:
+        target = _method_and_path(event, _object(event.get("requestContext"), "requestContext"))
+    except (InvalidRequest, AttributeError):  # not an object, or a malformed one
+        return ""
     return target[1] if target else ""
 
 
-def _method_and_path(event: dict[str, Any]) -> tuple[str, str] | None:
-    """The method and the path (without a stage prefix) of an HTTP API or REST API event."""
-    context_data = event.get("requestContext") or {}
-    if not isinstance(context_data, dict):
-        return None
+def _method_and_path(event: dict[str, Any], context_data: dict[str, Any]) -> tuple[str, str] | None:
+    """The method and the path (without a stage prefix) of an HTTP API or REST API event, or None."""
     if event.get("version") == "2.0" or "http" in context_data:
-        http = context_data.get("http") or {}
-        method, path = http.get("method", ""), event.get("rawPath") or http.get("path", "")
+        http = _object(context_data.get("http"), "requestContext.http")
+        method = _text(http.get("method"), "requestContext.http.method")
+        path = _text(event.get("rawPath") or http.get("path"), "rawPath")
         stage = context_data.get("stage")
-        if stage and stage != "$default" and str(path).startswith(f"/{stage}/"):
-            path = str(path)[len(stage) + 1:]
+        if isinstance(stage, str) and stage and stage != "$default" and path.startswith(f"/{stage}/"):
+            path = path[len(stage) + 1:]
     elif "httpMethod" in event:
-        method, path = event["httpMethod"], event.get("path") or ""
+        method, path = _text(event["httpMethod"], "httpMethod"), _text(event.get("path"), "path")
     else:
         return None
-    return str(method).upper(), "/" + str(path).strip("/")
+    return method.upper(), "/" + path.strip("/")
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    """An optional object field of the event ({} when absent)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"the event's {name} must be an object")
+    return value
+
+
+def _text(value: Any, name: str) -> str:
+    """An optional string field of the event ('' when absent)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"the event's {name} must be a string")
+    return value
 
 
 def _direct_body(event: dict[str, Any]) -> bytes:
@@ -153,7 +172,7 @@ def _body(raw: Any, encoded: bool) -> bytes:
     if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if encoded else MAX_BODY_BYTES):
         raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY_BYTES} bytes")
     if not encoded:
-        return raw.encode("utf-8")
+        return raw.encode("utf-8", errors="surrogatepass")  # a lone surrogate: invalid UTF-8, refused later
     try:
         body = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):

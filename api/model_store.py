@@ -71,6 +71,7 @@ class ModelStore:
         self._failed_at: float | None = None
         self._failure = ""
         self._s3: Any = None
+        self._deadline: float | None = None  # time.monotonic() by which the current load must end
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -115,14 +116,17 @@ class ModelStore:
             wait = self.settings.retry_after - (self._clock() - self._failed_at)
             if wait > 0:
                 raise ModelUnavailable(self._failure, retry_after=math.ceil(wait))
+        self._deadline = time.monotonic() + self.settings.load_timeout
         try:
             step()
         except Exception as exc:  # noqa: BLE001 - whatever broke, the caller gets a 503, the log the cause
             self._failed_at = self._clock()
             self._manifest = None  # a retry reads model.json again: a fix may have been deployed
-            reason = str(exc) if isinstance(exc, (LoadError, FetchError, ManifestError)) else type(exc).__name__
+            known = isinstance(exc, (LoadError, FetchError, ManifestError))
+            reason = str(exc) if known else type(exc).__name__
             self._failure = f"the model could not be loaded: {reason}"
-            log.error("model load failed: %s", reason, exc_info=not isinstance(exc, (LoadError, FetchError)))
+            # One line for a known cause; the traceback only for what nobody foresaw.
+            log.error("model load failed: %s", reason, exc_info=not known)
             raise ModelUnavailable(self._failure, retry_after=self.settings.retry_after) from None
         self._failed_at = None
 
@@ -130,7 +134,8 @@ class ModelStore:
         if not self.settings.model_url:
             raise LoadError("MODEL_URL is not set")
         source = locate(self.settings.model_url)
-        self._manifest = parse_manifest(source.read(self.settings.fetch_timeout, MAX_MANIFEST_BYTES, self._client(source)))
+        data = source.read(self.settings.fetch_timeout, MAX_MANIFEST_BYTES, self._client(source), self._deadline)
+        self._manifest = parse_manifest(data)
 
     def _load(self) -> None:
         started = time.perf_counter()
@@ -156,6 +161,12 @@ class ModelStore:
 
     def _fetch(self, source: Source, artifact: Artifact) -> Path:
         """The artifact in the cache, verified; downloaded first unless a good copy is there."""
+        try:
+            return self._download(source, artifact)
+        except OSError as exc:  # /tmp full or read-only: say so, without the path (it goes to the caller)
+            raise LoadError(f"cannot store {artifact.path} in the model cache: {exc.strerror or type(exc).__name__}") from None
+
+    def _download(self, source: Source, artifact: Artifact) -> Path:
         cache = self.settings.cache_dir
         cache.mkdir(parents=True, exist_ok=True)
         final = cache / (artifact.sha256 + _suffix(artifact.path))
@@ -169,7 +180,7 @@ class ModelStore:
             digest = hashlib.sha256()
             size = 0
             with os.fdopen(fd, "wb") as out:
-                for chunk in source.chunks(self.settings.fetch_timeout, self._client(source)):
+                for chunk in source.chunks(self.settings.fetch_timeout, self._client(source), self._deadline):
                     size += len(chunk)
                     if size > artifact.bytes:
                         raise LoadError(f"{artifact.path} is larger than the {artifact.bytes} bytes model.json says")
@@ -195,7 +206,8 @@ class ModelStore:
             except ImportError:
                 raise LoadError("s3:// model URLs need boto3 (present in the Lambda runtime)") from None
             timeout = self.settings.fetch_timeout
-            config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 3})
+            # One retry: more would outlast the load timeout; the next request after Retry-After tries again.
+            config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1})
             self._s3 = boto3.client("s3", config=config)
         return self._s3
 
@@ -234,8 +246,12 @@ def _unpack_saved_model(archive: Path) -> Path:
         except OSError:
             if not (final / SAVED_MODEL_DIR).is_dir():  # not another process winning the race
                 raise
+    except tarfile.FilterError as exc:  # links that leave the folder, absolute links, devices (no paths in the message)
+        raise LoadError(f"the SavedModel archive's {exc.tarinfo.name!r} is refused: {type(exc).__name__}") from None
     except tarfile.TarError as exc:
         raise LoadError(f"the SavedModel archive cannot be unpacked: {exc}") from None
+    except OSError as exc:
+        raise LoadError(f"the SavedModel archive cannot be unpacked: {exc.strerror or type(exc).__name__}") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return final

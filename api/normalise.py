@@ -182,7 +182,7 @@ def _noise(ink: np.ndarray) -> tuple[float, float]:
 def _ink_level(ink: np.ndarray) -> tuple[float, float]:
     """The ink's own level (of its strongest pixels) and the paper's noise; NoDigit if no ink stands out."""
     base, spread = _noise(ink)
-    count = min(ink.size, max(16, ink.size // 500))  # all of an image under 16 pixels
+    count = min(ink.size, max(16, ink.size // 500))  # a tiny picture (1x1, 2x2) has fewer pixels than 16
     strongest = np.partition(ink.ravel(), ink.size - count)[ink.size - count:]
     level = float(np.median(strongest)) - base
     if level < max(MIN_CONTRAST, MIN_SIGNAL_TO_NOISE * spread):

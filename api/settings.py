@@ -24,7 +24,13 @@ MAX_REQUEST_PIXELS = 4 * MAX_IMAGE_PIXELS
 # After a failed model load, requests are answered 503 at once for this many seconds, then the
 # next request tries again.
 RETRY_AFTER_SECONDS = 5
-FETCH_TIMEOUT_SECONDS = 20.0
+# A model source that does not answer (connect, or a read that gets no bytes) for this long is
+# given up on: the request gets a 503 instead of waiting for the function's own 15 s timeout.
+FETCH_TIMEOUT_SECONDS = 3.0
+# The whole load (model.json and the model file) may take this long; a source that trickles bytes
+# is cut off here. With one read still pending the worst case is LOAD + FETCH = 13 s, under the
+# function's 15 s timeout (serverless.yml), so a slow source ends in a 503, never a Lambda timeout.
+LOAD_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Settings:
     threads: int | None  # LiteRT interpreter threads [MODEL_THREADS]
     retry_after: int = RETRY_AFTER_SECONDS
     fetch_timeout: float = FETCH_TIMEOUT_SECONDS
+    load_timeout: float = LOAD_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -63,12 +64,22 @@ class Source:
             return Source(S3, f"{bucket}/{_climb(posixpath.dirname(key), relative)}")
         return Source(FILE, "/" + _climb(os.path.dirname(self.location).lstrip("/"), relative))
 
-    def chunks(self, timeout: float, s3_client: Any = None) -> Iterator[bytes]:
-        """The file's bytes in chunks; raises FetchError (also midway) with a short reason."""
+    def chunks(self, timeout: float, s3_client: Any = None, deadline: float | None = None) -> Iterator[bytes]:
+        """The file's bytes in chunks; raises FetchError (also midway) with a short reason.
+
+        `timeout` bounds each connect and read; `deadline` (a `time.monotonic()` value) the whole
+        transfer, so a source that trickles bytes cannot hold the request past it.
+        """
         try:
             with self._open(timeout, s3_client) as stream:
-                while chunk := stream.read(CHUNK):
+                read = getattr(stream, "read1", None) or stream.read  # read1: what has arrived, not a full MiB
+                while chunk := read(CHUNK):
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise FetchError(f"{self.name}: too slow, not received within the load timeout")
                     yield chunk
+                missing = getattr(stream, "length", None)  # HTTP: what Content-Length promised and never came
+                if missing:
+                    raise FetchError(f"{self.name}: the connection closed {missing} bytes early")
         except FetchError:
             raise
         except urllib.error.HTTPError as exc:
@@ -81,10 +92,10 @@ class Source:
             where = f" (from {self.host})" if self.host else ""
             raise FetchError(f"{self.name}: {_describe(exc)}{where}") from exc
 
-    def read(self, timeout: float, limit: int, s3_client: Any = None) -> bytes:
+    def read(self, timeout: float, limit: int, s3_client: Any = None, deadline: float | None = None) -> bytes:
         """The whole (small) file, refused if larger than `limit` bytes."""
         data = bytearray()
-        for chunk in self.chunks(timeout, s3_client):
+        for chunk in self.chunks(timeout, s3_client, deadline):
             data += chunk
             if len(data) > limit:
                 raise FetchError(f"{self.name}: larger than {limit} bytes")

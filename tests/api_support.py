@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import re
+import resource
 import socket
 import threading
 from collections import Counter
@@ -78,6 +79,12 @@ def moto_s3() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def rss_mb() -> float:
+    """This process's resident memory in MB (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def free_port() -> int:

