@@ -1,23 +1,32 @@
-"""`getNumberPrediction`: the Lambda handler behind `POST /predict`, `GET /model` and the drawing page `GET /`.
+"""`getNumberPrediction`: the Lambda handler behind every route of the API (the ROUTES table).
 
-Parse → predict → format. Errors are raised where they are found and become responses in
-`api.http.error_response`; each request logs one JSON line (request id, route, status, latency,
-runtime). The model is loaded on first use through `model_store()`, which tests may replace.
+The drawing page `GET /`, `POST /predict`, `GET /model`, `GET /openapi.json` (the OpenAPI document
+of every route) and the Open Inference Protocol v2 under `/v2` (`api.oip`). Parse → predict → format. Errors are raised
+where they are found and become responses in `api.http.error_response`, shaped as the route says;
+each request logs one JSON line (request id, route, status, latency, runtime). The model is loaded
+on first use through `model_store()`, which tests may replace.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
+from . import oip
 from .errors import MethodNotAllowed, NotFound
-from .http import Request, Response, error_response, parse_event
+from .http import ErrorStyle, Request, Response, error_response, event_path, parse_event
 from .inputs import read_inputs, response_body
 from .model_store import ModelStore
 from .page import drawing_page
+from .routing import Action, Route, error_style, resolve
 from .settings import Settings
+
+OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 
 log = logging.getLogger("api.request")
 
@@ -52,23 +61,52 @@ def describe_model(request: Request) -> Response:
     return Response(200, {"model": {**manifest.public(), "runtime": store.runtime(), "loaded": store.loaded is not None}})
 
 
-ROUTES: dict[str, dict[str, Callable[[Request], Response]]] = {
-    "/": {"GET": drawing_page, "HEAD": drawing_page},
-    "/predict": {"POST": predict},
-    "/model": {"GET": describe_model},
+def openapi(request: Request) -> Response:
+    return Response(200, _openapi_document())
+
+
+@lru_cache(maxsize=1)
+def _openapi_document() -> dict[str, Any]:
+    return json.loads(OPENAPI_DOCUMENT.read_text(encoding="utf-8"))
+
+
+def _with_store(action: Callable[[Request, ModelStore], Response]) -> Action:
+    """A route action that also gets the process's model store (looked up per request)."""
+    return lambda request: action(request, model_store())
+
+
+_V2 = ErrorStyle.OIP  # the Open Inference Protocol's routes answer errors in its own shape
+_model_metadata, _model_ready, _infer = map(_with_store, (oip.model_metadata, oip.model_ready, oip.infer))
+
+# Path pattern → route; `{name}` segments become `request.params`. api/openapi.json documents each.
+ROUTES: dict[str, Route] = {
+    "/": Route({"GET": drawing_page, "HEAD": drawing_page}),
+    "/predict": Route({"POST": predict}),
+    "/model": Route({"GET": describe_model}),
+    "/openapi.json": Route({"GET": openapi}),
+    "/v2": Route({"GET": oip.server_metadata}, _V2),
+    "/v2/health/live": Route({"GET": oip.server_live}, _V2),
+    "/v2/health/ready": Route({"GET": _with_store(oip.server_ready)}, _V2),
+    "/v2/models/{name}": Route({"GET": _model_metadata}, _V2),
+    "/v2/models/{name}/versions/{version}": Route({"GET": _model_metadata}, _V2),
+    "/v2/models/{name}/ready": Route({"GET": _model_ready}, _V2),
+    "/v2/models/{name}/versions/{version}/ready": Route({"GET": _model_ready}, _V2),
+    "/v2/models/{name}/infer": Route({"POST": _infer}, _V2),
+    "/v2/models/{name}/versions/{version}/infer": Route({"POST": _infer}, _V2),
 }
 
 
 def route(request: Request) -> Response:
-    methods = ROUTES.get(request.path)
-    if methods is None:
+    found = resolve(ROUTES, request.path)
+    if found is None:
         raise NotFound(f"no route {request.path}; the API has {', '.join(ROUTES)}")
+    target, params = found
     if request.method == "OPTIONS":  # a CORS preflight (API Gateway answers these itself when deployed)
         return Response(204)
-    action = methods.get(request.method)
+    action = target.methods.get(request.method)
     if action is None:
-        raise MethodNotAllowed(request.method, tuple(methods) + ("OPTIONS",))
-    return action(request)
+        raise MethodNotAllowed(request.method, tuple(target.methods) + ("OPTIONS",))
+    return action(dataclasses.replace(request, params=params))
 
 
 def get_number_prediction(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -79,7 +117,7 @@ def get_number_prediction(event: dict[str, Any], context: Any) -> dict[str, Any]
         request = parse_event(event, context)
         response = route(request)
     except Exception as exc:  # noqa: BLE001 - every failure is answered, none escapes to the runtime
-        response = error_response(exc)
+        response = error_response(exc, error_style(ROUTES, request.path if request else event_path(event)))
     _log_request(request, response, started)
     return response.to_event()
 
@@ -97,6 +135,6 @@ def _log_request(request: Request | None, response: Response, started: float) ->
         "latencyMs": round((time.perf_counter() - started) * 1000, 3),
         "runtime": loaded.runtime if loaded else None,
     }
-    if response.status >= 400 and isinstance(response.payload, dict):
-        record["error"] = response.payload["error"]["code"]
+    if response.error:
+        record["error"] = response.error
     log.info(json.dumps(record, separators=(",", ":")))

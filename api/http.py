@@ -1,9 +1,12 @@
 """API Gateway events in, Lambda proxy responses out; the one place errors become responses.
 
 Reads HTTP API (payload 2.0) and REST API (payload 1.0) events, including base64-encoded bodies,
-into a small `Request`. Every response carries the same CORS headers; all are JSON except the
-drawing page (`Response.raw`).
-"""
+into a small `Request`. Every response carries the same CORS headers; it is JSON, raw bytes
+(base64-encoded in the event, as API Gateway expects) with their own Content-Type, or the drawing
+page's text (`Response.raw`).
+
+Errors take one of two shapes, chosen by the route (`ErrorStyle`): the API's own
+`{"error": {"code", "message"}}`, or the Open Inference Protocol's `{"error": "message"}` on `/v2`."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import binascii
 import json
 import logging
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Mapping
 
 from .errors import ApiError, InvalidRequest, PayloadTooLarge
@@ -22,12 +26,23 @@ log = logging.getLogger(__name__)
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type",
+    # The Open Inference Protocol's binary extension sends and answers this header.
+    "Access-Control-Allow-Headers": "Content-Type, Inference-Header-Content-Length",
+    "Access-Control-Expose-Headers": "Inference-Header-Content-Length",
     "Access-Control-Max-Age": "600",
 }
 JSON_HEADERS = {"Content-Type": "application/json", **CORS_HEADERS}
+# U+FFFD in UTF-8: what every byte that is not UTF-8 becomes when binary data is decoded as text.
+REPLACEMENT = "\ufffd".encode()
 # Keys of a direct (non-HTTP) invocation that is a prediction request in itself.
 DIRECT_KEYS = ("image", "images", "instances")
+
+
+class ErrorStyle(Enum):
+    """How a route's errors look: the API's own shape, or the Open Inference Protocol's."""
+
+    API = "api"
+    OIP = "oip"
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,7 @@ class Request:
     # body passed as text has lost every byte that was not UTF-8 (see api.inputs).
     base64_encoded: bool = False
     query: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)  # the route's path parameters
 
     @property
     def media_type(self) -> str:
@@ -53,40 +69,65 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
-    """A status, a JSON payload (None: no body) and headers; `raw` is a body sent as it is instead
-    (its Content-Type set in `headers`)."""
+    """A status and a payload: JSON-able (None: no body), or bytes (whose Content-Type goes in
+    `headers`); `raw` is a text body sent as it is instead (its Content-Type set in `headers`)."""
 
     status: int
     payload: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     raw: str | None = None
+    error: str = ""  # the error's code, for the request log
 
     def to_event(self) -> dict[str, Any]:
         """The Lambda proxy integration response (valid for payload 1.0 and 2.0)."""
+        encoded = self.raw is None and isinstance(self.payload, bytes)
         if self.raw is not None:
             body = self.raw
-        elif self.payload is None:
-            body = ""
+        elif encoded:
+            body = base64.b64encode(self.payload).decode("ascii")
         else:
-            body = json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
+            body = "" if self.payload is None else json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
         return {
             "statusCode": self.status,
             "headers": {**JSON_HEADERS, **self.headers},
             "body": body,
-            "isBase64Encoded": False,
+            "isBase64Encoded": encoded,
         }
 
 
 def parse_event(event: Any, context: Any = None) -> Request:
-    """The request an API Gateway event carries; raises InvalidRequest or PayloadTooLarge.
-
-    API Gateway always sends well-formed events, but the function can be invoked directly with
-    anything, so every field is type-checked: a malformed event is a 400, never a crash.
-    """
+    """The request an API Gateway event carries; raises InvalidRequest or PayloadTooLarge."""
     if not isinstance(event, dict):
         raise InvalidRequest("the event must be a JSON object (an API Gateway HTTP event)")
     request_id = getattr(context, "aws_request_id", "") or ""
     context_data = _object(event.get("requestContext"), "requestContext")
+    target = _method_and_path(event, context_data)
+    if target is None:
+        if any(key in event for key in DIRECT_KEYS):
+            # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
+            return Request("POST", "/predict", {"content-type": "application/json"}, _direct_body(event), request_id)
+        raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
+    method, path = target
+    headers = {str(k).lower(): str(v) for k, v in _object(event.get("headers"), "headers").items()}
+    encoded = event.get("isBase64Encoded") is True
+    # Both payload versions carry the decoded query (2.0 joins repeated names with commas).
+    query = {str(k): str(v) for k, v in _object(event.get("queryStringParameters"), "queryStringParameters").items()}
+    body = _body(event.get("body"), encoded)
+    return Request(method, path, headers, body, request_id or str(context_data.get("requestId", "")), encoded,
+                   query)
+
+
+def event_path(event: Any) -> str:
+    """The path an event is for, or '' when it names none; never raises (it serves error answers)."""
+    try:
+        target = _method_and_path(event, _object(event.get("requestContext"), "requestContext"))
+    except (InvalidRequest, AttributeError):  # not an object, or a malformed one
+        return ""
+    return target[1] if target else ""
+
+
+def _method_and_path(event: dict[str, Any], context_data: dict[str, Any]) -> tuple[str, str] | None:
+    """The method and the path (without a stage prefix) of an HTTP API or REST API event, or None."""
     if event.get("version") == "2.0" or "http" in context_data:
         http = _object(context_data.get("http"), "requestContext.http")
         method = _text(http.get("method"), "requestContext.http.method")
@@ -96,18 +137,9 @@ def parse_event(event: Any, context: Any = None) -> Request:
             path = path[len(stage) + 1:]
     elif "httpMethod" in event:
         method, path = _text(event["httpMethod"], "httpMethod"), _text(event.get("path"), "path")
-    elif any(key in event for key in DIRECT_KEYS):
-        # `aws lambda invoke` / `serverless invoke --data '{"image": ...}'`: the event is the body.
-        return Request("POST", "/predict", {"content-type": "application/json"}, _direct_body(event), request_id)
     else:
-        raise InvalidRequest("the event is neither an API Gateway HTTP event nor a prediction request")
-    headers = {str(k).lower(): str(v) for k, v in _object(event.get("headers"), "headers").items()}
-    encoded = event.get("isBase64Encoded") is True
-    # Both payload versions carry the decoded query (2.0 joins repeated names with commas).
-    query = {str(k): str(v) for k, v in _object(event.get("queryStringParameters"), "queryStringParameters").items()}
-    body = _body(event.get("body"), encoded)
-    return Request(method.upper(), "/" + path.strip("/"), headers, body,
-                   request_id or str(context_data.get("requestId", "")), encoded, query)
+        return None
+    return method.upper(), "/" + path.strip("/")
 
 
 def _object(value: Any, name: str) -> dict[str, Any]:
@@ -140,6 +172,9 @@ def _direct_body(event: dict[str, Any]) -> bytes:
 def _body(raw: Any, encoded: bool) -> bytes:
     if raw is None:
         return b""
+    if isinstance(raw, (bool, int, float)):
+        # serverless offline parses a JSON body and passes a falsy result (false, 0) on unparsed.
+        raw = json.dumps(raw)
     if not isinstance(raw, str):
         raise InvalidRequest("the event's body must be a string")
     # Checked before decoding: base64 is 4/3 of its content.
@@ -156,10 +191,33 @@ def _body(raw: Any, encoded: bool) -> bytes:
     return body
 
 
-def error_response(exc: BaseException) -> Response:
+def json_object(body: bytes, example: str) -> dict[str, Any]:
+    """The JSON object a request body holds; InvalidRequest (naming `example`) when it holds none."""
+    if not body:
+        raise InvalidRequest(f"the body is empty; send {example}")
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest("the body is not valid JSON: it is not UTF-8 text") from None
+    except RecursionError:  # the decoder recurses once per level; a public endpoint gets such bodies
+        raise InvalidRequest("the body is nested too deeply; a request needs a few levels at most") from None
+    except ValueError:  # Python refuses integers over 4300 digits (int_max_str_digits)
+        raise InvalidRequest("the body is not valid JSON: it holds a number too long to read") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return document
+
+
+def error_response(exc: BaseException, style: ErrorStyle = ErrorStyle.API) -> Response:
     """The response for any exception: its status, code and message for API errors; a bare 500
-    (details in the log only) for anything else."""
-    if isinstance(exc, ApiError):
-        return Response(exc.status, {"error": {"code": exc.code, "message": exc.message}}, exc.headers)
-    log.exception("unexpected error", exc_info=exc)
-    return Response(500, {"error": {"code": ApiError.code, "message": "internal error; it has been logged"}})
+    (details in the log only) for anything else. `style` picks the body's shape."""
+    if not isinstance(exc, ApiError):
+        log.exception("unexpected error", exc_info=exc)
+        exc = ApiError("internal error; it has been logged")
+    if style is ErrorStyle.OIP:
+        payload: Any = {"error": exc.message}
+    else:
+        payload = {"error": {"code": exc.code, "message": exc.message}}
+    return Response(exc.status, payload, exc.headers, error=exc.code)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ from PIL import Image
 from . import images
 from .normalise import no_digit
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from .http import Request
+from .http import REPLACEMENT, Request, json_object
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
 SINGLE = "image"
@@ -39,8 +38,6 @@ DEBUG_DECIMALS = 3
 CONFIDENT = 0.6
 # An array whose values span less than this (of 1) holds no digit (all black, all white, uniform).
 MIN_ARRAY_CONTRAST = 0.1
-# U+FFFD in UTF-8: what every byte that is not UTF-8 becomes when binary data is decoded as text.
-REPLACEMENT = "\ufffd".encode()
 # How the signatures of PNG (89 'PNG' 0D 0A 1A 0A) and JPEG (FF D8 FF) read after that decoding.
 MANGLED_SIGNATURES = {"PNG": REPLACEMENT + b"PNG\r\n\x1a\n", "JPEG": REPLACEMENT * 3}
 
@@ -63,7 +60,7 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
                                    "or an image (image/png, image/jpeg, ...)")
-    document = _json(request.body)
+    document = json_object(request.body, '{"image": ...}')
     present = [form for form in FORMS if form in document]
     if len(present) != 1:
         raise InvalidRequest('the body must have exactly one of "image", "images" or "instances"')
@@ -79,7 +76,7 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     if len(items) > max_batch:
         raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {max_batch} per request')
     if form == BATCH and (arrays := _arrays(items)) is not None:
-        return Inputs(arrays[..., np.newaxis], form)
+        return Inputs(arrays[..., np.newaxis], form, debug)
     read = _image if form == BATCH else _instance
     batch = []
     for index, item in enumerate(items):
@@ -119,6 +116,8 @@ def _arrays(items: list[Any]) -> np.ndarray | None:
         return None
     # Per image, as from_array: 0-1 floats as they are, anything above 1 on the 0-255 scale.
     divisor = np.where(high > 1.0, 255.0, 1.0).astype(np.float32)
+    if ((high - low) / divisor < MIN_ARRAY_CONTRAST).any():
+        return None  # a blank one: the per-image path refuses it, naming its index
     return batch / divisor[:, np.newaxis, np.newaxis]
 
 
@@ -138,24 +137,6 @@ def _raw_image(request: Request, budget: images.PixelBudget) -> np.ndarray:
         f"was replaced (U+FFFD), which `serverless offline` does to {request.media_type} bodies, so the "
         "image cannot be recovered. Send it with Content-Type: application/octet-stream, or as JSON "
         '{"image": "<base64 of the file>"}') from None
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    if not body:
-        raise InvalidRequest('the body is empty; send {"image": ...}')
-    try:
-        document = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
-    except UnicodeDecodeError:
-        raise InvalidRequest("the body is not valid JSON: it is not UTF-8 text") from None
-    except RecursionError:  # the decoder recurses once per level; a public endpoint gets such bodies
-        raise InvalidRequest("the body is nested too deeply; a request needs a few levels at most") from None
-    except ValueError:  # Python refuses integers over 4300 digits (int_max_str_digits)
-        raise InvalidRequest("the body is not valid JSON: it holds a number too long to read") from None
-    if not isinstance(document, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return document
 
 
 def _image(value: Any, budget: images.PixelBudget) -> np.ndarray:

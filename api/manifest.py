@@ -17,6 +17,8 @@ FORMAT = "number-prediction/model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "model.json"
 IMAGE_SHAPE = (28, 28, 1)
+# The model's one input (the Keras input layer's name, and the Open Inference Protocol input's).
+INPUT_NAME = "image"
 LABELS = tuple(str(d) for d in range(10))
 
 # Artifact keys every complete export has, and the file each one is.

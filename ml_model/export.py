@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from api.manifest import (
-    FORMAT, FORMAT_VERSION, IMAGE_SHAPE, LABELS, MANIFEST_NAME, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS, Manifest,
+    FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, MANIFEST_NAME, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS,
+    Manifest,
     ManifestError, content_type, parse_manifest,
 )
 
 from .data import sha256_file as sha256_of  # one implementation, shared with the data cache
 from .errors import ExportError
-from .layers import INPUT_NAME
 
 if TYPE_CHECKING:
     import keras

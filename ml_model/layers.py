@@ -15,15 +15,15 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from api.manifest import IMAGE_SHAPE, INPUT_NAME
+
 from .config import LayerSpec, TrainConfig
 from .errors import ConfigError
 
 if TYPE_CHECKING:
     import keras
 
-IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-INPUT_NAME = "image"
 
 # Layer factories of `tf.layers` that can stand in a plain list of layers. Merge layers, RNN
 # wrappers and cells need other layers as arguments, so a list cannot express them.

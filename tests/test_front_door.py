@@ -44,13 +44,21 @@ def readme_errors() -> dict[int, str]:
     return {int(status): code for status, code in rows.items()}
 
 
-def concrete(path: str) -> str:
-    """A route path with any `{parameter}` filled in with the model's name."""
-    return re.sub(r"\{[^}]*\}", "number-prediction", path)
+def concrete(path: str, version: str = "any") -> str:
+    """A route path with `{name}` filled in with the model's name and `{version}` with `version`."""
+    return path.replace("{name}", "number-prediction").replace("{version}", version)
 
 
 def route_methods() -> list[tuple[str, str]]:
-    return [(path, method) for path, methods in ROUTES.items() for method in methods]
+    return [(path, method) for path, route in ROUTES.items() for method in route.methods]
+
+
+@pytest.fixture(scope="module")
+def model_version(offline_api: Offline) -> str:
+    """The version of the model the API serves (what a `{version}` in a path must be)."""
+    status, _, body = offline_api.request("GET", "/model")
+    assert status == 200, body
+    return body["model"]["version"]
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +90,11 @@ def error_of(body: Any) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("path", "method"), route_methods(), ids=lambda value: value)
-def test_every_route_reaches_the_handler(offline_api: Offline, path: str, method: str, test_body: bytes) -> None:
+def test_every_route_reaches_the_handler(offline_api: Offline, path: str, method: str, test_body: bytes,
+                                         model_version: str) -> None:
     body = test_body if method in ("POST", "PUT", "PATCH") else None
-    status, headers, raw = offline_api.raw_request(method, concrete(path), body, {"Content-Type": "application/json"})
+    status, headers, raw = offline_api.raw_request(method, concrete(path, model_version), body,
+                                                   {"Content-Type": "application/json"})
     # Not the gateway's "route not found" nor a wrong method: the handler took it.
     assert status not in (404, 405), raw[:300]
     assert headers.get("access-control-allow-origin") in (ORIGIN, "*")
@@ -93,7 +103,7 @@ def test_every_route_reaches_the_handler(offline_api: Offline, path: str, method
 
 @pytest.mark.parametrize("path", list(ROUTES))
 def test_other_methods_get_405_with_allow(offline_api: Offline, path: str) -> None:
-    allowed = set(ROUTES[path]) | {"OPTIONS"}
+    allowed = set(ROUTES[path].methods) | {"OPTIONS"}
     method = next(m for m in OTHER_METHODS if m not in allowed)
     status, headers, raw = offline_api.raw_request(method, concrete(path), b"{}" if method != "GET" else None)
     assert status == 405, raw[:300]

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from api import handler
+from api.http import event_path
 from api.model_store import ModelStore
 from api.settings import Settings
 from api_support import LambdaContext, http_event, rest_event, rss_mb
@@ -89,15 +90,15 @@ class Checker:
         if status >= 400:
             assert not SOURCE_FILE.search(text), text[:500]
             assert headers.get("Content-Type", "").startswith("application/json")
-            assert_error_shape(json.loads(body), _path_of(event))
+            assert_error_shape(json.loads(body), event_path(event))  # the path as the handler routes it
         return response
 
 
 def assert_error_shape(document: Any, path: str) -> None:
-    """`{"error": {"code", "message"}}`; the Open Inference Protocol routes (/v2/...) use `{"error": "..."}`."""
+    """`{"error": {"code", "message"}}`; the Open Inference Protocol routes (/v2 and below) use `{"error": "..."}`."""
     assert isinstance(document, dict) and set(document) == {"error"}, document
     error = document["error"]
-    if path.startswith("/v2/") and isinstance(error, str):
+    if (path == "/v2" or path.startswith("/v2/")) and isinstance(error, str):
         assert error
         return
     assert isinstance(error, dict) and set(error) == {"code", "message"}, document
@@ -196,8 +197,9 @@ def header_maps() -> st.SearchStrategy[dict[str, Any]]:
 
 def known_routes() -> st.SearchStrategy[tuple[str, str]]:
     """(method, path) of every route in handler.ROUTES, each method it has and others, or an unknown path."""
-    pairs = [(method, path) for path, methods in handler.ROUTES.items() for method in methods]
-    paths = list(handler.ROUTES)
+    # Path parameters filled in: the model's name, and a version (right or wrong, both are answered).
+    paths = [pattern.replace("{name}", "number-prediction").replace("{version}", "1") for pattern in handler.ROUTES]
+    pairs = [(method, path) for path, route in zip(paths, handler.ROUTES.values()) for method in route.methods]
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "get", "", "TRACE"]
     unknown = st.text(max_size=30).map(lambda text: "/" + text) | st.sampled_from(
         ["/", "//predict", "/predict/", "/predict/../model", "/%2e%2e/etc/passwd", "/v2/models/x/infer",

@@ -28,7 +28,8 @@ from test_images import _png_claiming
 
 REPO = Path(__file__).resolve().parents[1]
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Content-Type"}
+        "Access-Control-Allow-Headers": "Content-Type, Inference-Header-Content-Length",
+        "Access-Control-Expose-Headers": "Inference-Header-Content-Length"}
 
 
 def store_for(url: str, cache: Path, runtime: str | None = None) -> ModelStore:

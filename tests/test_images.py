@@ -111,7 +111,9 @@ def _tiff() -> bytes:
     (_png_claiming(4097, 4096), PayloadTooLarge, "pixels"),
     (png(np.full((64, 64), 255, np.uint8)), InvalidRequest, "blank"),
     (png(np.zeros((64, 64, 4), np.uint8), "RGBA"), InvalidRequest, "transparent"),
-], ids=["empty", "text", "tiff", "truncated", "bomb", "just-over-limit", "blank", "transparent"])
+    (png(np.zeros((1, 1), np.uint8)), InvalidRequest, "blank"),
+    (png(np.eye(3, dtype=np.uint8) * 255), InvalidRequest, "blank"),
+], ids=["empty", "text", "tiff", "truncated", "bomb", "just-over-limit", "blank", "transparent", "1x1", "3x3"])
 def test_undecodable_and_oversized_images_are_refused(data: bytes, error: type[Exception], fragment: str) -> None:
     with pytest.raises(error, match=fragment):
         images.from_bytes(data, budget())

@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Files the README's commands write into the checkout.
-README_CREATED = ("digit.json", "digit.png")
+README_CREATED = ("digit.json", "digit.png", "infer.json", "apigw.json")
 
 
 def git(*args: str) -> subprocess.CompletedProcess[str]:

@@ -176,6 +176,7 @@ def test_the_lambda_bundle_works_on_its_own(packaged: Path, model_server: Folder
     assert unzipped < BUNDLE_UNZIPPED_LIMIT, f"{unzipped / 2**20:.0f} MB unzipped"
     tops = {name.split("/", 1)[0] for name in names}
     assert {"api", "ai_edge_litert", "numpy", "PIL"} <= tops
+    assert "api/openapi.json" in names  # served at GET /openapi.json
     assert not tops & {"ml_model", "tests", "tensorflow", "keras", "boto3", "botocore", "node_modules", "scripts",
                        "bench", ".venv", "test.json", "serverless.yml", "package.json"}
     # Bytecode for the Lambda's Python beside every module (plugins/compile-bytecode), and no other.

@@ -1,0 +1,288 @@
+"""The Open Inference Protocol v2 (KServe / Triton REST) for the one model this API serves.
+
+Routes (`api/handler.py` ROUTES): `GET /v2`, `/v2/health/live`, `/v2/health/ready`,
+`/v2/models/number-prediction[/versions/{version}]`, `.../ready`, and `POST .../infer`. The model's
+version is the loaded manifest's `version`.
+
+An inference request has one input tensor: FP32 in [0, 1] or UINT8 in [0, 255], shape
+`[N, 28, 28, 1]`, `[N, 28, 28]` or `[N, 784]`, white digit on black as MNIST. Its values come either
+as JSON `data` (flat or nested, row-major) or, with the binary tensor data extension, as raw
+little-endian bytes after the JSON header: the `Inference-Header-Content-Length` header gives the
+JSON's length and the input's `binary_data_size` parameter its byte count. That is what
+`tritonclient` sends by default. Outputs: `probabilities` (FP32 `[N, 10]`) and `prediction` (INT64
+`[N]`, the most probable digit); each is returned as JSON `data` or, when the request asks with
+`binary_data_output` (all outputs) or an output's `binary_data`, as raw bytes after the JSON header.
+
+Errors are the domain errors of `api.errors`; routes registered with the protocol's error style
+answer them as `{"error": "message"}` (`api.http.error_response`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import unquote
+
+import numpy as np
+
+from .errors import InvalidRequest, NotFound, PayloadTooLarge
+from .http import REPLACEMENT, Request, Response, json_object
+from .manifest import IMAGE_SHAPE, INPUT_NAME
+from .model_store import ModelStore
+from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE
+from .settings import MAX_BATCH
+
+MODEL_NAME = "number-prediction"
+SERVER_NAME = "number-prediction"
+SERVER_VERSION = "0.1.0"
+EXTENSIONS = ("binary_tensor_data",)
+HEADER_LENGTH = "inference-header-content-length"  # request headers are lower-cased by api.http
+BINARY_MEDIA_TYPE = "application/octet-stream"
+# Platform names follow the protocol's "<project>_<format>".
+PLATFORMS = {TFLITE: "litert_tflite", SAVEDMODEL: "tensorflow_savedmodel"}
+
+PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+# Input datatypes, their little-endian numpy types, and the value that means full white.
+INPUT_TYPES = {"FP32": (np.dtype("<f4"), 1.0), "UINT8": (np.dtype("u1"), 255.0)}
+# The per-image shapes an input may have after its batch dimension.
+IMAGE_SHAPES = (IMAGE_SHAPE, IMAGE_SHAPE[:2], (PIXELS,))
+PROBABILITIES = "probabilities"
+PREDICTION = "prediction"
+OUTPUT_TYPES = {PROBABILITIES: ("FP32", np.dtype("<f4")), PREDICTION: ("INT64", np.dtype("<i8"))}
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A parsed inference request: the images as the model takes them, and what to send back."""
+
+    batch: np.ndarray  # float32 [N, 28, 28, 1] in [0, 1]
+    outputs: Mapping[str, bool]  # output name → send as binary data
+    request_id: str | None = None
+
+
+# ---------------------------------------------------------------- routes
+
+
+def server_metadata(request: Request) -> Response:
+    return Response(200, {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": list(EXTENSIONS)})
+
+
+def server_live(request: Request) -> Response:
+    return Response(200, {"live": True})
+
+
+def server_ready(request: Request, store: ModelStore) -> Response:
+    """Ready when the model is loaded, or loads now; otherwise the store's 503."""
+    store.model()
+    return Response(200, {"ready": True})
+
+
+def model_metadata(request: Request, store: ModelStore) -> Response:
+    version = served_version(request, store)
+    inputs = [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *IMAGE_SHAPE]}]
+    outputs = [{"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
+               {"name": PREDICTION, "datatype": "INT64", "shape": [-1]}]
+    return Response(200, {"name": MODEL_NAME, "versions": [version], "platform": PLATFORMS[store.runtime()],
+                          "inputs": inputs, "outputs": outputs})
+
+
+def model_ready(request: Request, store: ModelStore) -> Response:
+    check_model_name(request)
+    store.model()
+    served_version(request, store)
+    return Response(200, {"name": MODEL_NAME, "ready": True})
+
+
+def infer(request: Request, store: ModelStore) -> Response:
+    # Another model is 404 before a bad body is 400; a bad body is 400 even while the model is unavailable.
+    check_model_name(request)
+    parsed = parse_infer_request(request.body, request.headers.get(HEADER_LENGTH))
+    model = store.model()  # loaded first, so the version checked is the one that answers
+    version = served_version(request, store)
+    return infer_response(parsed, model.predictor.predict(parsed.batch), version)
+
+
+def served_version(request: Request, store: ModelStore) -> str:
+    """The version of the model the path names; NotFound for another model or version."""
+    check_model_name(request)
+    version = store.manifest().version
+    asked = request.params.get("version")
+    if asked is not None and unquote(asked) != version:
+        raise NotFound(f"model '{MODEL_NAME}' has no version '{unquote(asked)}'; it has '{version}'")
+    return version
+
+
+def check_model_name(request: Request) -> None:
+    """NotFound unless the path names this server's model."""
+    name = unquote(request.params.get("name", ""))
+    if name != MODEL_NAME:
+        raise NotFound(f"unknown model '{name}'; this server has '{MODEL_NAME}'")
+
+
+# ---------------------------------------------------------------- requests
+
+
+def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
+    """The inference request in `body`; raises InvalidRequest (400) or PayloadTooLarge (413)."""
+    header, binary = _split(body, header_length)
+    document = json_object(header, '{"inputs": [{"name", "shape", "datatype", "data"}]}')
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise InvalidRequest(f'"inputs" must be a list of one tensor (the model\'s input "{INPUT_NAME}")')
+    batch, used = read_tensor(inputs[0], binary)
+    if used != len(binary):
+        raise InvalidRequest(f"the body has {len(binary)} bytes after the JSON header, but the inputs' "
+                             f"binary_data_size says {used}{_mangled_hint(binary)}")
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidRequest('"id" must be a string')
+    return InferRequest(batch, requested_outputs(document), request_id)
+
+
+def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    """The JSON header and the binary data after it."""
+    if header_length is None:
+        return body, b""
+    value = header_length.strip()
+    if not value.isdigit() or not 0 < int(value) <= len(body):
+        raise InvalidRequest(f"Inference-Header-Content-Length must be a whole number from 1 to the "
+                             f"body's length ({len(body)}), not '{header_length}'")
+    return body[:int(value)], body[int(value):]
+
+
+def read_tensor(tensor: Mapping[str, Any], binary: bytes) -> tuple[np.ndarray, int]:
+    """An input tensor as float32 [N, 28, 28, 1] in [0, 1], and how many bytes of `binary` it used."""
+    name = tensor.get("name")
+    if not isinstance(name, str):
+        raise InvalidRequest('an input needs a "name" (a string)')
+    datatype = tensor.get("datatype")
+    if datatype not in INPUT_TYPES:
+        raise InvalidRequest(f"input '{name}': datatype must be FP32 (0 to 1) or UINT8 (0 to 255), not {datatype!r}")
+    dtype, white = INPUT_TYPES[datatype]
+    count = _image_count(name, tensor.get("shape"))
+    parameters = _parameters(tensor, f"input '{name}'")
+    size = parameters.get("binary_data_size")
+    if size is None:
+        values, used = _json_values(name, tensor.get("data"), dtype, count * PIXELS), 0
+    else:
+        values, used = _binary_values(name, tensor, size, binary, dtype, count * PIXELS), size
+    if datatype == "FP32":
+        low, high = (float(values.min()), float(values.max()))
+        if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high > 1:
+            raise InvalidRequest(f"input '{name}': FP32 values must be from 0 to 1 (send 0-255 pixels as UINT8)")
+    batch = values.astype(np.float32).reshape(count, *IMAGE_SHAPE)
+    return (batch / white if white != 1.0 else batch), used
+
+
+def _image_count(name: str, shape: Any) -> int:
+    forms = " or ".join(str(["N", *form]).replace("'", "") for form in IMAGE_SHAPES)
+    if (not isinstance(shape, list) or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
+            or tuple(shape[1:]) not in IMAGE_SHAPES or shape[0] < 1):
+        raise InvalidRequest(f"input '{name}': shape must be {forms} with N of at least 1, not {shape!r}")
+    if shape[0] > MAX_BATCH:
+        raise PayloadTooLarge(f"input '{name}': {shape[0]} images; at most {MAX_BATCH} per request")
+    return shape[0]
+
+
+def _parameters(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    parameters = item.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise InvalidRequest(f'{where}: "parameters" must be an object')
+    return parameters
+
+
+def _json_values(name: str, data: Any, dtype: np.dtype, expected: int) -> np.ndarray:
+    if not isinstance(data, list):
+        raise InvalidRequest(f"input '{name}': needs \"data\" (a list of numbers) or binary data "
+                             "(the binary_data_size parameter)")
+    try:
+        values = np.asarray(data)
+    except (ValueError, TypeError, OverflowError):  # rows of unequal length, too deep, too large
+        values = np.asarray(None)
+    if values.dtype.kind not in "iuf":  # strings, booleans, nulls, ragged rows
+        raise InvalidRequest(f"input '{name}': data must be numbers, flat or nested in equal rows")
+    values = values.astype(np.float64).ravel()
+    if values.size != expected:
+        raise InvalidRequest(f"input '{name}': data has {values.size} values; its shape needs {expected}")
+    if dtype == np.uint8 and not (np.all(values == np.round(values)) and values.min() >= 0 and values.max() <= 255):
+        raise InvalidRequest(f"input '{name}': UINT8 data must be whole numbers from 0 to 255")
+    return values
+
+
+def _binary_values(name: str, tensor: Mapping[str, Any], size: Any, binary: bytes, dtype: np.dtype,
+                   expected: int) -> np.ndarray:
+    if "data" in tensor:
+        raise InvalidRequest(f"input '{name}': give either \"data\" or binary_data_size, not both")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidRequest(f"input '{name}': binary_data_size must be a whole number of bytes")
+    if size != expected * dtype.itemsize:
+        raise InvalidRequest(f"input '{name}': binary_data_size is {size} bytes; its shape and datatype "
+                             f"need {expected * dtype.itemsize}")
+    if size > len(binary):
+        raise InvalidRequest(f"input '{name}': binary_data_size is {size} bytes, but only {len(binary)} "
+                             f"follow the JSON header{_mangled_hint(binary)}")
+    return np.frombuffer(binary, dtype=dtype, count=expected)
+
+
+def _mangled_hint(binary: bytes) -> str:
+    """Why binary data may have the wrong length: a proxy that read it as UTF-8 text."""
+    if REPLACEMENT in binary:
+        return (" (the binary data looks decoded as UTF-8 text on its way here; through `serverless "
+                f"offline`, send it with Content-Type: {BINARY_MEDIA_TYPE})")
+    return ""
+
+
+def requested_outputs(document: Mapping[str, Any]) -> dict[str, bool]:
+    """Output name → binary, from `outputs` (default: all) and the `binary_data` parameters."""
+    binary_default = _parameters(document, "the request").get("binary_data_output", False)
+    if not isinstance(binary_default, bool):
+        raise InvalidRequest("binary_data_output must be true or false")
+    requested = document.get("outputs")
+    if requested is None:
+        return {name: binary_default for name in OUTPUT_TYPES}
+    if not isinstance(requested, list) or not requested:
+        raise InvalidRequest('"outputs" must be a non-empty list of {"name": ...}')
+    outputs: dict[str, bool] = {}
+    for item in requested:
+        name = item.get("name") if isinstance(item, dict) else None
+        if name not in OUTPUT_TYPES:
+            raise InvalidRequest(f"unknown output {name!r}; the model's outputs are {', '.join(OUTPUT_TYPES)}")
+        parameters = _parameters(item, f"output '{name}'")
+        if "classification" in parameters:
+            raise InvalidRequest("the classification extension is not supported; ask for the "
+                                 f"'{PREDICTION}' output instead")
+        binary = parameters.get("binary_data", binary_default)
+        if not isinstance(binary, bool):
+            raise InvalidRequest(f"output '{name}': binary_data must be true or false")
+        outputs[name] = binary
+    return outputs
+
+
+# ---------------------------------------------------------------- responses
+
+
+def infer_response(request: InferRequest, probabilities: np.ndarray, version: str) -> Response:
+    """The inference response: JSON, or a JSON header followed by the binary outputs."""
+    arrays = {PROBABILITIES: probabilities, PREDICTION: probabilities.argmax(axis=1)}
+    outputs, blobs = [], []
+    for name, binary in request.outputs.items():
+        datatype, dtype = OUTPUT_TYPES[name]
+        array = np.ascontiguousarray(arrays[name], dtype=dtype)
+        output: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary:
+            blobs.append(array.tobytes())
+            output["parameters"] = {"binary_data_size": len(blobs[-1])}
+        else:
+            output["data"] = array.ravel().tolist()
+        outputs.append(output)
+    document: dict[str, Any] = {"model_name": MODEL_NAME, "model_version": version, "outputs": outputs}
+    if request.request_id is not None:
+        document["id"] = request.request_id
+    if not blobs:
+        return Response(200, document)
+    header = json.dumps(document, separators=(",", ":")).encode()
+    return Response(200, header + b"".join(blobs),
+                    {"Content-Type": BINARY_MEDIA_TYPE, "Inference-Header-Content-Length": str(len(header))})
