@@ -1,0 +1,73 @@
+"""Why pen-path drawings read worse than the digits they were traced from: the path, or the pen's width?
+
+    python bench/pen_paths.py --export ml_model/exports/latest --digits 600
+
+The pen-path kinds of `bench/corpus.py` re-draw each MNIST test digit along its skeleton with an
+even-width round pen. Here the same digits are read by the export three ways, all the plain way
+(`read_images.drawing_input`: crop, area-reduce into 20x20, centre; no API preprocessing): as the
+arrays themselves; re-drawn with a pen of each digit's *own* mean stroke width; and re-drawn with
+pens of fixed widths (pixels in MNIST's 20x20 box; MNIST's median is about 1.9). If the accuracy
+with each digit's own width is already below the arrays', the loss is in the path (skeleton
+spurs, filled loops that thinning turns into lines), which no preprocessing of the picture undoes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from corpus import pen_strokes  # noqa: E402
+from read_images import DEFAULT_EXPORT, drawing_input  # noqa: E402
+
+HEIGHT = 200  # the drawn digit's height in pixels (a 280x280 canvas's digit), MNIST's 20-pixel box scaled to it
+
+
+def own_width(digit: np.ndarray) -> float:
+    """A 28x28 digit's mean stroke width in pixels of its 20x20 box: twice the area over the perimeter (ink over half)."""
+    mask = np.pad(digit > 127, 1).astype(np.int8)
+    perimeter = np.abs(np.diff(mask, axis=0)).sum() + np.abs(np.diff(mask, axis=1)).sum()
+    return 2.0 * float(mask.sum()) / max(1, int(perimeter))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT, help="export folder (default: %(default)s)")
+    parser.add_argument("--digits", type=int, default=600, help="first N MNIST test digits (default: %(default)s)")
+    parser.add_argument("--widths", type=float, nargs="+", default=[0.6, 1.2, 1.9, 2.5, 3.0, 4.0],
+                        help="fixed pen widths, pixels of the 20x20 box")
+    args = parser.parse_args(argv)
+    if not (args.export / "model.json").is_file():
+        print(f"no export at {args.export}: pass --export", file=sys.stderr)
+        return 2
+    from api.predictor import open_export
+    from ml_model.data import load_mnist
+
+    mnist = load_mnist()
+    predictor = open_export(args.export.absolute(), "tflite")
+    digits, labels = mnist.test_images[:args.digits], mnist.test_labels[:args.digits]
+
+    def accuracy(inputs: list[np.ndarray]) -> float:
+        return float((predictor.predict(np.stack(inputs)[..., np.newaxis]).argmax(axis=1) == labels).mean())
+
+    def redrawn(width_of) -> float:
+        return accuracy([drawing_input(pen_strokes(d, 280, 280, HEIGHT, width_of(d) * HEIGHT / 20, 0, 0)) for d in digits])
+
+    widths = [own_width(d) for d in digits]
+    print(f"{args.digits} MNIST test digits; their own stroke width (20x20 box): median {np.median(widths):.2f}, "
+          f"10th-90th percentiles {np.percentile(widths, 10):.2f}-{np.percentile(widths, 90):.2f}")
+    print(f"{'read as':<36} {'accuracy':>9}")
+    print(f"{'arrays (the ceiling)':<36} {accuracy([d / 255.0 for d in digits]):>9.2%}")
+    print(f"{'pen path, each digit its own width':<36} {redrawn(own_width):>9.2%}")
+    for width in args.widths:
+        print(f"{f'pen path, width {width:g} px':<36} {redrawn(lambda _d, w=width: w):>9.2%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
