@@ -83,6 +83,11 @@ def test_debug_in_a_batch_and_in_instances(store, real_mnist) -> None:
     assert status == 200
     for prediction, image in zip(body["predictions"], seen, strict=True):
         check_debug(prediction["debug"], image)
+    arrays = real_mnist.test_images[4:7]  # arrays only: the batch is read in one step, debug all the same
+    status, body = post({"images": [a.tolist() for a in arrays], "debug": True})
+    assert status == 200
+    for prediction, image in zip(body["predictions"], arrays / 255.0, strict=True):
+        check_debug(prediction["debug"], image)
     status, body = post({"instances": [{"b64": base64.b64encode(p).decode()} for p in pictures], "debug": True})
     assert status == 200 and np.array(body["predictions"]).shape == (3, 10)
     for debug, image in zip(body["debug"], seen[:3], strict=True):
