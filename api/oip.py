@@ -98,7 +98,7 @@ def model_ready(request: Request, store: ModelStore) -> Response:
 def infer(request: Request, store: ModelStore) -> Response:
     # Another model is 404 before a bad body is 400; a bad body is 400 even while the model is unavailable.
     check_model_name(request)
-    parsed = parse_infer_request(request.body, request.headers.get(HEADER_LENGTH))
+    parsed = parse_infer_request(request.body, request.headers.get(HEADER_LENGTH), store.settings.max_batch)
     model = store.model()  # loaded first, so the version checked is the one that answers
     version = served_version(request, store)
     return infer_response(parsed, model.predictor.predict(parsed.batch), version)
@@ -124,14 +124,14 @@ def check_model_name(request: Request) -> None:
 # ---------------------------------------------------------------- requests
 
 
-def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
+def parse_infer_request(body: bytes, header_length: str | None, max_batch: int = MAX_BATCH) -> InferRequest:
     """The inference request in `body`; raises InvalidRequest (400) or PayloadTooLarge (413)."""
     header, binary = _split(body, header_length)
     document = json_object(header, '{"inputs": [{"name", "shape", "datatype", "data"}]}')
     inputs = document.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise InvalidRequest(f'"inputs" must be a list of one tensor (the model\'s input "{INPUT_NAME}")')
-    batch, used = read_tensor(inputs[0], binary)
+    batch, used = read_tensor(inputs[0], binary, max_batch)
     if used != len(binary):
         raise InvalidRequest(f"the body has {len(binary)} bytes after the JSON header, but the inputs' "
                              f"binary_data_size says {used}{_mangled_hint(binary)}")
@@ -152,7 +152,7 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:int(value)], body[int(value):]
 
 
-def read_tensor(tensor: Mapping[str, Any], binary: bytes) -> tuple[np.ndarray, int]:
+def read_tensor(tensor: Mapping[str, Any], binary: bytes, max_batch: int = MAX_BATCH) -> tuple[np.ndarray, int]:
     """An input tensor as float32 [N, 28, 28, 1] in [0, 1], and how many bytes of `binary` it used."""
     name = tensor.get("name")
     if not isinstance(name, str):
@@ -161,7 +161,7 @@ def read_tensor(tensor: Mapping[str, Any], binary: bytes) -> tuple[np.ndarray, i
     if datatype not in INPUT_TYPES:
         raise InvalidRequest(f"input '{name}': datatype must be FP32 (0 to 1) or UINT8 (0 to 255), not {datatype!r}")
     dtype, white = INPUT_TYPES[datatype]
-    count = _image_count(name, tensor.get("shape"))
+    count = _image_count(name, tensor.get("shape"), max_batch)
     parameters = _parameters(tensor, f"input '{name}'")
     size = parameters.get("binary_data_size")
     if size is None:
@@ -176,14 +176,14 @@ def read_tensor(tensor: Mapping[str, Any], binary: bytes) -> tuple[np.ndarray, i
     return (batch / white if white != 1.0 else batch), used
 
 
-def _image_count(name: str, shape: Any) -> int:
+def _image_count(name: str, shape: Any, max_batch: int) -> int:
     forms = " or ".join(str(["N", *form]).replace("'", "") for form in IMAGE_SHAPES)
     if (not isinstance(shape, list) or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
             or tuple(shape[1:]) not in IMAGE_SHAPES or shape[0] < 1):
         raise InvalidRequest(f"input '{name}': shape must be {forms} with N of at least 1, not {shape!r}")
-    if shape[0] > MAX_BATCH:
-        raise PayloadTooLarge(f"input '{name}': {shape[0]} images; at most {MAX_BATCH} per request")
+    if shape[0] > max_batch:
+        raise PayloadTooLarge(f"input '{name}': {shape[0]} images; at most {max_batch} per request")
     return shape[0]
 
 

@@ -274,7 +274,7 @@ def test_infer_through_the_handler_reads_real_digits(store: ModelStore, real_mni
     ("POST", "/v2/models/other/infer", {"inputs": [GOOD]}, 404),
     ("GET", "/v2/models/number-prediction/infer", None, 405),
     ("GET", "/v2/repository/index", None, 404),
-    ("POST", "/v2/models/number-prediction/infer", {"inputs": [{**GOOD, "shape": [65, 784]}]}, 413),
+    ("POST", "/v2/models/number-prediction/infer", {"inputs": [{**GOOD, "shape": [MAX_BATCH + 1, 784]}]}, 413),
 ])
 def test_v2_errors_are_the_protocols_string_messages(store: ModelStore, method: str, path: str, body: Any,
                                                      status: int) -> None:
