@@ -37,7 +37,7 @@ from .errors import ModelUnavailable
 from .manifest import (
     AUTO, FLOAT32, IMAGE_SHAPE, VARIANT_ARTIFACTS, Artifact, Manifest, ManifestError, parse_manifest,
 )
-from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE, LiteRTPredictor, Predictor, SavedModelPredictor, choose_runtime
+from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE, LiteRTPredictor, Predictor, RuntimeUnavailable, SavedModelPredictor
 from .settings import Settings
 from .sources import S3, FetchError, Source, locate
 
@@ -105,13 +105,7 @@ class ModelStore:
 
     def runtime(self) -> str:
         """The runtime the model runs (or will run) on."""
-        model = self._model
-        if model is not None:
-            return model.runtime
-        try:
-            return choose_runtime(self.settings.runtime)
-        except ValueError as exc:
-            raise ModelUnavailable(str(exc), retry_after=self.settings.retry_after) from None
+        return self.settings.runtime
 
     def _guarded(self, step: Callable[[], object]) -> None:
         """Run a loading step under the lock, turning any failure into a remembered 503."""
@@ -125,7 +119,7 @@ class ModelStore:
         except Exception as exc:  # noqa: BLE001 - whatever broke, the caller gets a 503, the log the cause
             self._failed_at = self._clock()
             self._manifest = None  # a retry reads model.json again: a fix may have been deployed
-            known = isinstance(exc, (LoadError, FetchError, ManifestError))
+            known = isinstance(exc, (LoadError, FetchError, ManifestError, RuntimeUnavailable))
             reason = str(exc) if known else type(exc).__name__
             self._failure = f"the model could not be loaded: {reason}"
             # One line for a known cause; the traceback only for what nobody foresaw.
@@ -142,10 +136,7 @@ class ModelStore:
 
     def _load(self) -> None:
         started = time.perf_counter()
-        try:
-            runtime = choose_runtime(self.settings.runtime)
-        except ValueError as exc:
-            raise LoadError(str(exc)) from None
+        runtime = self.settings.runtime
         if self._manifest is None:
             self._read_manifest()
         manifest = self._manifest

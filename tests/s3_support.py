@@ -1,8 +1,8 @@
-"""A real S3 endpoint on loopback for the deploy tests, a proxy in front of it that can fail, and a reader.
+"""For the deploy tests: a proxy in front of the S3 endpoint that can fail, a fast client, and a reader.
 
-moto runs in server mode (real HTTP on 127.0.0.1); `FaultyProxy` forwards to it and, after a chosen
-number of PUTs, answers 500 or 403, drops connections, or dies altogether, so failures reach boto3 the
-way a broken network or store would. `load_latest` reads `latest/model.json` and the files it names
+moto runs in server mode (real HTTP on 127.0.0.1: conftest's `moto_endpoint`); `FaultyProxy` forwards
+to it and, after a chosen number of PUTs, answers 500 or 403, drops connections, or dies altogether,
+so failures reach boto3 the way a broken network or store would. `load_latest` reads `latest/model.json` and the files it names
 the way the API does: paths relative to the manifest.
 """
 
@@ -10,53 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import logging
-import os
 import posixpath
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
-
 from api.manifest import Manifest, parse_manifest
 from ml_model.deploy import LATEST_KEY, s3_client
 
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """`http://127.0.0.1:<port>`: moto's S3 in server mode for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials and no ambient AWS settings (profile, endpoint) leaking into a test."""
-    for name in list(os.environ):
-        if name.startswith("AWS_") or name == "MODEL_BUCKET_NAME":
-            monkeypatch.delenv(name)
-    for name, value in DUMMY_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
 
 
 def fast_client(endpoint: str) -> Any:
@@ -216,9 +182,3 @@ def _drop(handler: BaseHTTPRequestHandler) -> None:
     except OSError:
         pass
 
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound and released at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from api_support import DUMMY_AWS, FolderServer
+from loopback import DUMMY_AWS, FolderServer
 
 REPO = Path(__file__).resolve().parents[1]
 SERVERLESS = REPO / "node_modules" / ".bin" / "serverless"

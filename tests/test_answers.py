@@ -20,8 +20,8 @@ from api import handler
 from api.images import PixelBudget, from_bytes
 from api.inputs import CONFIDENT, INSTANCES, SINGLE, Inputs, response_body
 from api.model_store import ModelStore
-from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS, Settings
-from api_support import http_event
+from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from api_support import http_event, serving, store_for
 from bench.corpus import canvas_white, scan
 
 BLANK = [[0] * 28] * 28
@@ -29,11 +29,8 @@ BLANK = [[0] * 28] * 28
 
 @pytest.fixture(scope="module")
 def store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelStore]:
-    store = ModelStore(Settings(model_url=str(mnist_export), runtime=None,
-                                cache_dir=tmp_path_factory.mktemp("cache"), threads=1))
-    handler.use_model_store(store)
-    yield store
-    handler.use_model_store(None)
+    with serving(store_for(str(mnist_export), tmp_path_factory.mktemp("cache"))) as store:
+        yield store
 
 
 def post(body: Any) -> tuple[int, Any]:

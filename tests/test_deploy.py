@@ -21,14 +21,13 @@ import pytest
 
 from api.manifest import MANIFEST_NAME, parse_manifest
 from fake_exports import corrupt, make_fake_export
+from loopback import DUMMY_AWS, free_port
 from ml_model.deploy import (
     IMMUTABLE_CACHE_CONTROL, LATEST_CACHE_CONTROL, LATEST_KEY, bucket_name, deploy, env_files, list_versions,
     load_env, plan_deploy, rollback, s3_client,
 )
 from ml_model.errors import DeployError, ExportError
-from s3_support import (  # noqa: F401 (fixtures)
-    DUMMY_CREDENTIALS, FaultyProxy, aws_env, closed_port, fast_client, load_latest, moto_endpoint,
-)
+from s3_support import FaultyProxy, fast_client, load_latest
 
 REPO = Path(__file__).resolve().parents[1]
 V1, V2, V3 = "2026-11-26T10-00-00Z", "2026-11-26T11-00-00Z", "2026-11-26T12-00-00Z"
@@ -356,31 +355,6 @@ def test_a_real_export_round_trips(client: Any, bucket: str, mnist_export: Path,
     assert verify_export(copy).version == result.version
 
 
-@pytest.mark.slow
-def test_the_api_loads_the_deployed_model_from_s3(client: Any, bucket: str, mnist_export: Path, real_mnist: Any,
-                                                  moto_endpoint: str, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole production flow: deploy, then the API's loader follows s3://BUCKET/latest/model.json."""
-    import numpy as np
-
-    from api.model_store import ModelStore
-    from api.settings import Settings
-
-    result = deploy(mnist_export, bucket, client=client)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    store = ModelStore(Settings(model_url=f"s3://{bucket}/{LATEST_KEY}", runtime="tflite",
-                                cache_dir=tmp_path / "cache", threads=1))
-    model = store.model()
-    assert model.manifest.version == result.version
-    images = real_mnist.test_images[:200, :, :, None].astype(np.float32) / 255.0
-    accuracy = float(np.mean(model.predictor.predict(images).argmax(axis=1) == real_mnist.test_labels[:200]))
-    assert accuracy > 0.9, accuracy
-    int8 = ModelStore(Settings(model_url=f"s3://{bucket}/{LATEST_KEY}", runtime="tflite",
-                               cache_dir=tmp_path / "cache", threads=1, precision="int8")).model()
-    assert int8.info["precision"] == "int8"
-    assert float(np.mean(int8.predictor.predict(images).argmax(axis=1) == real_mnist.test_labels[:200])) > 0.9
-
-
 # --- configuration ------------------------------------------------------------------------------
 
 
@@ -415,7 +389,7 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 @pytest.fixture
 def cli_env(moto_endpoint: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MODEL_BUCKET_NAME"}
-    env.update(DUMMY_CREDENTIALS, AWS_ENDPOINT_URL=moto_endpoint, AWS_MAX_ATTEMPTS="1",
+    env.update(DUMMY_AWS, AWS_ENDPOINT_URL=moto_endpoint, AWS_MAX_ATTEMPTS="1",
                PYTHONPATH=str(REPO))
     return env
 
@@ -518,7 +492,7 @@ def test_cli_failures_are_one_line_without_traceback(case: str, cli_env: dict[st
     args, extra, words, code = CLI_FAILURES[case]
     with FaultyProxy(moto_endpoint, mode="403") as deny:
         values = {"tmp": str(tmp_path), "bucket": bucket, "bad": str(bad), "good": str(exports[V2]),
-                  "deny": deny.url, "closed": str(closed_port())}
+                  "deny": deny.url, "closed": str(free_port())}
         env = {**cli_env, **{k: v.format(**values) for k, v in extra.items()}}
         env = {k: v for k, v in env.items() if v != ""}
         done = run_cli(*(a.format(**values) for a in args), env=env, cwd=tmp_path)

@@ -21,7 +21,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -39,9 +38,8 @@ from api import handler
 from api.manifest import MANIFEST_NAME
 from api.model_store import ModelStore
 from api.predictor import SAVEDMODEL, TFLITE
-from api.settings import Settings
-from api_support import LambdaContext, free_port, http_event
-from test_model_store import Clock, leftovers
+from api_support import Clock, LambdaContext, http_event, leftovers, serving, store_for
+from loopback import free_port
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(180)]
 
@@ -121,14 +119,6 @@ class FaultServer:
             pass  # the client gave up, as it should
 
 
-@pytest.fixture
-def export_copy(mnist_export: Path, tmp_path: Path) -> Path:
-    """A private copy of the trained export (SavedModel archive included), free to be damaged."""
-    copy = tmp_path / "exports" / "small"
-    shutil.copytree(mnist_export, copy, ignore=shutil.ignore_patterns("saved_model"))
-    return copy
-
-
 @pytest.fixture(scope="module")
 def digit(real_mnist) -> list[list[int]]:
     return real_mnist.test_images[0].tolist()
@@ -137,13 +127,8 @@ def digit(real_mnist) -> list[list[int]]:
 @pytest.fixture(scope="module")
 def reference(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory, digit) -> dict[str, Any]:
     """What the export itself answers for the digit (loaded straight from its folder)."""
-    store = ModelStore(Settings(model_url=str(mnist_export), runtime=TFLITE,
-                                cache_dir=tmp_path_factory.mktemp("reference"), threads=1))
-    handler.use_model_store(store)
-    try:
+    with serving(store_for(str(mnist_export), tmp_path_factory.mktemp("reference"), runtime=TFLITE)):
         status, _, body = predict(digit)
-    finally:
-        handler.use_model_store(None)
     assert status == 200
     return body
 
@@ -156,16 +141,15 @@ def predict(digit: list[list[int]]) -> tuple[int, dict[str, str], dict[str, Any]
 
 
 def fault_store(url: str, cache: Path, clock: Clock, runtime: str = TFLITE) -> ModelStore:
-    return ModelStore(Settings(model_url=url, runtime=runtime, cache_dir=cache, threads=1, retry_after=RETRY_AFTER,
-                               fetch_timeout=FETCH_TIMEOUT, load_timeout=LOAD_TIMEOUT), clock=clock)
+    return store_for(url, cache, runtime, clock, retry_after=RETRY_AFTER, fetch_timeout=FETCH_TIMEOUT,
+                     load_timeout=LOAD_TIMEOUT)
 
 
 def assert_unavailable_then_recovers(store: ModelStore, clock: Clock, clear: Any, digit: list[list[int]],
                                      reference: dict[str, Any], fragment: str,
                                      caplog: pytest.LogCaptureFixture) -> None:
     """The shared course of every fault: a 503 and one log line; cleared; the right model answers."""
-    handler.use_model_store(store)
-    try:
+    with serving(store):
         with caplog.at_level(logging.INFO, logger="api.model_store"):
             status, headers, body = predict(digit)
         assert status == 503, body
@@ -184,8 +168,6 @@ def assert_unavailable_then_recovers(store: ModelStore, clock: Clock, clear: Any
         assert status == 200, body
         assert body["model"]["version"] == reference["model"]["version"]
         np.testing.assert_allclose(body["probabilities"], reference["probabilities"], atol=1e-4)
-    finally:
-        handler.use_model_store(None)
 
 
 # ---------------------------------------------------------------- HTTP faults

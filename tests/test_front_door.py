@@ -24,7 +24,7 @@ from PIL import Image
 
 from api.handler import ROUTES
 from api.settings import MAX_BODY_BYTES
-from api_support import FolderServer, free_port
+from loopback import FolderServer, free_port
 from digit_images import canvas
 from serverless_support import ORIGIN, REPO, Offline, cli_env
 

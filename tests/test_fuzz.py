@@ -36,10 +36,8 @@ from PIL import Image, ImageDraw
 from api import handler
 from api.http import event_path
 from api.model_store import ModelStore
-from api.settings import Settings
-from api_support import LambdaContext, http_event, rest_event, rss_mb
+from api_support import LambdaContext, http_event, png_claiming, rest_event, rss_mb, serving, store_for
 from digit_images import encode
-from test_images import _png_claiming
 
 REPO = Path(__file__).resolve().parents[1]
 CORS_ORIGIN = ("Access-Control-Allow-Origin", "*")
@@ -57,12 +55,10 @@ FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthC
 @pytest.fixture(scope="module")
 def fuzz_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelStore]:
     """The real small MNIST model, loaded once, behind the handler for the whole module."""
-    store = ModelStore(Settings(model_url=str(mnist_export), runtime=None,
-                                cache_dir=tmp_path_factory.mktemp("fuzz-cache"), threads=1))
+    store = store_for(str(mnist_export), tmp_path_factory.mktemp("fuzz-cache"))
     store.model()
-    handler.use_model_store(store)
-    yield store
-    handler.use_model_store(None)
+    with serving(store):
+        yield store
 
 
 class Checker:
@@ -356,7 +352,7 @@ CORPUS_MAKERS: dict[str, Callable[[], bytes]] = {
     "png-blank-black": lambda: encode(Image.new("L", (64, 64), 0)),
     "png-transparent": lambda: encode(Image.new("RGBA", (64, 64))),
     "png-4096-square-blank": lambda: encode(Image.new("L", (4096, 4096), 255)),
-    "bomb-png": lambda: _png_claiming(100_000, 100_000), "bomb-png-wide": lambda: _png_claiming(2**31 - 1, 1),
+    "bomb-png": lambda: png_claiming(100_000, 100_000), "bomb-png-wide": lambda: png_claiming(2**31 - 1, 1),
     "bomb-gif": gif_bomb, "empty": lambda: b"", "text": lambda: b"hello, world",
 }
 VALID_FORMATS = ["png", "jpeg", "gif", "webp", "bmp", "png-16-bit", "jpeg-cmyk", "gif-animated", "webp-animated",

@@ -21,19 +21,16 @@ from PIL import Image
 from api import handler
 from api.errors import ModelUnavailable
 from api.model_store import ModelStore
+from api.predictor import TFLITE
 from api.settings import MAX_BATCH, MAX_BODY_BYTES, Settings
-from api_support import LambdaContext, free_port, http_event, rest_event
+from api_support import Clock, LambdaContext, http_event, png_claiming, rest_event, serving, store_for
+from loopback import free_port
 from digit_images import canvas, encode, photo, transparent
-from test_images import _png_claiming
 
 REPO = Path(__file__).resolve().parents[1]
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type, Inference-Header-Content-Length",
         "Access-Control-Expose-Headers": "Inference-Header-Content-Length"}
-
-
-def store_for(url: str, cache: Path, runtime: str | None = None) -> ModelStore:
-    return ModelStore(Settings(model_url=url, runtime=runtime, cache_dir=cache, threads=1))
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +40,8 @@ def loaded_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture
 def store(loaded_store: ModelStore) -> Iterator[ModelStore]:
-    handler.use_model_store(loaded_store)
-    yield loaded_store
-    handler.use_model_store(None)
+    with serving(loaded_store):
+        yield loaded_store
 
 
 @pytest.fixture(scope="module")
@@ -171,11 +167,8 @@ def test_get_model(store: ModelStore) -> None:
 
 def test_get_model_before_the_model_is_loaded(mnist_export: Path, tmp_path: Path) -> None:
     fresh = store_for(str(mnist_export), tmp_path)
-    handler.use_model_store(fresh)
-    try:
+    with serving(fresh):
         status, _, body = call(rest_event("GET", "/model"))
-    finally:
-        handler.use_model_store(None)
     assert status == 200 and body["model"]["loaded"] is False and fresh.loaded is None
 
 
@@ -187,12 +180,9 @@ def test_cors_preflight(store: ModelStore, path: str) -> None:
 
 @pytest.mark.parametrize("runtime", ["tflite", "savedmodel"])
 def test_the_response_says_which_runtime_ran(mnist_export: Path, tmp_path: Path, digits, runtime: str) -> None:
-    handler.use_model_store(store_for(str(mnist_export), tmp_path, runtime))
-    try:
+    with serving(store_for(str(mnist_export), tmp_path, runtime)):
         image, label = digits[0]
         status, _, body = call(http_event(body={"image": image.tolist()}))
-    finally:
-        handler.use_model_store(None)
     assert status == 200 and body["prediction"] == label and body["model"]["runtime"] == runtime
 
 
@@ -252,7 +242,7 @@ def _errors() -> dict[str, tuple[Any, int, str, str]]:
                                   "payload_too_large", "limit"),
         "batch too large": (http_event(body={"images": [ZEROS] * (MAX_BATCH + 1)}), 413, "payload_too_large",
                             f"at most {MAX_BATCH}"),
-        "decompression bomb": (http_event(body={"image": b64(_png_claiming(40_000, 40_000))}), 413,
+        "decompression bomb": (http_event(body={"image": b64(png_claiming(40_000, 40_000))}), 413,
                                "payload_too_large", "pixels"),
         "multipart": (http_event(body="--x", content_type="multipart/form-data; boundary=x"), 415,
                       "unsupported_media_type", "multipart/form-data"),
@@ -276,11 +266,8 @@ def _errors() -> dict[str, tuple[Any, int, str, str]]:
 def test_errors(mnist_export: Path, tmp_path: Path, name: str) -> None:
     event, status, code, fragment = _errors()[name]
     fresh = store_for(str(mnist_export), tmp_path)
-    handler.use_model_store(fresh)
-    try:
+    with serving(fresh):
         got_status, headers, body = call(event)
-    finally:
-        handler.use_model_store(None)
     assert (got_status, body["error"]["code"]) == (status, code), body
     assert fragment in body["error"]["message"]
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
@@ -292,11 +279,8 @@ def test_errors(mnist_export: Path, tmp_path: Path, name: str) -> None:
 
 @pytest.mark.parametrize("route", [("POST", "/predict"), ("GET", "/model")])
 def test_an_unavailable_model_answers_503_with_retry_after(tmp_path: Path, route: tuple[str, str]) -> None:
-    handler.use_model_store(store_for(f"http://127.0.0.1:{free_port()}/latest/model.json", tmp_path))
-    try:
+    with serving(store_for(f"http://127.0.0.1:{free_port()}/latest/model.json", tmp_path)):
         status, headers, body = call(http_event(*route, body={"image": DIGIT} if route[0] == "POST" else None))
-    finally:
-        handler.use_model_store(None)
     assert status == 503 and headers["Retry-After"] == "5"
     assert body["error"]["code"] == "model_unavailable" and "cannot connect" in body["error"]["message"]
 
@@ -309,12 +293,9 @@ class _BrokenStore(ModelStore):
 
 
 def test_an_unexpected_error_is_a_bare_500_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    handler.use_model_store(_BrokenStore(Settings("x", None, tmp_path, 1)))
-    try:
+    with serving(_BrokenStore(Settings("x", TFLITE, tmp_path, 1))):
         with caplog.at_level(logging.ERROR, logger="api.http"):
             status, _, body = call(http_event(body={"image": DIGIT}))
-    finally:
-        handler.use_model_store(None)
     assert status == 500 and body == {"error": {"code": "internal_error", "message": "internal error; it has been logged"}}
     assert "secret detail" in caplog.text  # the log keeps what the response must not show
 
@@ -342,24 +323,15 @@ def test_importing_the_handler_does_nothing(tmp_path: Path) -> None:
 
 
 def test_a_503_does_not_stick_once_the_model_is_back(mnist_export: Path, tmp_path: Path, digits) -> None:
-    class Clock:
-        now = 0.0
-
-        def __call__(self) -> float:
-            return self.now
-
     clock = Clock()
     missing = tmp_path / "not-yet"
-    store = ModelStore(Settings(str(missing), None, tmp_path / "cache", 1), clock=clock)
-    handler.use_model_store(store)
-    try:
+    store = store_for(str(missing), tmp_path / "cache", clock=clock)
+    with serving(store):
         image, label = digits[4]
         assert call(http_event(body={"image": image.tolist()}))[0] == 503
         missing.symlink_to(mnist_export)  # the model is deployed
         clock.now += 5
         status, _, body = call(http_event(body={"image": image.tolist()}))
-    finally:
-        handler.use_model_store(None)
     assert status == 200 and body["prediction"] == label
 
 

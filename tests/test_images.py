@@ -7,7 +7,6 @@ with it) is tests/test_read_images.py.
 from __future__ import annotations
 
 import base64
-import zlib
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from PIL import Image
 from api import images
 from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from api_support import png_claiming
 from digit_images import MAKERS, encode, enlarge
 
 def budget() -> images.PixelBudget:
@@ -89,15 +89,6 @@ def test_bad_strings_are_refused(text: str, error: type[Exception], fragment: st
 
 # ---------------------------------------------------------------- decoding
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height (a decompression bomb's calling card)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
 def _tiff() -> bytes:
     return encode(Image.new("L", (8, 8)), "TIFF")
 
@@ -107,8 +98,8 @@ def _tiff() -> bytes:
     (b"hello, world", UnsupportedMediaType, "PNG, JPEG"),
     (_tiff(), UnsupportedMediaType, "PNG, JPEG"),
     (png(np.zeros((64, 64), np.uint8))[:60], InvalidRequest, "decoded"),
-    (_png_claiming(50_000, 50_000), PayloadTooLarge, "pixels"),
-    (_png_claiming(4097, 4096), PayloadTooLarge, "pixels"),
+    (png_claiming(50_000, 50_000), PayloadTooLarge, "pixels"),
+    (png_claiming(4097, 4096), PayloadTooLarge, "pixels"),
     (png(np.full((64, 64), 255, np.uint8)), InvalidRequest, "blank"),
     (png(np.zeros((64, 64, 4), np.uint8), "RGBA"), InvalidRequest, "transparent"),
     (png(np.zeros((1, 1), np.uint8)), InvalidRequest, "blank"),

@@ -22,9 +22,7 @@ import numpy as np
 import pytest
 
 from api import handler
-from api.model_store import ModelStore
-from api.settings import Settings
-from api_support import LambdaContext, http_event, rest_event, rss_mb
+from api_support import LambdaContext, http_event, rest_event, rss_mb, serving, store_for
 from digit_images import mnist_png
 
 LOAD_CONCURRENCY = 8
@@ -105,27 +103,26 @@ class _Count(logging.Handler):
 
 
 def test_soak_100k_requests_in_process(mnist_export: Path, tmp_path: Path, digits) -> None:
-    store = ModelStore(Settings(model_url=str(mnist_export), runtime=None, cache_dir=tmp_path, threads=1))
+    store = store_for(str(mnist_export), tmp_path)
     events = soak_events(digits)
     request_log = logging.getLogger("api.request")
     counter, propagate = _Count(), request_log.propagate
     # Counted, not kept: pytest's log capture would hold 100,000 records (its own memory growth).
     request_log.addHandler(counter)
     request_log.propagate = False
-    handler.use_model_store(store)
     samples: list[tuple[int, float]] = []
     statuses: Counter = Counter()
     try:
-        for i in range(SOAK_REQUESTS):
-            event, expected = events[i % len(events)]
-            response = handler.get_number_prediction(event, LambdaContext())
-            statuses[response["statusCode"]] += 1
-            if response["statusCode"] != expected:
-                pytest.fail(f"request {i}: {response['statusCode']} instead of {expected}: {response['body'][:300]}")
-            if (i + 1) % SOAK_SAMPLE_EVERY == 0:
-                samples.append((i + 1, rss_mb()))
+        with serving(store):
+            for i in range(SOAK_REQUESTS):
+                event, expected = events[i % len(events)]
+                response = handler.get_number_prediction(event, LambdaContext())
+                statuses[response["statusCode"]] += 1
+                if response["statusCode"] != expected:
+                    pytest.fail(f"request {i}: {response['statusCode']} instead of {expected}: {response['body'][:300]}")
+                if (i + 1) % SOAK_SAMPLE_EVERY == 0:
+                    samples.append((i + 1, rss_mb()))
     finally:
-        handler.use_model_store(None)
         request_log.removeHandler(counter)
         request_log.propagate = propagate
     assert sum(statuses.values()) == SOAK_REQUESTS and counter.count == SOAK_REQUESTS

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
 import tarfile
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -23,30 +23,8 @@ from api.model_store import ModelStore
 from api.predictor import SAVEDMODEL, TFLITE
 from api.settings import Settings
 from api.sources import FILE, HTTP, S3, FetchError, Source, locate
-from api_support import DUMMY_AWS, moto_s3, serve_folder
-
-
-class Clock:
-    """A clock the test moves by hand (the store's retry window is measured with it)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_store(url: str, cache: Path, runtime: str | None = None, clock: Clock | None = None) -> ModelStore:
-    settings = Settings(model_url=url, runtime=runtime, cache_dir=cache, threads=1, retry_after=5, fetch_timeout=5)
-    return ModelStore(settings, clock=clock or Clock())
-
-
-@pytest.fixture
-def export_copy(mnist_export: Path, tmp_path: Path) -> Path:
-    """A private copy of the trained export, free to be damaged by the test."""
-    copy = tmp_path / "exports" / "small"
-    shutil.copytree(mnist_export, copy, ignore=shutil.ignore_patterns("saved_model"))
-    return copy
+from api_support import Clock, leftovers, store_for
+from loopback import free_port, serve_folder
 
 
 @pytest.fixture
@@ -58,10 +36,6 @@ def assert_reads_digits(store: ModelStore, digits: tuple[np.ndarray, np.ndarray]
     images, labels = digits
     accuracy = (store.model().predictor.predict(images).argmax(1) == labels).mean()
     assert accuracy > 0.93
-
-
-def leftovers(cache: Path) -> list[str]:
-    return sorted(p.name for p in cache.glob(".*")) if cache.exists() else []
 
 
 # ---------------------------------------------------------------- URL forms
@@ -122,7 +96,7 @@ def test_artifact_paths_cannot_leave_the_root(manifest: Source, relative: str) -
 def test_loads_from_a_local_export(mnist_export: Path, tmp_path: Path, digits, form: str) -> None:
     url = {"folder": str(mnist_export), "model.json": str(mnist_export / MANIFEST_NAME),
            "file-url": mnist_export.as_uri(), "latest-link": str(mnist_export.parent / "latest")}[form]
-    store = make_store(url, tmp_path / "cache")
+    store = store_for(url, tmp_path / "cache")
     assert store.loaded is None
     assert_reads_digits(store, digits)
     model = store.loaded
@@ -137,8 +111,8 @@ def test_loads_from_a_local_export(mnist_export: Path, tmp_path: Path, digits, f
 
 def test_both_runtimes_give_the_same_probabilities(mnist_export: Path, tmp_path: Path, digits) -> None:
     images, _ = digits
-    lite = make_store(str(mnist_export), tmp_path / "cache", runtime=TFLITE).model()
-    tf = make_store(str(mnist_export), tmp_path / "cache", runtime=SAVEDMODEL).model()
+    lite = store_for(str(mnist_export), tmp_path / "cache", runtime=TFLITE).model()
+    tf = store_for(str(mnist_export), tmp_path / "cache", runtime=SAVEDMODEL).model()
     assert (lite.runtime, tf.runtime) == (TFLITE, SAVEDMODEL)
     np.testing.assert_allclose(lite.predictor.predict(images), tf.predictor.predict(images), atol=1e-4)
     # The SavedModel came from the archive, unpacked into the cache beside it.
@@ -157,13 +131,13 @@ def test_model_runtime_environment_variable_chooses(mnist_export: Path, tmp_path
 def test_loads_over_http_once_and_caches_by_digest(mnist_export: Path, tmp_path: Path, digits) -> None:
     with serve_folder(mnist_export.parent) as server:
         url = f"{server.url}/latest/model.json"
-        assert_reads_digits(make_store(url, tmp_path / "cache"), digits)
+        assert_reads_digits(store_for(url, tmp_path / "cache"), digits)
         assert server.hits == {"/latest/model.json": 1, "/latest/model.tflite": 1}
         # A new process (cold start) with the same /tmp reads model.json but reuses the verified file.
-        make_store(url, tmp_path / "cache").model()
+        store_for(url, tmp_path / "cache").model()
         assert server.hits == {"/latest/model.json": 2, "/latest/model.tflite": 1}
         # Concurrent first requests in one process load once.
-        store = make_store(url, tmp_path / "other-cache", runtime=SAVEDMODEL)
+        store = store_for(url, tmp_path / "other-cache", runtime=SAVEDMODEL)
         barrier = threading.Barrier(8)
         results: list[object] = []
 
@@ -180,24 +154,27 @@ def test_loads_over_http_once_and_caches_by_digest(mnist_export: Path, tmp_path:
         assert server.hits["/latest/saved_model.tar.gz"] == 1 and server.hits["/latest/model.json"] == 3
 
 
-def test_loads_from_s3_through_the_deployed_latest(mnist_export: Path, tmp_path: Path, digits,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loads_from_s3_through_the_deployed_latest(mnist_export: Path, tmp_path: Path, digits, moto_endpoint: str,
+                                                   aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole production flow: the real deploy step, then the loader follows s3://BUCKET/latest/model.json."""
     from ml_model.deploy import deploy, s3_client
 
-    for name, value in DUMMY_AWS.items():
-        monkeypatch.setenv(name, value)
-    with moto_s3() as endpoint:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        client = s3_client(endpoint)
-        client.create_bucket(Bucket="models")
-        result = deploy(mnist_export, "models", client=client)
-        latest = json.loads(client.get_object(Bucket="models", Key="latest/model.json")["Body"].read())
-        assert latest["artifacts"]["tflite"]["path"].startswith("../")  # the layout this test is about
-        store = make_store("s3://models/latest/model.json", tmp_path / "cache")
-        assert_reads_digits(store, digits)
-        assert store.model().manifest.version == result.version
-        with pytest.raises(ModelUnavailable, match="S3 error NoSuchKey"):
-            make_store("s3://models/nothing/model.json", tmp_path / "cache").model()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    client = s3_client(moto_endpoint)
+    bucket = f"models-{uuid.uuid4().hex[:8]}"  # the moto server lives for the whole session
+    client.create_bucket(Bucket=bucket)
+    result = deploy(mnist_export, bucket, client=client)
+    latest = json.loads(client.get_object(Bucket=bucket, Key="latest/model.json")["Body"].read())
+    assert latest["artifacts"]["tflite"]["path"].startswith("../")  # the layout this test is about
+    store = store_for(f"s3://{bucket}/latest/model.json", tmp_path / "cache")
+    assert_reads_digits(store, digits)
+    assert store.model().manifest.version == result.version
+    # A quantised variant is followed through latest/ the same way.
+    int8 = store_for(f"s3://{bucket}/latest/model.json", tmp_path / "cache", runtime=TFLITE, precision="int8").model()
+    images, labels = digits
+    assert int8.info["precision"] == "int8" and (int8.predictor.predict(images).argmax(1) == labels).mean() > 0.9
+    with pytest.raises(ModelUnavailable, match="S3 error NoSuchKey"):
+        store_for(f"s3://{bucket}/nothing/model.json", tmp_path / "cache").model()
 
 
 # ---------------------------------------------------------------- failures
@@ -248,7 +225,7 @@ def test_a_bad_model_answers_503_and_is_never_cached(export_copy: Path, tmp_path
     _tamper(export_copy, how)
     cache = tmp_path / "cache"
     with serve_folder(export_copy.parent) as server:
-        store = make_store(f"{server.url}/small/model.json", cache)
+        store = store_for(f"{server.url}/small/model.json", cache)
         with pytest.raises(ModelUnavailable, match=fragment) as failure:
             store.model()
     assert failure.value.retry_after == 5 and failure.value.headers == {"Retry-After": "5"}
@@ -260,35 +237,27 @@ def test_a_bad_model_answers_503_and_is_never_cached(export_copy: Path, tmp_path
 
 @pytest.mark.parametrize("userinfo", ["", "reader:s3cr3t@"])
 def test_an_unreachable_server_answers_503_naming_its_host(tmp_path: Path, userinfo: str) -> None:
-    from api_support import free_port
-
     host = f"127.0.0.1:{free_port()}"
-    store = make_store(f"http://{userinfo}{host}/private/latest/model.json", tmp_path / "cache")
+    store = store_for(f"http://{userinfo}{host}/private/latest/model.json", tmp_path / "cache")
     with pytest.raises(ModelUnavailable, match=f"model.json: cannot connect to {host} ") as failure:
         store.model()
     assert "s3cr3t" not in failure.value.message and "/private/" not in failure.value.message
 
 
-def test_an_unreachable_s3_endpoint_is_named_by_its_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from api_support import free_port
-
+def test_an_unreachable_s3_endpoint_is_named_by_its_host(tmp_path: Path, aws_env: None,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     host = f"127.0.0.1:{free_port()}"
-    for name, value in {**DUMMY_AWS, "AWS_ENDPOINT_URL": f"http://{host}", "AWS_MAX_ATTEMPTS": "1"}.items():
-        monkeypatch.setenv(name, value)
-    store = make_store("s3://private-bucket/latest/model.json", tmp_path / "cache")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    store = store_for("s3://private-bucket/latest/model.json", tmp_path / "cache")
     with pytest.raises(ModelUnavailable, match=f"cannot connect to {host} ") as failure:
         store.model()
     assert "private-bucket" not in failure.value.message
 
 
-@pytest.mark.parametrize("settings, fragment", [
-    ({"model_url": ""}, "MODEL_URL is not set"),
-    ({"runtime": "onnx"}, "unknown model runtime 'onnx'"),
-])
-def test_misconfiguration_answers_503(mnist_export: Path, tmp_path: Path, settings: dict, fragment: str) -> None:
-    base = {"model_url": str(mnist_export), "runtime": None, "cache_dir": tmp_path, "threads": 1}
-    with pytest.raises(ModelUnavailable, match=fragment):
-        ModelStore(Settings(**{**base, **settings})).model()
+def test_no_model_url_answers_503(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="MODEL_URL is not set"):
+        store_for("", tmp_path).model()
 
 
 def test_a_failure_is_remembered_briefly_then_retried(export_copy: Path, tmp_path: Path, digits) -> None:
@@ -296,7 +265,7 @@ def test_a_failure_is_remembered_briefly_then_retried(export_copy: Path, tmp_pat
     _tamper(export_copy, "missing")
     clock = Clock()
     with serve_folder(export_copy.parent) as server:
-        store = make_store(f"{server.url}/small/model.json", tmp_path / "cache", clock=clock)
+        store = store_for(f"{server.url}/small/model.json", tmp_path / "cache", clock=clock)
         with pytest.raises(ModelUnavailable):
             store.model()
         assert server.hits["/small/model.tflite"] == 1
@@ -312,10 +281,10 @@ def test_a_failure_is_remembered_briefly_then_retried(export_copy: Path, tmp_pat
 
 def test_a_corrupted_cache_file_is_fetched_again(mnist_export: Path, tmp_path: Path, digits) -> None:
     cache = tmp_path / "cache"
-    model = make_store(str(mnist_export), cache).model()
+    model = store_for(str(mnist_export), cache).model()
     cached = cache / f"{model.manifest.artifact(TFLITE).sha256}.tflite"
     cached.write_bytes(b"garbage")
-    assert_reads_digits(make_store(str(mnist_export), cache), digits)
+    assert_reads_digits(store_for(str(mnist_export), cache), digits)
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == model.manifest.artifact(TFLITE).sha256
 
 
@@ -333,13 +302,13 @@ def test_a_savedmodel_archive_with_files_outside_saved_model_is_refused(export_c
     manifest["artifacts"]["savedmodel"].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     (export_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(ModelUnavailable, match="outside 'saved_model/'"):
-        make_store(str(export_copy), tmp_path / "cache", runtime=SAVEDMODEL).model()
+        store_for(str(export_copy), tmp_path / "cache", runtime=SAVEDMODEL).model()
     assert not (tmp_path / "evil.txt").exists() and leftovers(tmp_path / "cache") == []
 
 
 def test_the_manifest_alone_is_read_for_get_model(mnist_export: Path, tmp_path: Path) -> None:
     with serve_folder(mnist_export.parent) as server:
-        store = make_store(f"{server.url}/latest/model.json", tmp_path / "cache")
+        store = store_for(f"{server.url}/latest/model.json", tmp_path / "cache")
         assert store.manifest().name == "small" and store.loaded is None
         assert store.runtime() == TFLITE
         store.model()

@@ -21,8 +21,8 @@ from api.errors import InvalidRequest, PayloadTooLarge
 from api.http import ErrorStyle
 from api.model_store import ModelStore
 from api.routing import compile_pattern, error_style, parameters, resolve
-from api.settings import MAX_BATCH, Settings
-from api_support import LambdaContext, http_event
+from api.settings import MAX_BATCH
+from api_support import LambdaContext, http_event, serving, store_for
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = {"NHWC": (28, 28, 1), "NHW": (28, 28), "flat": (784,)}
@@ -227,15 +227,13 @@ def test_literal_routes_win_and_unmatched_paths_take_their_family_error_style() 
 
 @pytest.fixture(scope="module")
 def loaded_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
-    return ModelStore(Settings(model_url=str(mnist_export), runtime=None,
-                               cache_dir=tmp_path_factory.mktemp("cache"), threads=1))
+    return store_for(str(mnist_export), tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture
 def store(loaded_store: ModelStore) -> Iterator[ModelStore]:
-    handler.use_model_store(loaded_store)
-    yield loaded_store
-    handler.use_model_store(None)
+    with serving(loaded_store):
+        yield loaded_store
 
 
 def call(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
@@ -308,15 +306,11 @@ def test_other_routes_keep_the_apis_error_shape() -> None:
 
 
 def test_v2_model_unavailable_is_503_with_retry_after(tmp_path: Path) -> None:
-    handler.use_model_store(ModelStore(Settings(model_url=str(tmp_path / "missing"), runtime=None,
-                                                cache_dir=tmp_path / "cache", threads=1)))
-    try:
+    with serving(store_for(str(tmp_path / "missing"), tmp_path / "cache")):
         for path in ("/v2/health/ready", "/v2/models/number-prediction/ready"):
             status, headers, body = call("GET", path)
             assert status == 503 and isinstance(body["error"], str) and int(headers["Retry-After"]) >= 1
         assert call("GET", "/v2/health/live")[:1] == (200,)
-    finally:
-        handler.use_model_store(None)
 
 
 # ---------------------------------------------------------------- the OpenAPI document

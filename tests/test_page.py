@@ -11,14 +11,12 @@ import hashlib
 import json
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from api import handler
 from api.model_store import ModelStore
-from api.settings import Settings
-from api_support import LambdaContext, http_event, rest_event
+from api_support import LambdaContext, http_event, rest_event, serving, store_for
 
 HTML = "text/html; charset=utf-8"
 
@@ -73,10 +71,9 @@ def csp_hash(text: str) -> str:
 @pytest.fixture(autouse=True)
 def no_model(tmp_path: Path):
     """A model store that cannot load anything: the page must not need the model."""
-    store = ModelStore(Settings(model_url=str(tmp_path / "missing"), runtime=None, cache_dir=tmp_path, threads=1))
-    handler.use_model_store(store)
-    yield store
-    handler.use_model_store(None)
+    store = store_for(str(tmp_path / "missing"), tmp_path)
+    with serving(store):
+        yield store
 
 
 @pytest.mark.parametrize("kind", ["http", "rest"])

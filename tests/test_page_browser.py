@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api_support import free_port
+from loopback import free_port
 from browser_support import PageUnderTest, launch, opened
 from pen_paths import Stroke, traced_digits
 from serverless_support import REPO, Offline

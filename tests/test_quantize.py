@@ -22,7 +22,7 @@ from api.manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from api.model_store import ModelStore
 from api.predictor import LiteRTPredictor, open_export
 from api.settings import MAX_BATCH, Settings, default_threads
-from api_support import http_event
+from api_support import http_event, serving
 from fake_exports import make_fake_export
 
 AGREEMENT = 0.999
@@ -97,11 +97,8 @@ def test_a_bad_setting_is_a_503_naming_the_variable(name: str, value: str, tmp_p
     # Through the handler: a JSON 503, not a stack trace and not a silent default.
     monkeypatch.setenv("MODEL_URL", str(tmp_path))
     monkeypatch.setenv(name, value)
-    handler.use_model_store(None)
-    try:
+    with serving(None):
         response = handler.get_number_prediction(http_event(body={"image": [0] * 784}), None)
-    finally:
-        handler.use_model_store(None)
     body = json.loads(response["body"])
     assert response["statusCode"] == 503 and body["error"]["code"] == "model_unavailable"
     assert name in body["error"]["message"] and "Retry-After" in response["headers"]
@@ -204,8 +201,7 @@ def test_a_batch_of_256_is_one_forward_pass_with_the_single_answers(mnist_export
     model = store.model()
     counting = CountingPredictor(model.predictor)
     object.__setattr__(model, "predictor", counting)
-    handler.use_model_store(store)
-    try:
+    with serving(store):
         images = real_mnist.test_images[:256].tolist()
         response = handler.get_number_prediction(http_event(body={"images": images}), None)
         assert response["statusCode"] == 200, response["body"]
@@ -215,8 +211,6 @@ def test_a_batch_of_256_is_one_forward_pass_with_the_single_answers(mnist_export
         np.testing.assert_allclose(got, float32_probabilities[:256], atol=1e-5)  # rounded to 6 decimals
         too_many = handler.get_number_prediction(http_event(body={"images": images + images[:1]}), None)
         assert too_many["statusCode"] == 413 and "at most 256" in too_many["body"]
-    finally:
-        handler.use_model_store(None)
 
 
 @pytest.mark.slow

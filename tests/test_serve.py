@@ -223,15 +223,13 @@ def test_the_api_loads_the_model_from_the_local_server(mnist_export: Path, real_
     """The seed's development flow: MODEL_URL=http://localhost:PORT/latest/model.json."""
     import numpy as np
 
-    from api.model_store import ModelStore
-    from api.settings import Settings
+    from api_support import store_for
 
     server = make_server(mnist_export.parent, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        store = ModelStore(Settings(model_url=f"{server.url}latest/model.json", runtime="tflite",
-                                    cache_dir=tmp_path / "cache", threads=1))
+        store = store_for(f"{server.url}latest/model.json", tmp_path / "cache", runtime="tflite")
         predictor = store.model().predictor
         images = real_mnist.test_images[:200, :, :, None].astype(np.float32) / 255.0
         accuracy = float(np.mean(predictor.predict(images).argmax(axis=1) == real_mnist.test_labels[:200]))

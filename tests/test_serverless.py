@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api_support import NATIVE_NOISE, FolderServer, free_port
+from api_support import NATIVE_NOISE
 from digit_images import canvas
+from loopback import FolderServer, free_port
 from serverless_support import ORIGIN, REPO, Offline, cli_env, lambda_like_python, result_json
 
 pytestmark = [pytest.mark.serverless, pytest.mark.slow, pytest.mark.network]
