@@ -21,7 +21,7 @@ from api.errors import ModelUnavailable
 from api.manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from api.model_store import ModelStore
 from api.predictor import LiteRTPredictor, open_export
-from api.settings import MAX_BATCH, Settings, default_threads
+from api.settings import Settings
 from api_support import http_event, serving
 from fake_exports import make_fake_export
 
@@ -79,45 +79,6 @@ def test_asking_for_a_variant_the_model_lacks_says_which_it_has(tmp_path: Path) 
 def test_bad_variants_are_refused(variants: Any, message: str, tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match=message):
         manifest_with(variants, tmp_path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Settings: refused, naming the variable; threads from Lambda's memory
-
-
-@pytest.mark.parametrize("name, value", [
-    ("MODEL_PRECISION", "int4"), ("MODEL_THREADS", "0"), ("MODEL_THREADS", "two"), ("MODEL_THREADS", "-1"),
-    ("MODEL_THREADS", "1.5"), ("MAX_BATCH_IMAGES", "0"), ("MAX_BATCH_IMAGES", "100000"),
-    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"),
-])
-def test_a_bad_setting_is_a_503_naming_the_variable(name: str, value: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ModelUnavailable, match=f"{name}='{value}' is not valid"):
-        Settings.from_env({"MODEL_URL": "x", name: value})
-    # Through the handler: a JSON 503, not a stack trace and not a silent default.
-    monkeypatch.setenv("MODEL_URL", str(tmp_path))
-    monkeypatch.setenv(name, value)
-    with serving(None):
-        response = handler.get_number_prediction(http_event(body={"image": [0] * 784}), None)
-    body = json.loads(response["body"])
-    assert response["statusCode"] == 503 and body["error"]["code"] == "model_unavailable"
-    assert name in body["error"]["message"] and "Retry-After" in response["headers"]
-
-
-@pytest.mark.parametrize("memory, threads", [("128", 1), ("1024", 1), ("1769", 1), ("1770", 2), ("3008", 2),
-                                             ("5308", 4), ("10240", 6)])
-def test_threads_follow_the_lambda_memory_size(memory: str, threads: int) -> None:
-    assert default_threads({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}) == threads
-    assert Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}).threads == threads
-    assert Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory, "MODEL_THREADS": "3"}).threads == 3
-
-
-def test_elsewhere_threads_are_the_usable_cores() -> None:
-    import os
-
-    assert Settings.from_env({}).threads == len(os.sched_getaffinity(0))
-    assert Settings.from_env({}).precision == "auto" and Settings.from_env({}).max_batch == MAX_BATCH == 256
-    assert Settings.from_env({"MODEL_PRECISION": " INT8 ", "MAX_BATCH_IMAGES": "32"}).precision == "int8"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""The API's settings: each read once from the environment, in `api.settings`, and a bad one refused there.
+
+A value that cannot be used is not replaced by a default: every request is answered 503
+`model_unavailable` (through the handler's one error path), the message naming the variable and
+what it accepts, with one log line. A runtime whose library is missing says which library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from api import handler
+from api.errors import ModelUnavailable
+from api.predictor import SAVEDMODEL, TFLITE
+from api.settings import MAX_BATCH, Settings, default_threads
+from api_support import http_event, serving
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def predict_from_environment() -> dict[str, Any]:
+    """One /predict answered by a store built from the process's environment, as on a cold Lambda."""
+    with serving(None):
+        response = handler.get_number_prediction(http_event(body={"image": [0] * 784}), None)
+    return {**response, "body": json.loads(response["body"])}
+
+
+@pytest.mark.parametrize("name, value", [
+    ("MODEL_PRECISION", "int4"), ("MODEL_THREADS", "0"), ("MODEL_THREADS", "two"), ("MODEL_THREADS", "-1"),
+    ("MODEL_THREADS", "1.5"), ("MAX_BATCH_IMAGES", "0"), ("MAX_BATCH_IMAGES", "100000"),
+    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"), ("MODEL_RUNTIME", "onnx"), ("MODEL_RUNTIME", "tf-lite"),
+])
+def test_a_bad_setting_is_a_503_naming_the_variable(name: str, value: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ModelUnavailable, match=f"{name}='{value}' is not valid"):
+        Settings.from_env({"MODEL_URL": "x", name: value})
+    # Through the handler: a JSON 503, not a stack trace and not a silent default; one log line says why.
+    monkeypatch.setenv("MODEL_URL", str(tmp_path))
+    monkeypatch.setenv(name, value)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="api"):
+        response = predict_from_environment()
+    body = response["body"]
+    assert response["statusCode"] == 503 and body["error"]["code"] == "model_unavailable"
+    assert name in body["error"]["message"] and "Retry-After" in response["headers"]
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and not lines[0].exc_info and name in lines[0].getMessage()
+
+
+def test_a_bad_runtime_says_which_ones_there_are() -> None:
+    with pytest.raises(ModelUnavailable) as refused:
+        Settings.from_env({"MODEL_RUNTIME": "onnx"})
+    assert refused.value.message == ("the API is misconfigured: MODEL_RUNTIME='onnx' is not valid; "
+                                     "use tflite or savedmodel")
+
+
+@pytest.mark.parametrize("value, runtime", [("savedmodel", SAVEDMODEL), (" SavedModel ", SAVEDMODEL),
+                                            ("tflite", TFLITE), ("", TFLITE)])
+def test_model_runtime_is_read_by_settings(value: str, runtime: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The process's environment says otherwise: only the mapping given to Settings may count.
+    monkeypatch.setenv("MODEL_RUNTIME", TFLITE if runtime == SAVEDMODEL else SAVEDMODEL)
+    assert Settings.from_env({"MODEL_RUNTIME": value}).runtime == runtime
+
+
+def test_the_response_runs_the_runtime_the_environment_names(mnist_export: Path, tmp_path: Path, real_mnist,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_URL", str(mnist_export))
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
+    digit = real_mnist.test_images[0].tolist()
+    for runtime in (SAVEDMODEL, TFLITE):
+        monkeypatch.setenv("MODEL_RUNTIME", runtime)
+        with serving(None):
+            response = handler.get_number_prediction(http_event(body={"image": digit}), None)
+        body = json.loads(response["body"])
+        assert response["statusCode"] == 200 and body["model"]["runtime"] == runtime
+        assert body["prediction"] == real_mnist.test_labels[0]
+
+
+# What the Lambda bundle has: numpy, Pillow and LiteRT, and no TensorFlow. The child sees only
+# these (linked from this environment), the standard library and the repository's api/.
+WITHOUT_TENSORFLOW = textwrap.dedent("""
+    import json, logging, sys
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="LOG %(name)s %(message)s")
+    sys.path[:0] = sys.argv[1:3]
+    from api import handler
+    event = {"image": [0] * 784}
+    print(json.dumps(handler.get_number_prediction(event, None)))
+""")
+
+
+def test_a_runtime_whose_library_is_missing_says_so(tmp_path: Path) -> None:
+    site = Path(np.__file__).resolve().parents[1]
+    bundle = tmp_path / "site"
+    bundle.mkdir()
+    for name in ("numpy", "numpy.libs", "PIL", "pillow.libs", "ai_edge_litert"):
+        if (site / name).exists():
+            (bundle / name).symlink_to(site / name)
+    env = {"MODEL_URL": str(tmp_path / "model"), "MODEL_RUNTIME": "savedmodel", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", WITHOUT_TENSORFLOW, str(bundle), str(REPO)],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    response = json.loads(result.stdout.strip().splitlines()[-1])
+    message = json.loads(response["body"])["error"]["message"]
+    assert response["statusCode"] == 503
+    assert message == ("the API is misconfigured: MODEL_RUNTIME='savedmodel' cannot run: the savedmodel runtime "
+                       "needs TensorFlow, which is not installed here; use MODEL_RUNTIME=tflite")
+    logged = [line for line in result.stderr.splitlines() if line.startswith("LOG") and "api.request" not in line]
+    assert logged == [f"LOG api.settings {message}"]  # besides the request's own line
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("memory, threads", [("128", 1), ("1024", 1), ("1769", 1), ("1770", 2), ("3008", 2),
+                                             ("5308", 4), ("10240", 6)])
+def test_threads_follow_the_lambda_memory_size(memory: str, threads: int) -> None:
+    assert default_threads({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}) == threads
+    assert Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}).threads == threads
+    assert Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory, "MODEL_THREADS": "3"}).threads == 3
+
+
+def test_elsewhere_threads_are_the_usable_cores() -> None:
+    assert Settings.from_env({}).threads == len(os.sched_getaffinity(0))
+    assert Settings.from_env({}).precision == "auto" and Settings.from_env({}).max_batch == MAX_BATCH == 256
+    assert Settings.from_env({"MODEL_PRECISION": " INT8 ", "MAX_BATCH_IMAGES": "32"}).precision == "int8"
