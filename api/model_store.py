@@ -39,7 +39,7 @@ from .manifest import (
 )
 from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE, LiteRTPredictor, Predictor, RuntimeUnavailable, SavedModelPredictor
 from .settings import Settings
-from .sources import S3, FetchError, Source, locate
+from .sources import FetchError, Source, chunks, locate, read
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ class ModelStore:
     def _read_manifest(self) -> None:
         if not self.settings.model_url:
             raise LoadError("MODEL_URL is not set")
-        source = locate(self.settings.model_url)
-        data = source.read(self.settings.fetch_timeout, MAX_MANIFEST_BYTES, self._client(source), self._deadline)
+        source = locate(self.settings.model_url, self._s3_client)
+        data = read(source, self.settings.fetch_timeout, MAX_MANIFEST_BYTES, self._deadline)
         self._manifest = parse_manifest(data)
 
     def _load(self) -> None:
@@ -150,7 +150,7 @@ class ModelStore:
             raise LoadError(f"MODEL_PRECISION={self.settings.precision} needs MODEL_RUNTIME=tflite: "
                             "the SavedModel is float32 only")
         artifact = manifest.artifact(key)
-        path = self._fetch(locate(self.settings.model_url).join(artifact.path), artifact)
+        path = self._fetch(locate(self.settings.model_url, self._s3_client).join(artifact.path), artifact)
         if runtime == TFLITE:
             predictor: Predictor = LiteRTPredictor(path, num_threads=self.settings.threads)
         else:
@@ -183,7 +183,7 @@ class ModelStore:
             digest = hashlib.sha256()
             size = 0
             with os.fdopen(fd, "wb") as out:
-                for chunk in source.chunks(self.settings.fetch_timeout, self._client(source), self._deadline):
+                for chunk in chunks(source, self.settings.fetch_timeout, self._deadline):
                     size += len(chunk)
                     if size > artifact.bytes:
                         raise LoadError(f"{artifact.path} is larger than the {artifact.bytes} bytes model.json says")
@@ -198,16 +198,14 @@ class ModelStore:
             partial.unlink(missing_ok=True)
         return final
 
-    def _client(self, source: Source) -> Any:
-        """A boto3 S3 client for s3:// sources (created once, lazily); None for the others."""
-        if source.kind != S3:
-            return None
+    def _s3_client(self) -> Any:
+        """The boto3 S3 client s3:// sources read with, created when the first one is read."""
         if self._s3 is None:
             try:
                 import boto3
                 from botocore.config import Config
             except ImportError:
-                raise LoadError("s3:// model URLs need boto3 (present in the Lambda runtime)") from None
+                raise FetchError("s3:// model URLs need boto3 (present in the Lambda runtime)") from None
             timeout = self.settings.fetch_timeout
             # One retry: more would outlast the load timeout; the next request after Retry-After tries again.
             config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1})

@@ -1,9 +1,13 @@
-"""Where a model is read from: every `MODEL_URL` form of the README ("Configuration"), as one small interface.
+"""Where a model is read from: every `MODEL_URL` form of the README ("Configuration"), one class each
+behind one small protocol, `Source` (as `ml_model.data` does for MNIST's sources):
 
-- `http://` / `https://` (the local model server, a public S3 bucket): urllib, joined like URLs;
-- `s3://BUCKET/KEY` (a private bucket, IAM read): boto3, imported only when such a URL is used,
-  honouring `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`;
-- a local path or `file://` URL, to an export folder or to its `model.json`.
+- `HttpSource`: `http://` / `https://` (the local model server, a public S3 bucket), urllib;
+- `S3Source`: `s3://BUCKET/KEY` (a private bucket, IAM read), boto3, whose client the caller makes
+  when such a URL is used, honouring `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`;
+- `FileSource`: a local path or `file://` URL, to an export folder or to its `model.json`.
+
+`locate` picks the class for a URL; `chunks` and `read` read any of them, turning every failure
+into a one-line `FetchError` that names the file (and the server, never the bucket or path).
 
 Artifact paths in a manifest are relative to the manifest and may climb out of its folder
 (`latest/model.json` → `../<version>/model.tflite`), so `join` normalises `..` for every scheme;
@@ -12,20 +16,18 @@ a path that would climb above the bucket (or URL) root is refused.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import time
 import urllib.error
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, ContextManager, Iterator, Protocol
 
 from .manifest import MANIFEST_NAME
 
-HTTP = "http"
-S3 = "s3"
-FILE = "file"
 CHUNK = 1 << 20
 USER_AGENT = "number-prediction-api"
 
@@ -34,102 +36,135 @@ class FetchError(Exception):
     """A model file could not be read from its source; the message names the file and the cause."""
 
 
-@dataclass(frozen=True)
-class Source:
-    """One file of a model: a scheme and where it is (URL, `bucket/key` or absolute path)."""
+class Source(Protocol):
+    """One file of a model, wherever it is: `location` is its URL, `bucket/key` or absolute path."""
 
-    kind: str
     location: str
 
     @property
-    def name(self) -> str:
-        """The file's own name, for messages (never the whole URL: it may name a private bucket)."""
-        return posixpath.basename(self.location.split("?", 1)[0]) or self.location
+    def host(self) -> str:
+        """The server the file is read from, `host[:port]` only ("" for a local file): what a caller
+        needs to see which server failed, never the path or credentials."""
+
+    def join(self, relative: str) -> "Source":
+        """The file at `relative` (as written in a manifest) next to this one, on the same source."""
+
+    def open(self, timeout: float) -> ContextManager[IO[bytes]]:
+        """The file's bytes as a stream; `timeout` bounds the connect and each read."""
+
+
+@dataclass(frozen=True)
+class HttpSource:
+    """`http(s)://` (the local model server, a public bucket): urllib, joined like URLs."""
+
+    location: str
 
     @property
     def host(self) -> str:
-        """The server an `http(s)://` file is read from, `host[:port]` only (never the path or any
-        user:password@ part): what a caller needs to see which server failed."""
-        return _host(self.location) if self.kind == HTTP else ""
+        return _host(self.location)
 
-    def join(self, relative: str) -> "Source":
-        """The file at `relative` (as written in a manifest) next to this one."""
-        if self.kind == HTTP:
-            url = urllib.parse.urlsplit(self.location)
-            path = "/" + _climb(posixpath.dirname(url.path).lstrip("/"), relative)
-            return Source(HTTP, urllib.parse.urlunsplit((url.scheme, url.netloc, path, "", "")))
-        if self.kind == S3:
-            bucket, key = self.location.split("/", 1)
-            return Source(S3, f"{bucket}/{_climb(posixpath.dirname(key), relative)}")
-        return Source(FILE, "/" + _climb(os.path.dirname(self.location).lstrip("/"), relative))
+    def join(self, relative: str) -> "HttpSource":
+        url = urllib.parse.urlsplit(self.location)
+        path = "/" + _climb(posixpath.dirname(url.path).lstrip("/"), relative)
+        return HttpSource(urllib.parse.urlunsplit((url.scheme, url.netloc, path, "", "")))
 
-    def chunks(self, timeout: float, s3_client: Any = None, deadline: float | None = None) -> Iterator[bytes]:
-        """The file's bytes in chunks; raises FetchError (also midway) with a short reason.
+    def open(self, timeout: float) -> ContextManager[IO[bytes]]:
+        # Imported here, not with the module: it pulls in http.client and ssl (~30 ms of a cold
+        # start that reads the model from s3:// or a path).
+        from urllib.request import Request, urlopen
 
-        `timeout` bounds each connect and read; `deadline` (a `time.monotonic()` value) the whole
-        transfer, so a source that trickles bytes cannot hold the request past it.
-        """
-        try:
-            with self._open(timeout, s3_client) as stream:
-                read = getattr(stream, "read1", None) or stream.read  # read1: what has arrived, not a full MiB
-                while chunk := read(CHUNK):
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise FetchError(f"{self.name}: too slow, not received within the load timeout")
-                    yield chunk
-                missing = getattr(stream, "length", None)  # HTTP: what Content-Length promised and never came
-                if missing:
-                    raise FetchError(f"{self.name}: the connection closed {missing} bytes early")
-        except FetchError:
-            raise
-        except urllib.error.HTTPError as exc:
-            raise FetchError(f"{self.name}: HTTP {exc.code} {exc.reason} from {self.host}") from exc
-        except urllib.error.URLError as exc:
-            raise FetchError(f"{self.name}: cannot connect to {self.host} ({exc.reason})") from exc
-        except FileNotFoundError as exc:
-            raise FetchError(f"{self.name}: no such file") from exc
-        except Exception as exc:  # noqa: BLE001 - socket, OS and botocore errors all mean "cannot read"
-            where = f" (from {self.host})" if self.host else ""
-            raise FetchError(f"{self.name}: {_describe(exc)}{where}") from exc
+        request = Request(self.location, headers={"User-Agent": USER_AGENT})
+        return urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked in locate()
 
-    def read(self, timeout: float, limit: int, s3_client: Any = None, deadline: float | None = None) -> bytes:
-        """The whole (small) file, refused if larger than `limit` bytes."""
-        data = bytearray()
-        for chunk in self.chunks(timeout, s3_client, deadline):
-            data += chunk
-            if len(data) > limit:
-                raise FetchError(f"{self.name}: larger than {limit} bytes")
-        return bytes(data)
 
-    def _open(self, timeout: float, s3_client: Any) -> IO[bytes]:
-        if self.kind == HTTP:
-            # Imported here, not with the module: it pulls in http.client and ssl (~30 ms of a cold
-            # start that reads the model from s3:// or a path).
-            from urllib.request import Request, urlopen
+@dataclass(frozen=True)
+class S3Source:
+    """`s3://BUCKET/KEY` (a private bucket, IAM read): `location` is `bucket/key`; `client` gives the
+    boto3 client to read with (made by the caller, once, when the first s3:// file is read)."""
 
-            request = Request(self.location, headers={"User-Agent": USER_AGENT})
-            return urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked in locate()
-        if self.kind == S3:
-            bucket, key = self.location.split("/", 1)
-            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"]
-            return _Closing(body)
+    location: str
+    client: Callable[[], Any] = field(default=lambda: None, compare=False, repr=False)
+
+    @property
+    def host(self) -> str:
+        return ""
+
+    def join(self, relative: str) -> "S3Source":
+        bucket, key = self.location.split("/", 1)
+        return S3Source(f"{bucket}/{_climb(posixpath.dirname(key), relative)}", self.client)
+
+    def open(self, timeout: float) -> ContextManager[IO[bytes]]:
+        bucket, key = self.location.split("/", 1)
+        return contextlib.closing(self.client().get_object(Bucket=bucket, Key=key)["Body"])
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A local file (a path or `file://` URL): `location` is its absolute path."""
+
+    location: str
+
+    @property
+    def host(self) -> str:
+        return ""
+
+    def join(self, relative: str) -> "FileSource":
+        return FileSource("/" + _climb(os.path.dirname(self.location).lstrip("/"), relative))
+
+    def open(self, timeout: float) -> ContextManager[IO[bytes]]:
         return open(self.location, "rb")
 
 
-class _Closing:
-    """A botocore streaming body as a context manager."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-
-    def __enter__(self) -> Any:
-        return self._body
-
-    def __exit__(self, *exc: object) -> None:
-        self._body.close()
+def name(source: Source) -> str:
+    """The file's own name, for messages (never the whole URL: it may name a private bucket)."""
+    return posixpath.basename(source.location.split("?", 1)[0]) or source.location
 
 
-def locate(model_url: str) -> Source:
-    """The manifest a `MODEL_URL` points at; raises FetchError for a URL of no supported form."""
+def chunks(source: Source, timeout: float, deadline: float | None = None) -> Iterator[bytes]:
+    """The file's bytes in chunks; raises FetchError (also midway) with a short reason.
+
+    `timeout` bounds each connect and read; `deadline` (a `time.monotonic()` value) the whole
+    transfer, so a source that trickles bytes cannot hold the request past it.
+    """
+    file, host = name(source), source.host
+    try:
+        with source.open(timeout) as stream:
+            read = getattr(stream, "read1", None) or stream.read  # read1: what has arrived, not a full MiB
+            while chunk := read(CHUNK):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise FetchError(f"{file}: too slow, not received within the load timeout")
+                yield chunk
+            missing = getattr(stream, "length", None)  # HTTP: what Content-Length promised and never came
+            if missing:
+                raise FetchError(f"{file}: the connection closed {missing} bytes early")
+    except FetchError:
+        raise
+    except urllib.error.HTTPError as exc:
+        raise FetchError(f"{file}: HTTP {exc.code} {exc.reason} from {host}") from exc
+    except urllib.error.URLError as exc:
+        raise FetchError(f"{file}: cannot connect to {host} ({exc.reason})") from exc
+    except FileNotFoundError as exc:
+        raise FetchError(f"{file}: no such file") from exc
+    except Exception as exc:  # noqa: BLE001 - socket, OS and botocore errors all mean "cannot read"
+        where = f" (from {host})" if host else ""
+        raise FetchError(f"{file}: {_describe(exc)}{where}") from exc
+
+
+def read(source: Source, timeout: float, limit: int, deadline: float | None = None) -> bytes:
+    """The whole (small) file, refused if larger than `limit` bytes."""
+    data = bytearray()
+    for chunk in chunks(source, timeout, deadline):
+        data += chunk
+        if len(data) > limit:
+            raise FetchError(f"{name(source)}: larger than {limit} bytes")
+    return bytes(data)
+
+
+def locate(model_url: str, s3_client: Callable[[], Any] = lambda: None) -> Source:
+    """The manifest a `MODEL_URL` points at; raises FetchError for a URL of no supported form.
+
+    `s3_client` gives the boto3 client for an `s3://` URL (and every file joined to it).
+    """
     url = model_url.strip()
     parsed = urllib.parse.urlparse(url)
     scheme = parsed.scheme.lower()
@@ -137,15 +172,15 @@ def locate(model_url: str) -> Source:
         if not parsed.netloc:
             raise FetchError("MODEL_URL has no host")
         if not parsed.path.endswith("/") and parsed.path:
-            return Source(HTTP, url)
-        return Source(HTTP, urllib.parse.urljoin(url if parsed.path else url + "/", MANIFEST_NAME))
+            return HttpSource(url)
+        return HttpSource(urllib.parse.urljoin(url if parsed.path else url + "/", MANIFEST_NAME))
     if scheme == "s3":
         key = parsed.path.lstrip("/")
         if not parsed.netloc or not key:
             raise FetchError("an s3:// MODEL_URL must name a bucket and a key: s3://BUCKET/latest/model.json")
         if key.endswith("/"):
             key += MANIFEST_NAME
-        return Source(S3, f"{parsed.netloc}/{key}")
+        return S3Source(f"{parsed.netloc}/{key}", s3_client)
     if scheme == "file":
         from urllib.request import url2pathname
 
@@ -157,7 +192,7 @@ def locate(model_url: str) -> Source:
     path = path.absolute()
     if path.is_dir():
         path = path / MANIFEST_NAME
-    return Source(FILE, os.path.normpath(path))
+    return FileSource(os.path.normpath(path))
 
 
 def _climb(folder: str, relative: str) -> str:

@@ -22,7 +22,7 @@ from api.manifest import MANIFEST_NAME, VARIANT_ARTIFACTS
 from api.model_store import ModelStore
 from api.predictor import SAVEDMODEL, TFLITE
 from api.settings import Settings
-from api.sources import FILE, HTTP, S3, FetchError, Source, locate
+from api.sources import FetchError, FileSource, HttpSource, S3Source, Source, locate
 from api_support import Clock, leftovers, store_for
 from loopback import free_port, serve_folder
 
@@ -41,21 +41,21 @@ def assert_reads_digits(store: ModelStore, digits: tuple[np.ndarray, np.ndarray]
 # ---------------------------------------------------------------- URL forms
 
 @pytest.mark.parametrize("url, kind, location", [
-    ("http://localhost:3000/latest/model.json", HTTP, "http://localhost:3000/latest/model.json"),
-    ("https://b.s3.amazonaws.com/latest/", HTTP, "https://b.s3.amazonaws.com/latest/model.json"),
-    ("https://b.s3.amazonaws.com", HTTP, "https://b.s3.amazonaws.com/model.json"),
-    ("s3://bucket/latest/model.json", S3, "bucket/latest/model.json"),
-    ("s3://bucket/latest/", S3, "bucket/latest/model.json"),
-    ("file:///srv/exports/latest/model.json", FILE, "/srv/exports/latest/model.json"),
-    ("/srv/exports/latest/model.json", FILE, "/srv/exports/latest/model.json"),
+    ("http://localhost:3000/latest/model.json", HttpSource, "http://localhost:3000/latest/model.json"),
+    ("https://b.s3.amazonaws.com/latest/", HttpSource, "https://b.s3.amazonaws.com/latest/model.json"),
+    ("https://b.s3.amazonaws.com", HttpSource, "https://b.s3.amazonaws.com/model.json"),
+    ("s3://bucket/latest/model.json", S3Source, "bucket/latest/model.json"),
+    ("s3://bucket/latest/", S3Source, "bucket/latest/model.json"),
+    ("file:///srv/exports/latest/model.json", FileSource, "/srv/exports/latest/model.json"),
+    ("/srv/exports/latest/model.json", FileSource, "/srv/exports/latest/model.json"),
 ])
-def test_model_url_forms(url: str, kind: str, location: str) -> None:
-    assert locate(url) == Source(kind, location)
+def test_model_url_forms(url: str, kind: type, location: str) -> None:
+    assert locate(url) == kind(location)
 
 
 def test_a_folder_path_means_its_model_json(tmp_path: Path) -> None:
-    assert locate(str(tmp_path)) == Source(FILE, str(tmp_path / MANIFEST_NAME))
-    assert locate(tmp_path.as_uri()) == Source(FILE, str(tmp_path / MANIFEST_NAME))
+    assert locate(str(tmp_path)) == FileSource(str(tmp_path / MANIFEST_NAME))
+    assert locate(tmp_path.as_uri()) == FileSource(str(tmp_path / MANIFEST_NAME))
 
 
 @pytest.mark.parametrize("url, fragment", [
@@ -70,20 +70,20 @@ def test_unsupported_model_urls(url: str, fragment: str) -> None:
 
 
 @pytest.mark.parametrize("manifest, relative, expected", [
-    (Source(HTTP, "http://h:3000/latest/model.json"), "model.tflite", "http://h:3000/latest/model.tflite"),
-    (Source(HTTP, "http://h:3000/latest/model.json"), "../2026-11-26T10-07-19Z/model.tflite",
+    (HttpSource("http://h:3000/latest/model.json"), "model.tflite", "http://h:3000/latest/model.tflite"),
+    (HttpSource("http://h:3000/latest/model.json"), "../2026-11-26T10-07-19Z/model.tflite",
      "http://h:3000/2026-11-26T10-07-19Z/model.tflite"),
-    (Source(S3, "bucket/latest/model.json"), "../2026-11-26T10-07-19Z/model.tflite",
+    (S3Source("bucket/latest/model.json"), "../2026-11-26T10-07-19Z/model.tflite",
      "bucket/2026-11-26T10-07-19Z/model.tflite"),
-    (Source(S3, "bucket/model.json"), "v1/./model.tflite", "bucket/v1/model.tflite"),
-    (Source(FILE, "/srv/exports/latest/model.json"), "../v2/model.tflite", "/srv/exports/v2/model.tflite"),
+    (S3Source("bucket/model.json"), "v1/./model.tflite", "bucket/v1/model.tflite"),
+    (FileSource("/srv/exports/latest/model.json"), "../v2/model.tflite", "/srv/exports/v2/model.tflite"),
 ])
 def test_artifact_paths_resolve_like_urls(manifest: Source, relative: str, expected: str) -> None:
     assert manifest.join(relative).location == expected
 
 
-@pytest.mark.parametrize("manifest", [Source(HTTP, "http://h/latest/model.json"), Source(S3, "bucket/latest/model.json"),
-                                      Source(FILE, "/srv/model.json")])
+@pytest.mark.parametrize("manifest", [HttpSource("http://h/latest/model.json"), S3Source("bucket/latest/model.json"),
+                                      FileSource("/srv/model.json")])
 @pytest.mark.parametrize("relative", ["../../model.tflite", "/etc/passwd", "..\\model.tflite"])
 def test_artifact_paths_cannot_leave_the_root(manifest: Source, relative: str) -> None:
     with pytest.raises(FetchError):
