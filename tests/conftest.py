@@ -161,6 +161,23 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def loaded_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> "ModelStore":
+    """The trained test export behind a model store of its own (loaded on first use, then kept)."""
+    from api_support import store_for
+
+    return store_for(str(mnist_export), tmp_path_factory.mktemp("model-cache"))
+
+
+@pytest.fixture
+def store(loaded_store: "ModelStore") -> Iterator["ModelStore"]:
+    """The handler answers from `loaded_store` during the test."""
+    from api_support import serving
+
+    with serving(loaded_store):
+        yield loaded_store
+
+
+@pytest.fixture(scope="session")
 def offline_api(serverless: Path, model_server: FolderServer,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator["Offline"]:
     """One `serverless offline` for the session, on free loopback ports, reading the trained test export."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,18 +18,11 @@ from PIL import Image
 from api import handler
 from api.images import PixelBudget, from_bytes
 from api.inputs import CONFIDENT, INSTANCES, SINGLE, Inputs, response_body
-from api.model_store import ModelStore
 from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
-from api_support import http_event, serving, store_for
+from api_support import http_event
 from bench.corpus import canvas_white, scan
 
 BLANK = [[0] * 28] * 28
-
-
-@pytest.fixture(scope="module")
-def store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelStore]:
-    with serving(store_for(str(mnist_export), tmp_path_factory.mktemp("cache"))) as store:
-        yield store
 
 
 def post(body: Any) -> tuple[int, Any]:

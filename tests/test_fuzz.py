@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw
 from api import handler
 from api.http import event_path
 from api.model_store import ModelStore
-from api_support import LambdaContext, http_event, png_claiming, rest_event, rss_mb, serving, store_for
+from api_support import LambdaContext, http_event, png_claiming, rest_event, rss_mb, serving
 from digit_images import encode
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,12 +53,11 @@ FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthC
 
 
 @pytest.fixture(scope="module")
-def fuzz_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelStore]:
-    """The real small MNIST model, loaded once, behind the handler for the whole module."""
-    store = store_for(str(mnist_export), tmp_path_factory.mktemp("fuzz-cache"))
-    store.model()
-    with serving(store):
-        yield store
+def fuzz_store(loaded_store: ModelStore) -> Iterator[ModelStore]:
+    """The real small MNIST model, loaded before the first event, behind the handler for the whole module."""
+    loaded_store.model()
+    with serving(loaded_store):
+        yield loaded_store
 
 
 class Checker:

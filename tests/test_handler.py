@@ -12,7 +12,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,17 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type, Inference-Header-Content-Length",
         "Access-Control-Expose-Headers": "Inference-Header-Content-Length"}
-
-
-@pytest.fixture(scope="module")
-def loaded_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
-    return store_for(str(mnist_export), tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture
-def store(loaded_store: ModelStore) -> Iterator[ModelStore]:
-    with serving(loaded_store):
-        yield loaded_store
 
 
 @pytest.fixture(scope="module")

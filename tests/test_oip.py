@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -223,17 +223,6 @@ def test_literal_routes_win_and_unmatched_paths_take_their_family_error_style() 
 
 
 # ---------------------------------------------------------------- through the handler
-
-
-@pytest.fixture(scope="module")
-def loaded_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
-    return store_for(str(mnist_export), tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture
-def store(loaded_store: ModelStore) -> Iterator[ModelStore]:
-    with serving(loaded_store):
-        yield loaded_store
 
 
 def call(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,

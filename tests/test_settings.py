@@ -73,20 +73,6 @@ def test_model_runtime_is_read_by_settings(value: str, runtime: str, monkeypatch
     assert Settings.from_env({"MODEL_RUNTIME": value}).runtime == runtime
 
 
-def test_the_response_runs_the_runtime_the_environment_names(mnist_export: Path, tmp_path: Path, real_mnist,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MODEL_URL", str(mnist_export))
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
-    digit = real_mnist.test_images[0].tolist()
-    for runtime in (SAVEDMODEL, TFLITE):
-        monkeypatch.setenv("MODEL_RUNTIME", runtime)
-        with serving(None):
-            response = handler.get_number_prediction(http_event(body={"image": digit}), None)
-        body = json.loads(response["body"])
-        assert response["statusCode"] == 200 and body["model"]["runtime"] == runtime
-        assert body["prediction"] == real_mnist.test_labels[0]
-
-
 # What the Lambda bundle has: numpy, Pillow and LiteRT, and no TensorFlow. The child sees only
 # these (linked from this environment), the standard library and the repository's api/.
 WITHOUT_TENSORFLOW = textwrap.dedent("""
