@@ -36,7 +36,7 @@ import api_latency  # noqa: E402  (test.json's events: the same request bodies a
 
 REPO = api_latency.REPO
 sys.path.insert(0, str(REPO / "tests"))
-from api_support import free_port  # noqa: E402
+from loopback import free_port  # noqa: E402
 from serverless_support import SERVERLESS, Offline  # noqa: E402
 
 MIX = {"array": 60, "png": 15, "batch": 15, "model": 10}

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from api_support import free_port, serve_folder  # noqa: E402
+from loopback import free_port, serve_folder  # noqa: E402
 from browser_support import launch, opened  # noqa: E402
 from pen_paths import traced_digits  # noqa: E402
 from serverless_support import SERVERLESS, Offline, cli_env  # noqa: E402
