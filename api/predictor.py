@@ -27,8 +27,6 @@ NUM_CLASSES = 10
 # LiteRT writes this line to the process's stderr (file descriptor 2) from C++ the first time an
 # interpreter allocates its tensors, with no setting to turn it off; `_without_stderr_lines` holds it back.
 XNNPACK_NOTICE = b"Created TensorFlow Lite XNNPACK delegate"
-
-
 # The library each runtime needs (its module, and its name for messages): the Lambda bundle carries
 # LiteRT only.
 RUNTIME_LIBRARIES = {TFLITE: ("ai_edge_litert", "the 'ai-edge-litert' package"), SAVEDMODEL: ("tensorflow", "TensorFlow")}
