@@ -89,7 +89,8 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
 
 def read_array(value: Any) -> np.ndarray:
     """A 28x28 / 784 array → float32 [28, 28] in [0, 1]; a blank (uniform) one is refused like a blank image."""
-    array = images.from_array(value)
+    pixels = _whole_pixels([value]) if isinstance(value, list) else None
+    array = images.from_array(value if pixels is None else pixels[0])
     if float(array.max()) - float(array.min()) < MIN_ARRAY_CONTRAST:
         raise no_digit("the image array")
     return array
@@ -102,8 +103,9 @@ def _arrays(items: list[Any]) -> np.ndarray | None:
     without paying Python's per-image overhead 256 times."""
     if not all(isinstance(item, list) for item in items):
         return None
+    batch = _whole_pixels(items)
     try:
-        batch = np.asarray(items, dtype=np.float32)
+        batch = np.asarray(items, dtype=np.float32) if batch is None else batch
     except (ValueError, TypeError, OverflowError):
         return None
     if batch.shape[1:] == (images.PIXELS,) or batch.shape[1:] == (images.SIZE, images.SIZE, 1):
@@ -119,6 +121,26 @@ def _arrays(items: list[Any]) -> np.ndarray | None:
     if ((high - low) / divisor < MIN_ARRAY_CONTRAST).any():
         return None  # a blank one: the per-image path refuses it, naming its index
     return batch / divisor[:, np.newaxis, np.newaxis]
+
+
+def _whole_pixels(items: list[Any]) -> np.ndarray | None:
+    """Arrays of whole numbers 0-255 (28 rows of 28, or 784; what canvases and MNIST send) as float32
+    [N, 28, 28], or None if any is otherwise. `bytes()` converts such lists in C, several times
+    faster than numpy's per-number conversion, and refuses anything else (floats, out of range)."""
+    rows: list[bytes] = []
+    try:
+        for item in items:
+            if type(item) is not list:
+                return None
+            if len(item) == images.PIXELS:
+                rows.append(bytes(item))
+            elif len(item) == images.SIZE and all(type(row) is list and len(row) == images.SIZE for row in item):
+                rows.extend(map(bytes, item))
+            else:
+                return None
+    except (TypeError, ValueError):
+        return None
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(items), images.SIZE, images.SIZE).astype(np.float32)
 
 
 def _raw_image(request: Request, budget: images.PixelBudget) -> np.ndarray:
