@@ -98,7 +98,8 @@ def make_interpreter(path: Path, threads: int) -> object:
 def chunked(predictor: object, images: np.ndarray, chunk: int) -> Callable[[], None]:
     def run() -> None:
         for start in range(0, len(images), chunk):
-            predictor.predict(images[start:start + chunk])  # type: ignore[attr-defined]
+            # One pass each: `_run`, not `predict`, which would split a chunk over api.predictor.CHUNK.
+            predictor._run(images[start:start + chunk])  # type: ignore[attr-defined]
     return run
 
 
