@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from . import images
 from .normalise import no_digit
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from .http import REPLACEMENT, Request, json_object
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from .lazy import lazy_import
+
+# Pillow loads when an image first arrives (api.lazy).
+Image = lazy_import("PIL.Image")
 
 SINGLE = "image"
 BATCH = "images"
