@@ -3,7 +3,7 @@
     python bench/batch_arrangements.py --export bench/results/seed-quantized
     python bench/batch_arrangements.py --export EXPORT --quick       # seconds: what the test suite runs
 
-One batch of 256 MNIST test images goes through the float32 `.tflite` of the export (the variant the
+One batch of 256 digits (`bench/serving.py`'s) goes through the float32 `.tflite` of the export (the variant the
 API serves on this CPU) in each arrangement:
 
 - one interpreter with 1 or 2 threads, fed in chunks of 1, 8, 16, 32, 64 or 256 images;
@@ -20,6 +20,7 @@ FMA units, as on AMD Zen 2/3 and Intel since Haswell).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -31,10 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-BATCH = 256
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serving  # noqa: E402  (the sibling bench: its 256-image batch)
+
+REPO = serving.REPO
+BATCH = serving.BIG_BATCH
 CHUNKS = (1, 8, 16, 32, 64, 256)
-TARGET_IMAGES_PER_S = 10_000
+TARGET_IMAGES_PER_S = serving.TARGET_BATCH_IMAGES_PER_S
 SGEMM_SIZE = 2048
 SGEMM_CHILD = """\
 import sys, time
@@ -130,10 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no model.tflite in {args.export}: pass --export", file=sys.stderr)
         return 2
 
-    sys.path.insert(0, str(REPO))
-    from ml_model.data import load_mnist
-
-    images = load_mnist().test_images[:BATCH].astype(np.float32)[..., np.newaxis] / 255.0
+    # The serving bench's batch: 256 shifted copies of test.json's digit.
+    template = json.loads(serving.api_latency.TEST_EVENT.read_text())
+    body = json.loads(serving.big_batch_event(template)["body"])
+    images = np.asarray(body["images"], dtype=np.float32)[..., np.newaxis] / 255.0
     cores = len(os.sched_getaffinity(0))
     one, two = make_interpreter(model, 1), make_interpreter(model, 2)
     left, right = make_interpreter(model, 1), make_interpreter(model, 1)

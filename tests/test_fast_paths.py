@@ -20,11 +20,13 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api import http, inputs
 from api.http import Request
+from api.predictor import CHUNK, LiteRTPredictor
 from api.settings import MAX_BATCH
 from test_fuzz import FUZZ, bodies, image_like, json_values
 
@@ -137,3 +139,13 @@ print(json.dumps([before, "PIL.ExifTags" in sys.modules, outcome]))
     assert done.returncode == 0, done.stderr
     before, after, outcome = json.loads(done.stdout)
     assert (before, after) == (False, True), outcome
+
+
+@pytest.mark.slow
+def test_a_batch_in_passes_answers_as_one_pass(mnist_export: Path, real_mnist) -> None:
+    """Big batches run in passes of CHUNK images, the last one shorter: the same probabilities."""
+    images = real_mnist.test_images[:CHUNK * 3 + 5, ..., np.newaxis].astype(np.float32) / 255.0
+    predictor = LiteRTPredictor(mnist_export / "model.tflite", num_threads=2)
+    whole = predictor._run(images)  # one pass of all of them
+    np.testing.assert_allclose(predictor.predict(images), whole, atol=1e-5)
+    np.testing.assert_allclose(predictor.predict(images[:CHUNK + 1]), whole[:CHUNK + 1], atol=1e-5)
