@@ -7,6 +7,9 @@ read exactly as `json` and `numpy.asarray` would, and the plain path then reads 
 its own words. Here every generated body is read both ways, through `read_inputs` as it is and with
 the fast paths switched off, and the results (the model's input bytes, or the error's status and
 message) must be identical; the fuzz suite's body strategies supply the hostile cases.
+
+Also here: Pillow stays unrun on a cold start that answers an array (`api.lazy`), and a big batch
+run in passes of `api.predictor.CHUNK` images answers as one pass does.
 """
 
 from __future__ import annotations
