@@ -10,7 +10,6 @@ renamed, so the cache never holds a half-written or unverified file.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import os
 import shutil
@@ -25,12 +24,13 @@ from typing import BinaryIO, Iterable, Protocol, Sequence
 
 import numpy as np
 
+from api.manifest import NUM_CLASSES, sha256_file
+
 from .errors import DataError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SIZE = 28
-NUM_CLASSES = 10
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 TRAIN_COUNT = 60_000
@@ -176,14 +176,6 @@ def default_cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "number-prediction" / "mnist"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ensure_files(

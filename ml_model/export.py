@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from api.manifest import (
-    FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, MANIFEST_NAME, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS,
-    Manifest,
-    ManifestError, content_type, parse_manifest,
+    ARTIFACT_FILES, FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, LATEST, MANIFEST_NAME, SAVED_MODEL_DIR,
+    SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS, Manifest, ManifestError, content_type, parse_manifest, sha256_file,
 )
 
-from .data import sha256_file as sha256_of  # one implementation, shared with the data cache
 from .errors import ExportError
 
 if TYPE_CHECKING:
@@ -34,11 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LATEST = "latest"
-SAVED_MODEL_DIR = "saved_model"
+# Every file of an export by its artifact key: the model files, then the training record.
 FILES = {
-    TFLITE: "model.tflite",
-    SAVEDMODEL: "saved_model.tar.gz",
+    **ARTIFACT_FILES,
     "history": "history.json",
     "curves": "history.png",
 }
@@ -112,7 +108,7 @@ def _reproducible(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def artifact_entry(folder: Path, filename: str) -> dict[str, Any]:
     """The manifest's entry for the file `folder/filename`."""
     path = folder / filename
-    return {"path": filename, "bytes": path.stat().st_size, "sha256": sha256_of(path),
+    return {"path": filename, "bytes": path.stat().st_size, "sha256": sha256_file(path),
             "contentType": content_type(filename)}
 
 
@@ -121,9 +117,9 @@ def _manifest(folder: Path, name: str, config: Mapping[str, Any], metrics: Mappi
     now = datetime.now(timezone.utc)
     artifacts = {key: artifact_entry(folder, filename) for key, filename in FILES.items()}
     if variants:
-        from .quantize import VARIANT_FILES
+        from .quantize import QUANTISED_FILES
 
-        for precision, filename in VARIANT_FILES.items():
+        for precision, filename in QUANTISED_FILES.items():
             artifacts[VARIANT_ARTIFACTS[precision]] = artifact_entry(folder, filename)
     manifest = {
         "format": FORMAT,
@@ -205,7 +201,7 @@ def verify_export(export_dir: str | Path) -> Manifest:
         path = export_dir / artifact.path
         if not path.is_file():
             raise ExportError(f"{export_dir}: {artifact.path} is missing")
-        if path.stat().st_size != artifact.bytes or sha256_of(path) != artifact.sha256:
+        if path.stat().st_size != artifact.bytes or sha256_file(path) != artifact.sha256:
             raise ExportError(f"{export_dir}: {artifact.path} does not match model.json (size or sha256)")
     return manifest
 
