@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from api.manifest import PRECISIONS
+from api.manifest import LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
 
 from .errors import BucketNotFound, UserError
 
@@ -56,8 +56,6 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .quantize import quantize_export
 
     out = quantize_export(args.export, args.out, data_dir=args.data_dir, cache_dir=args.cache_dir)
-    from api.manifest import MANIFEST_NAME, parse_manifest
-
     manifest = parse_manifest((out / MANIFEST_NAME).read_bytes())
     for variant in manifest.variants.values():
         print(f"{variant.precision:<8} test accuracy {variant.accuracy:.4f}  {variant.ms_per_image:.3f} ms per image  "
@@ -68,26 +66,24 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def _bucket_and_client(args: argparse.Namespace) -> tuple[str, Any]:
-    from .deploy import BUCKET_VARIABLE, bucket_name, load_env, s3_client
+    from .env import BUCKET_VARIABLE, bucket_name, load_env
+    from .s3 import s3_client
 
-    in_environment = bool(os.environ.get(BUCKET_VARIABLE, "").strip())
-    files = load_env(args.env)
-    bucket = bucket_name(args.bucket, args.env, files)
+    settings = load_env(args.env)
+    bucket = bucket_name(args.bucket, settings)
     # Where the name came from, so that an error about the bucket points at what to fix.
-    if args.bucket:
-        args.bucket_origin = "--bucket"
-    elif in_environment:
-        args.bucket_origin = f"{BUCKET_VARIABLE} in the environment"
-    else:
-        args.bucket_origin = f"{BUCKET_VARIABLE} in {', '.join(str(path) for path in files)}"
-    return bucket, s3_client(args.endpoint_url)
+    args.bucket_origin = "--bucket" if args.bucket else settings.origin(BUCKET_VARIABLE)
+    return bucket, s3_client(args.endpoint_url, settings=settings.from_files)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from .deploy import bucket_name, deploy, format_size, load_env, public_url
+    from .deploy import LATEST_KEY, deploy, format_size
+    from .s3 import public_url
 
     if args.dry_run:  # no credentials or network needed to see the plan
-        bucket = bucket_name(args.bucket, args.env, load_env(args.env))
+        from .env import bucket_name, load_env
+
+        bucket = bucket_name(args.bucket, load_env(args.env))
         result = deploy(args.export, bucket, dry_run=True)
         print(f"dry run: would upload version {result.version} to s3://{bucket}/{result.version}/")
         for spec in result.objects:
@@ -104,7 +100,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"{result.latest_url} already serves {result.version}")
     print(f"MODEL_URL={result.latest_url}")
     if args.public_read:
-        print(f"public URL: {public_url(client, bucket)}")
+        print(f"public URL: {public_url(client, bucket, LATEST_KEY)}")
     return 0
 
 
@@ -178,11 +174,14 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="where verified MNIST files are kept (default: $MNIST_CACHE_DIR or ~/.cache/number-prediction/mnist)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ml_model", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def _add_export_argument(parser: argparse.ArgumentParser, name: str = "export") -> None:
+    """The export folder to work on: a positional `export`, or deploy's `--export`."""
+    options: dict[str, Any] = {} if name.startswith("-") else {"nargs": "?"}
+    parser.add_argument(name, type=Path, default=DEFAULT_EXPORTS / LATEST,
+                        help=f"export folder (default: ml_model/exports/{LATEST})", **options)
 
+
+def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train the CNN of a config on MNIST and export it",
                        description="Train the network described by a config.json on real MNIST, evaluate it "
                                    "on the test set and export it (SavedModel, .tflite, model.json).")
@@ -195,33 +194,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="test-set loss and accuracy of an export",
                        description="Check an export against its manifest and measure it on the MNIST test set.")
-    p.add_argument("export", type=Path, nargs="?", default=DEFAULT_EXPORTS / "latest",
-                   help="export folder (default: ml_model/exports/latest)")
-    p.add_argument("--runtime", choices=("tflite", "savedmodel"), help="default: tflite when LiteRT is installed")
+    _add_export_argument(p)
+    p.add_argument("--runtime", choices=RUNTIMES, help="default: tflite when LiteRT is installed")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="only this .tflite variant (default: every variant the export has)")
     p.add_argument("--json", action="store_true", help="print the scores as a JSON list, one entry per model")
     _add_data_options(p)
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_quantize(sub: Any) -> None:
     p = sub.add_parser("quantize", help="add float16 and int8 .tflite variants to an export",
                        description="Convert an export's SavedModel to float16 and full-integer int8 .tflite models "
                                    "(int8 calibrated on training images), measure every variant on the MNIST test "
                                    "set, and write them with a new manifest as a new version: in place, or to --out.")
-    p.add_argument("export", type=Path, nargs="?", default=DEFAULT_EXPORTS / "latest",
-                   help="export folder (default: ml_model/exports/latest)")
+    _add_export_argument(p)
     p.add_argument("--out", type=Path, help="write the quantised export here instead of replacing the export")
     _add_data_options(p)
     p.set_defaults(func=cmd_quantize)
 
+
+def _add_bucket_commands(sub: Any) -> None:
     p = sub.add_parser("deploy", help="upload an export to S3 and make it the latest version",
                        description="Upload every artifact of an export to s3://BUCKET/VERSION/, verify each one "
                                    "(size and SHA-256), then switch s3://BUCKET/latest/model.json to it in one "
                                    "write. A failed deploy leaves latest as it was; re-running is harmless.")
-    p.add_argument("--export", type=Path, default=DEFAULT_EXPORTS / "latest",
-                   help="export folder (default: ml_model/exports/latest)")
+    _add_export_argument(p, "--export")
     p.add_argument("--dry-run", action="store_true", help="show what would be uploaded; change nothing")
     _add_bucket_options(p, public_read=True)
     p.set_defaults(func=cmd_deploy)
@@ -241,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bucket_options(p, public_read=True)
     p.set_defaults(func=cmd_rollback)
 
+
+def _add_serve(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve the exports folder over HTTP for local development",
                        description="A static file server for ml_model/exports/, so that MODEL_URL="
                                    "http://localhost:3000/latest/model.json works during development. "
@@ -251,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=3000, help="port (default: 3000; 0 picks a free one)")
     p.set_defaults(func=cmd_serve)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ml_model", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_train, _add_evaluate, _add_quantize, _add_bucket_commands, _add_serve):
+        add(sub)
     return parser
 
 
