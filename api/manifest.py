@@ -74,9 +74,6 @@ class Artifact:
     sha256: str
     content_type: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256, "contentType": self.content_type}
-
 
 @dataclass(frozen=True)
 class Variant:

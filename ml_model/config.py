@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from api.manifest import LATEST
 from api.messages import did_you_mean
 
 from .errors import ConfigError
@@ -152,8 +153,8 @@ def _parse(raw: Any, source: Path | None, label: str) -> TrainConfig:
     if not _is_number(split) or not 0 <= split < 1:
         raise ConfigError(f"validationSplit must be a number in [0, 1), got {split!r}")
     save_path = raw["savePath"]
-    if not isinstance(save_path, str) or not save_path.strip() or Path(save_path).name in ("", ".", "..", "latest"):
-        raise ConfigError(f"savePath must name an export folder (not 'latest'), got {save_path!r}")
+    if not isinstance(save_path, str) or not save_path.strip() or Path(save_path).name in ("", ".", "..", LATEST):
+        raise ConfigError(f"savePath must name an export folder (not '{LATEST}'), got {save_path!r}")
 
     optimizer = _choice("optimizer", raw.get("optimizer", "rmsprop"), OPTIMIZERS, normalise=str.lower)
     learning_rate = raw.get("learningRate")
