@@ -145,9 +145,7 @@ def deploy(export_dir: str | Path, bucket: str, *, client: "BaseClient | None" =
     version = manifest.version
     if dry_run:
         return DeployResult(bucket, version, objects, dry_run=True)
-    client = client or s3_client()
-    check_bucket(client, bucket)
-    current = _read_latest(client, bucket)
+    client, current = _open(client, bucket)
     previous = current.version
     try:
         _refuse_different_version(client, bucket, objects[-1])
@@ -217,9 +215,7 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
     The version's objects are checked against its manifest first; a missing or damaged version is
     refused and `latest` stays as it was.
     """
-    client = client or s3_client()
-    check_bucket(client, bucket)
-    current = _read_latest(client, bucket)
+    client, current = _open(client, bucket)
     previous = current.version
     if version is None:
         version = _version_before(client, bucket, previous)
@@ -297,15 +293,7 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, curren
     meanwhile is never silently overwritten. Stores without conditional writes get a plain PUT.
     """
     version, previous = manifest.version, current.version
-    body = manifest.with_artifact_prefix(f"../{version}/")
-    body["deployment"] = {
-        "version": version,
-        "manifest": f"../{version}/{MANIFEST_NAME}",
-        "action": action,
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "previous": previous,
-    }
-    data = (json.dumps(body, indent=2) + "\n").encode("utf-8")
+    data = _latest_manifest(manifest, action, previous)
     digest = hashlib.sha256(data).hexdigest()
 
     def put(**conditions: str) -> str | None:
@@ -346,6 +334,20 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, curren
     log.debug("s3://%s/%s now serves %s (was %s)", bucket, LATEST_KEY, version, previous or "nothing")
 
 
+def _latest_manifest(manifest: Manifest, action: str, previous: str | None) -> bytes:
+    """`latest/model.json` for `manifest`: its paths through `../<version>/`, and what switched it."""
+    version = manifest.version
+    body = manifest.with_artifact_prefix(f"../{version}/")
+    body["deployment"] = {
+        "version": version,
+        "manifest": f"../{version}/{MANIFEST_NAME}",
+        "action": action,
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "previous": previous,
+    }
+    return (json.dumps(body, indent=2) + "\n").encode("utf-8")
+
+
 @dataclass(frozen=True)
 class _Latest:
     """`latest/model.json` as read at the start of a command."""
@@ -356,6 +358,13 @@ class _Latest:
     @property
     def version(self) -> str | None:
         return self.manifest.version if self.manifest else None
+
+
+def _open(client: "BaseClient | None", bucket: str) -> tuple["BaseClient", _Latest]:
+    """The client (a default one if none), after checking the bucket, and `latest` as it is now."""
+    client = client or s3_client()
+    check_bucket(client, bucket)
+    return client, _read_latest(client, bucket)
 
 
 def _read_latest(client: "BaseClient", bucket: str) -> _Latest:

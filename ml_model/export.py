@@ -14,9 +14,10 @@ import platform
 import shutil
 import tarfile
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from api.manifest import (
     ARTIFACT_FILES, FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, LATEST, MANIFEST_NAME, SAVED_MODEL_DIR,
@@ -64,10 +65,7 @@ def export_model(
     export_dir = Path(export_dir)
     if export_dir.name == LATEST:
         raise ExportError("an export cannot be named 'latest': that name is the link to the newest one")
-    root = export_dir.parent
-    root.mkdir(parents=True, exist_ok=True)
-    partial = root / f".{export_dir.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
+    with assembling(export_dir) as partial:
         partial.mkdir()
         _write_artifacts(model, partial, history)
         variants = None
@@ -77,10 +75,6 @@ def export_model(
             variants = add_variants(partial, partial / SAVED_MODEL_DIR, mnist)
         manifest = _manifest(partial, export_dir.name, config, metrics, training or {}, variants)
         write_json(partial / MANIFEST_NAME, manifest)
-        move_into_place(partial, export_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     point_latest(export_dir)
     log.info("Exported %s (version %s) to %s", export_dir.name, manifest["version"], export_dir)
     return export_dir
@@ -163,6 +157,20 @@ def _framework_versions() -> dict[str, str]:
     except Exception:  # optional: the export is valid without LiteRT installed
         pass
     return versions
+
+
+@contextmanager
+def assembling(export_dir: Path) -> Iterator[Path]:
+    """A hidden path beside `export_dir` to build an export in (not yet created), moved into place when
+    the block succeeds and removed when it fails: no half-written export ever has the real name."""
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = export_dir.parent / f".{export_dir.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        yield partial
+        move_into_place(partial, export_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
 
 
 def move_into_place(partial: Path, export_dir: Path) -> None:

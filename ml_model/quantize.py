@@ -19,7 +19,6 @@ import logging
 import shutil
 import statistics
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -120,7 +119,7 @@ def quantize_export(export_dir: str | Path, out: str | Path | None = None, *, mn
     the bucket keeps versions immutable), and renamed into place: over `export_dir` itself, or to
     `out`. An export written before quantisation existed thus gains its variants without retraining.
     """
-    from .export import artifact_entry, move_into_place, new_version, verify_export, write_json
+    from .export import artifact_entry, assembling, new_version, verify_export, write_json
 
     manifest = verify_export(export_dir)
     source = Path(export_dir).resolve()
@@ -130,9 +129,7 @@ def quantize_export(export_dir: str | Path, out: str | Path | None = None, *, mn
         raise ExportError(f"{export_dir}: no SavedModel folder to quantise from")
     if mnist is None:
         mnist = load_mnist(data_dir, cache_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
+    with assembling(target) as partial:
         shutil.copytree(source, partial, ignore=shutil.ignore_patterns(MANIFEST_NAME, *QUANTISED_FILES.values()))
         variants = add_variants(partial, partial / saved_model.name, mnist)
         raw = dict(manifest.raw)
@@ -144,9 +141,5 @@ def quantize_export(export_dir: str | Path, out: str | Path | None = None, *, mn
         raw.update(version=new_version(now), created=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
                    artifacts=artifacts, variants=variants, quantizedFrom=manifest.version)
         write_json(partial / MANIFEST_NAME, raw)
-        move_into_place(partial, target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     log.info("Quantised %s (version %s) into %s", manifest.version, raw["version"], target)
     return target

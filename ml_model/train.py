@@ -90,12 +90,7 @@ def train(
                        verbose=0, **fit_args)
     history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
 
-    scores = model.evaluate(to_model_input(mnist.test_images), targets(mnist.test_labels, config.loss),
-                            batch_size=1000, verbose=0, return_dict=True)
-    metrics = {"loss": float(scores["loss"]), "accuracy": float(scores.get("accuracy", float("nan"))),
-               "count": int(len(mnist.test_images))}
-    log.info("Test: loss %.4f, accuracy %.4f (%d images)", metrics["loss"], metrics["accuracy"],
-             metrics["count"])
+    metrics = _test_metrics(model, mnist, config.loss)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     training = {
         "epochs": len(epoch_times),
@@ -108,6 +103,16 @@ def train(
     out = Path(export_dir) if export_dir else config.export_dir()
     export_model(model, out, config=config.raw, metrics=metrics, history=history, training=training, mnist=mnist)
     return TrainResult(out, metrics, history, epoch_times, peak_mb)
+
+
+def _test_metrics(model: "keras.Model", mnist: Mnist, loss: str) -> dict[str, Any]:
+    """Loss and accuracy on the MNIST test set, which training never sees."""
+    scores = model.evaluate(to_model_input(mnist.test_images), targets(mnist.test_labels, loss),
+                            batch_size=1000, verbose=0, return_dict=True)
+    metrics = {"loss": float(scores["loss"]), "accuracy": float(scores.get("accuracy", float("nan"))),
+               "count": int(len(mnist.test_images))}
+    log.info("Test: loss %.4f, accuracy %.4f (%d images)", metrics["loss"], metrics["accuracy"], metrics["count"])
+    return metrics
 
 
 def _augmented(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> "tf.data.Dataset":
