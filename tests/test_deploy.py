@@ -423,7 +423,7 @@ def test_aws_settings_from_an_env_file_reach_the_client(moto_endpoint: str, buck
     lines = [f"{k}={v}" for k, v in DUMMY_CREDENTIALS.items()] + [f"AWS_ENDPOINT_URL={moto_endpoint}"]
     (tmp_path / ".env.moto").write_text("\n".join(lines) + "\n")
     settings = load_env("moto", cwd=tmp_path)
-    client = s3_client(settings=settings.from_files)
+    client = s3_client(settings=settings.from_files, max_attempts=1, connect_timeout=2)
     assert bucket in [b["Name"] for b in client.list_buckets()["Buckets"]]
     assert not any(n.startswith("AWS_") for n in os.environ if n not in ("AWS_SHARED_CREDENTIALS_FILE",
                                                                          "AWS_CONFIG_FILE"))
