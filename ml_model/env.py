@@ -31,8 +31,9 @@ class EnvSettings:
     env: str
     files: tuple[Path, ...] = ()
     # What the files set that the environment does not: the only values boto3 would not find itself.
-    from_files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Not in the repr: both may hold credentials.
+    from_files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     def get(self, name: str) -> str | None:
         return self.environ[name] if name in self.environ else self.from_files.get(name)
