@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Mapping, NoReturn
 
 from .errors import ModelUnavailable
-from .manifest import AUTO, PRECISIONS
-from .predictor import RUNTIMES, RuntimeUnavailable, choose_runtime, installed
+from .manifest import AUTO, PRECISIONS, RUNTIMES
+from .predictor import RuntimeUnavailable, choose_runtime, installed
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from api.manifest import Manifest, parse_manifest
-from ml_model.deploy import LATEST_KEY, s3_client
+from ml_model.deploy import LATEST_KEY
+from ml_model.s3 import s3_client
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 

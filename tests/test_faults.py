@@ -35,9 +35,8 @@ import numpy as np
 import pytest
 
 from api import handler
-from api.manifest import MANIFEST_NAME
+from api.manifest import MANIFEST_NAME, SAVEDMODEL, TFLITE
 from api.model_store import ModelStore
-from api.predictor import SAVEDMODEL, TFLITE
 from api_support import Clock, LambdaContext, http_event, leftovers, serving, store_for
 from loopback import free_port
 

@@ -20,12 +20,12 @@ from PIL import Image
 
 from api import handler
 from api.errors import ModelUnavailable
+from api.manifest import TFLITE
 from api.model_store import ModelStore
-from api.predictor import TFLITE
 from api.settings import MAX_BATCH, MAX_BODY_BYTES, Settings
 from api_support import Clock, LambdaContext, http_event, png_claiming, rest_event, serving, store_for
-from loopback import free_port
 from digit_images import canvas, encode, photo, transparent
+from loopback import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",

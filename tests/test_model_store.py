@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 
 from api.errors import ModelUnavailable
-from api.manifest import MANIFEST_NAME, VARIANT_ARTIFACTS
+from api.manifest import MANIFEST_NAME, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS
 from api.model_store import ModelStore
-from api.predictor import SAVEDMODEL, TFLITE
 from api.settings import Settings
 from api.sources import FetchError, FileSource, HttpSource, S3Source, Source, locate
 from api_support import Clock, leftovers, store_for

@@ -21,7 +21,7 @@ import pytest
 
 from api import handler
 from api.errors import ModelUnavailable
-from api.predictor import SAVEDMODEL, TFLITE
+from api.manifest import SAVEDMODEL, TFLITE
 from api.settings import MAX_BATCH, Settings, default_threads
 from api_support import http_event, serving
 
