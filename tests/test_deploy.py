@@ -394,7 +394,7 @@ def test_aws_settings_from_an_env_file_reach_the_client(moto_endpoint: str, buck
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))  # no ~/.aws credentials either
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    lines = [f"{k}={v}" for k, v in DUMMY_CREDENTIALS.items()] + [f"AWS_ENDPOINT_URL={moto_endpoint}"]
+    lines = [f"{k}={v}" for k, v in DUMMY_AWS.items()] + [f"AWS_ENDPOINT_URL={moto_endpoint}"]
     (tmp_path / ".env.moto").write_text("\n".join(lines) + "\n")
     settings = load_env("moto", cwd=tmp_path)
     client = s3_client(settings=settings.from_files, max_attempts=1, connect_timeout=2)

@@ -73,8 +73,8 @@ def test_model_runtime_is_read_by_settings(value: str, runtime: str, monkeypatch
     assert Settings.from_env({"MODEL_RUNTIME": value}).runtime == runtime
 
 
-# What the Lambda bundle has: numpy, Pillow and LiteRT, and no TensorFlow. The child sees only
-# these (linked from this environment), the standard library and the repository's api/.
+# As in the Lambda bundle: no TensorFlow. The child sees this environment's packages (linked into a
+# folder of its own) except TensorFlow's, the standard library and the repository's api/.
 WITHOUT_TENSORFLOW = textwrap.dedent("""
     import json, logging, sys
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="LOG %(name)s %(message)s")
@@ -89,9 +89,9 @@ def test_a_runtime_whose_library_is_missing_says_so(tmp_path: Path) -> None:
     site = Path(np.__file__).resolve().parents[1]
     bundle = tmp_path / "site"
     bundle.mkdir()
-    for name in ("numpy", "numpy.libs", "PIL", "pillow.libs", "ai_edge_litert"):
-        if (site / name).exists():
-            (bundle / name).symlink_to(site / name)
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith("tensorflow"):
+            (bundle / entry.name).symlink_to(entry)
     env = {"MODEL_URL": str(tmp_path / "model"), "MODEL_RUNTIME": "savedmodel", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-I", "-S", "-c", WITHOUT_TENSORFLOW, str(bundle), str(REPO)],
                             env=env, capture_output=True, text=True, timeout=60)
