@@ -24,5 +24,8 @@ def lazy_import(name: str) -> ModuleType:
     spec.loader = loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:  # as the import system does: `import PIL.Image` elsewhere then finds `PIL.Image`
+        setattr(importlib.import_module(parent), child, module)
     loader.exec_module(module)
     return module

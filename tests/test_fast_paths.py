@@ -31,7 +31,7 @@ from api import http, inputs
 from api.http import Request
 from api.predictor import CHUNK, LiteRTPredictor
 from api.settings import MAX_BATCH
-from test_fuzz import FUZZ, bodies, image_like, json_values
+from strategies import FUZZ, bodies, image_like, json_values
 
 EXAMPLES = settings(FUZZ, max_examples=400)
 

@@ -7,6 +7,10 @@ with it) is tests/test_read_images.py.
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,3 +178,12 @@ def test_exif_orientation_is_applied() -> None:
     out = images.from_bytes(encode(stored, "JPEG", exif=exif.tobytes(), quality=95), budget())
     rows, cols = np.nonzero(out > 0.5)
     assert np.ptp(rows) > 3 * np.ptp(cols)
+
+
+def test_pillow_loaded_lazily_is_still_reachable_as_pil_image() -> None:
+    """Code that does `import PIL.Image` after the API (matplotlib, writing the trainer's curves) finds it."""
+    child = "import api.images, PIL.Image; print(PIL.Image.new('L', (2, 3)).size)"
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, cwd=repo,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0 and done.stdout.strip() == "(2, 3)", done.stderr[-2000:]
