@@ -14,7 +14,9 @@ plain way (crop, area-reduce, centre; not through the API): the drawing's own ce
 re-drawn digit can lose what made the original readable (a filled loop, a stroke's varying width).
 
 Then the timing targets, each a median over interleaved repeats: preprocessing a 280x280 canvas
-PNG and a 12-megapixel JPEG photo, and a whole warm request (`api.handler`) with the canvas PNG.
+PNG and a 12-megapixel JPEG photo, and a whole warm request (`api.handler`) with the canvas PNG;
+beside them, our decoding alone and Pillow's alone (open, decode to grey; the JPEG at 1/8 scale),
+the floor that no preprocessing can go under.
 `--sheet` saves the 28x28 inputs of the misread pictures (with the label and the answer) as one PNG.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
 import logging
 import os
@@ -135,10 +138,20 @@ def photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
     from corpus import uneven_light
 
-    small = Image.open(__import__("io").BytesIO(uneven_light(digit, rng))).convert("RGB")
+    small = Image.open(io.BytesIO(uneven_light(digit, rng))).convert("RGB")
     large = small.resize(PHOTO_SIZE, Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(2))
     noisy = np.asarray(large, np.int16) + rng.integers(-6, 7, (PHOTO_SIZE[1], PHOTO_SIZE[0], 1), dtype=np.int16)
     return encode(Image.fromarray(noisy.clip(0, 255).astype(np.uint8)), "JPEG", quality=90)
+
+
+def pillow_grey(data: bytes, draft: bool = False) -> object:
+    """The floor under decoding: Pillow alone opening the image and decoding it to grey (a JPEG at 1/8 scale)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    if draft:
+        image.draft("L", (image.width // 8, image.height // 8))
+    return image.convert("L")
 
 
 def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, tuple[float, float]]:
@@ -169,8 +182,11 @@ def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) ->
     assert get_number_prediction(events[0], None)["statusCode"] == 200
     cases: dict[str, Callable[[int], object]] = {
         "canvas": lambda n: from_bytes(canvases[n % 5], budget()),
-        "photo decoding": lambda n: decode(photos[n % 2], budget()),
+        "canvas decoding": lambda n: decode(canvases[n % 5], budget()),
+        "canvas Pillow": lambda n: pillow_grey(canvases[n % 5]),
         "photo": lambda n: from_bytes(photos[n % 2], budget()),
+        "photo decoding": lambda n: decode(photos[n % 2], budget()),
+        "photo Pillow": lambda n: pillow_grey(photos[n % 2], draft=True),
         "request": lambda n: get_number_prediction(events[n % 5], None),
     }
     wall: dict[str, list[float]] = {name: [] for name in cases}
@@ -236,12 +252,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         t = timing_targets(mnist.test_images, export, args.timing_repeats, args.seed)
         print(f"load average {os.getloadavg()[0]:.1f}; figures are wall p50 / this thread's CPU p50")
         for name, label, target in (("canvas", "preprocessing, 280x280 canvas PNG", CANVAS_TARGET_MS),
+                                    ("canvas decoding", "  of which PNG decoding", None),
+                                    ("canvas Pillow", "  Pillow alone: open, convert to grey", None),
                                     ("photo", "preprocessing, 12-MP JPEG photo", PHOTO_TARGET_MS),
                                     ("photo decoding", "  of which JPEG decoding", None),
+                                    ("photo Pillow", "  Pillow alone: open, draft 1/8 grey, load", None),
                                     ("request", "whole warm request, canvas PNG", REQUEST_TARGET_MS)):
             wall, cpu = t[name]
-            goal = f"(target <= {target} ms: {'met' if wall <= target else 'NOT met'})" if target else ""
-            print(f"{label:<36} {wall:7.2f} ms / {cpu:7.2f} ms  {goal}")
+            verdict = "met" if wall <= target else "met in CPU time only" if cpu <= target else "NOT met"
+            goal = f"(target <= {target} ms: {verdict})" if target else ""
+            print(f"{label:<40} {wall:7.2f} ms / {cpu:7.2f} ms  {goal}")
     return 0
 
 
