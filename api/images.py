@@ -105,7 +105,7 @@ def from_bytes(data: bytes, budget: PixelBudget) -> np.ndarray:
 
 
 def decode(data: bytes, budget: PixelBudget) -> np.ndarray:
-    """Grey levels (float32, 0-255) of the image's first frame, reduced to at most WORK_SIZE."""
+    """Grey levels (uint8) of the image's first frame, reduced to at most WORK_SIZE."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -118,7 +118,7 @@ def decode(data: bytes, budget: PixelBudget) -> np.ndarray:
             ImageOps.exif_transpose(image, in_place=True)  # photos are often stored sideways
             if max(image.size) > WORK_SIZE:
                 image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
-            return np.asarray(_to_grey(image), dtype=np.float32)
+            return np.asarray(_to_grey(image))
     except (PayloadTooLarge, InvalidRequest):
         raise
     except UnidentifiedImageError:

@@ -11,10 +11,11 @@ noise, JPEG ringing, lighting gradients, shadows, specks, coloured or dark board
    noisy or evenly lit page never flips it (noise adds the same to both sides).
    Flat paper (a canvas, a clean scan) is recognised first, from the same coarse block medians the
    polarity uses: when every one of them is provably within half a grey level of one level, the
-   paper *is* that level everywhere, and the opening, its smoothing and the light's gain (all
-   equal to it or to 1 on such paper) are skipped. The test has no margin to flip across: taken
-   or not, the paper estimates differ by at most that half level (and the opening's own bias of a
-   few levels near JPEG ringing), far below any ink threshold.
+   paper *is* that level everywhere, and the opening, its smoothing and the light's gain (equal to
+   that level and to 1 on such paper) are skipped. On a canvas both ways give the same input; on
+   faintly noisy or JPEG paper, where faint noise or a quality change may tip the decision, the two
+   paper estimates differ by a grey level or two (the opening sits at noisy paper's lower edge),
+   far below any ink threshold, so no input can flip with it.
 2. The ink threshold is half the ink's own level (robust to noise, JPEG and soft edges, since it
    moves with the ink), and the noise floor is measured on the image rather than fixed.
 3. The digit is the heaviest connected blob of ink (blobs cut by the border count less: paper
@@ -99,13 +100,16 @@ class _Paper:
 
 
 def to_mnist(grey: np.ndarray) -> np.ndarray:
-    """Grey levels (float32, 0-255) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
-    grey = np.asarray(grey, dtype=np.float32)
+    """Grey levels (0-255: uint8 as decoded, or float) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
+    grey = np.asarray(grey)
+    if grey.dtype != np.uint8:  # decoded pictures stay uint8: only the analysis copy and the crop become floats
+        grey = grey.astype(np.float32, copy=False)
     paper = _find_paper(_reduce(grey))
     level, noise = _ink_level(paper.ink, paper.noise)
     blobs = _components(paper.ink > 0.5 * level, paper.ink)
     box, kept = _digit_box(blobs)
     if grey.shape == (SIZE, SIZE):
+        grey = grey.astype(np.float32, copy=False)
         positive = grey if paper.light else 255.0 - grey  # the ink lighter than the paper, as in MNIST
         if _is_mnist_style(positive, box):
             return positive / 255.0
@@ -121,9 +125,10 @@ def _reduce(grey: np.ndarray) -> np.ndarray:
     height, width = grey.shape
     scale = max(height, width) / ANALYSIS_SIZE
     if scale <= 1.0:
-        return grey
+        return grey.astype(np.float32)
     size = (max(1, round(width / scale)), max(1, round(height / scale)))
-    return np.asarray(Image.fromarray(grey, "F").resize(size, Image.Resampling.BOX), dtype=np.float32)
+    image = Image.fromarray(grey).convert("F") if grey.dtype == np.uint8 else Image.fromarray(grey, "F")
+    return np.asarray(image.resize(size, Image.Resampling.BOX), dtype=np.float32)
 
 
 def _window(values: np.ndarray, size: int, reduce: np.ufunc) -> np.ndarray:
@@ -413,7 +418,7 @@ def _ink_crop(grey: np.ndarray, paper: _Paper, mask: np.ndarray | None, box: tup
         image = Image.fromarray(values, "F").resize(size, Image.Resampling.BILINEAR, box=region)
         return np.asarray(image, dtype=np.float32)
 
-    crop = grey[y0:y1, x0:x1]
+    crop = grey[y0:y1, x0:x1].astype(np.float32, copy=False)
     if paper.gain is None:  # flat paper: one level, no gain
         ink = crop - paper.level if paper.light else (255.0 - paper.level) - crop
         if mask is not None:
