@@ -245,6 +245,8 @@ def _flat_level(blocks: _Blocks) -> float | None:
     """
     level = float(_median(blocks.samples))
     near = 2 * np.add.reduce(np.abs(blocks.samples - level) <= FLAT, axis=2) > blocks.samples.shape[2]
+    if near.all():  # (most canvases: no block is mostly ink)
+        return level
     return level if bool((sum(blocks.neighbourhoods(near.astype(np.int8))) >= 5).all()) else None
 
 
@@ -447,10 +449,11 @@ def _resize(digit: np.ndarray, size: int) -> np.ndarray:
     height, width = digit.shape
     scale = size / max(height, width)
     new = (max(1, round(width * scale)), max(1, round(height * scale)))
-    # Reducing averages (MNIST's anti-aliasing); enlarging interpolates smoothly.
-    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
-    resized = Image.fromarray(digit.astype(np.float32), "F").resize(new, method)
-    return _unit(np.array(resized, dtype=np.float32))
+    image = Image.fromarray(digit.astype(np.float32, copy=False), "F")
+    if scale < 1:  # reducing averages (MNIST's anti-aliasing), which keeps values in [0, 1]
+        return np.asarray(image.resize(new, Image.Resampling.BOX), dtype=np.float32)
+    # Enlarging interpolates smoothly, overshooting a little at edges.
+    return _unit(np.array(image.resize(new, Image.Resampling.BICUBIC), dtype=np.float32))
 
 
 def _adjust_strokes(digit: np.ndarray) -> np.ndarray:
