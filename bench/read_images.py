@@ -24,15 +24,21 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib
+import importlib.util
 import io
 import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -154,19 +160,63 @@ def pillow_grey(data: bytes, draft: bool = False) -> object:
     return image.convert("L")
 
 
+def timing_pictures(digits: np.ndarray, seed: int) -> tuple[list[bytes], list[bytes]]:
+    """The timing targets' pictures: five 280x280 canvas PNGs and two 12-megapixel JPEG photos."""
+    from corpus import canvas_white
+
+    rng = np.random.default_rng(seed)
+    canvases = [canvas_white(digits[i], rng) for i in range(5)]
+    return canvases, [photo_jpeg(digits[i], rng) for i in range(2)]
+
+
+def images_module_at(revision: str, folder: Path) -> ModuleType:
+    """`api.images` as it was at a git revision, importable beside this tree's (as `api_at_revision.images`)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision, "api"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    spec = importlib.util.spec_from_file_location("api_at_revision", folder / "api" / "__init__.py",
+                                                  submodule_search_locations=[str(folder / "api")])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["api_at_revision"] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module("api_at_revision.images")
+
+
+def compare_with(revision: str, digits: np.ndarray, repeats: int, seed: int) -> dict[str, dict[str, tuple[float, float]]]:
+    """Preprocessing the timing targets' pictures with `api` at `revision` and with this tree's, interleaved:
+    {case: {"then" / "now": (wall, CPU) p50 in ms}}. One run, so a busy machine slows both alike."""
+    from api import images as now
+    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+
+    canvases, photos = timing_pictures(digits, seed)
+    with tempfile.TemporaryDirectory() as folder:
+        then = images_module_at(revision, Path(folder))
+        versions = {"then": then, "now": now}
+        cases = {"canvas": (canvases, 10), "photo": (photos, 2)}
+        wall = {(case, version): [] for case in cases for version in versions}
+        cpu = {(case, version): [] for case in cases for version in versions}
+        for round_ in range(max(1, repeats // 10)):
+            for case, (pictures, runs) in cases.items():
+                for version, module in versions.items():
+                    picture = pictures[round_ % len(pictures)]
+                    w, c = times_ms(lambda: module.from_bytes(
+                        picture, module.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)), runs)
+                    wall[case, version] += w
+                    cpu[case, version] += c
+    return {case: {version: (statistics.median(wall[case, version]), statistics.median(cpu[case, version]))
+                   for version in versions} for case in cases}
+
+
 def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, tuple[float, float]]:
     """Canvas PNG and 12-MP JPEG preprocessing, and the whole warm canvas request: (wall, CPU) p50 in ms."""
     from api.images import PixelBudget, decode, from_bytes
     from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
-    from corpus import canvas_white
-
     def budget() -> PixelBudget:
         return PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
 
-    rng = np.random.default_rng(seed)
-    canvases = [canvas_white(digits[i], rng) for i in range(5)]
-    photos = [photo_jpeg(digits[i], rng) for i in range(2)]
+    canvases, photos = timing_pictures(digits, seed)
     os.environ["MODEL_URL"] = str(export)
     os.environ.setdefault("MODEL_CACHE_DIR", str(REPO / "bench" / "results" / "model-cache"))
     logging.getLogger("api.request").setLevel(logging.WARNING)  # one log line per request is not the point here
@@ -208,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
     parser.add_argument("--sheet", type=Path, help="save the misread pictures' 28x28 inputs to this PNG")
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed runs per target case (0: skip)")
+    parser.add_argument("--against", metavar="REVISION",
+                        help="also time the preprocessing of `api` at this git revision, interleaved with this tree's")
     args = parser.parse_args(argv)
 
     export = args.export.absolute()
@@ -264,6 +316,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 verdict = "met" if wall <= target else "met in CPU time only" if cpu <= target else "NOT met"
                 goal = f"(target <= {target} ms: {verdict})"
             print(f"{label:<40} {wall:7.2f} ms / {cpu:7.2f} ms  {goal}")
+    if args.against:
+        try:
+            compared = compare_with(args.against, mnist.test_images, max(args.timing_repeats, 10), args.seed)
+        except subprocess.CalledProcessError as failure:
+            print(f"error: git archive {args.against}: {failure.stderr.decode().strip()}", file=sys.stderr)
+            return 2
+        print(f"preprocessing at {args.against} and now, interleaved (wall p50 / CPU p50; now/then):")
+        for case, label in (("canvas", "280x280 canvas PNG"), ("photo", "12-MP JPEG photo")):
+            (then_wall, then_cpu), (now_wall, now_cpu) = compared[case]["then"], compared[case]["now"]
+            print(f"{label:<20} then {then_wall:7.2f} / {then_cpu:7.2f} ms   now {now_wall:7.2f} / {now_cpu:7.2f} ms"
+                  f"   now/then {now_wall / then_wall:.2f} / {now_cpu / then_cpu:.2f}")
     return 0
 
 
