@@ -420,23 +420,27 @@ def _ink_crop(grey: np.ndarray, paper: _Paper, mask: np.ndarray | None, box: tup
         image = Image.fromarray(values, "F").resize(size, Image.Resampling.BILINEAR, box=region)
         return np.asarray(image, dtype=np.float32)
 
-    crop = grey[y0:y1, x0:x1].astype(np.float32, copy=False)
-    if paper.gain is None:  # flat paper: one level, no gain
-        ink = crop - paper.level if paper.light else (255.0 - paper.level) - crop
+    crop = grey[y0:y1, x0:x1]
+    if paper.gain is None:  # flat paper: one level, no gain (subtracting it makes floats of uint8 levels)
+        if paper.light:
+            ink = np.subtract(crop, paper.level, dtype=np.float32)
+        else:
+            ink = np.subtract(255.0 - paper.level, crop, dtype=np.float32)
         if mask is not None:
             ink *= enlarged(mask)
     else:
+        crop = crop.astype(np.float32, copy=False)
         weight = paper.gain if mask is None else paper.gain * mask
         ink = ((crop if paper.light else 255.0 - crop) - enlarged(paper.level)) * enlarged(weight)
     # Full-resolution noise is about `down` times the analysis image's (area averaging divided it by that).
     floor = max(0.25 * level, 3.0 * noise * max(down, across))
     peak = max(level, floor + 1.0)
-    ink = _unit((ink - floor) * (1.0 / (peak - floor)))
-    inked = ink > 0.5
+    # The digit is where the ink passes half its level; only that part is scaled to [0, 1].
+    inked = ink > floor + 0.5 * (peak - floor)
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if len(rows) == 0:
         raise no_digit()
-    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return _unit((ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] - floor) * (1.0 / (peak - floor)))
 
 
 def _unit(values: np.ndarray) -> np.ndarray:
