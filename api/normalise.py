@@ -219,11 +219,14 @@ class _Blocks:
         self.samples = values[down[:, None], across].reshape(self.rows, half, self.cols, half).transpose(
             0, 2, 1, 3).reshape(self.rows, self.cols, -1)
 
+    def around(self, values: np.ndarray) -> np.ndarray:
+        """Per-block `values` with a block's border around them, edges repeated."""
+        down = [0, *range(self.rows), self.rows - 1]
+        return values[down][:, [0, *range(self.cols), self.cols - 1]]
+
     def neighbourhoods(self, values: np.ndarray) -> list[np.ndarray]:
         """The 9 arrays of each block's 3x3 neighbours' values (edges repeated)."""
-        down = [0, *range(self.rows), self.rows - 1]
-        across = [0, *range(self.cols), self.cols - 1]
-        around = values[down][:, across]
+        around = self.around(values)
         return [around[r:r + self.rows, c:c + self.cols] for r in range(3) for c in range(3)]
 
     def local_median(self) -> np.ndarray:
@@ -245,9 +248,11 @@ def _flat_level(blocks: _Blocks) -> float | None:
     """
     level = float(_median(blocks.samples))
     near = 2 * np.add.reduce(np.abs(blocks.samples - level) <= FLAT, axis=2) > blocks.samples.shape[2]
-    if near.all():  # (most canvases: no block is mostly ink)
+    if near.all():  # (no block is mostly ink)
         return level
-    return level if bool((sum(blocks.neighbourhoods(near.astype(np.int8))) >= 5).all()) else None
+    around = blocks.around(near.astype(np.int8))
+    columns = around[:-2] + around[1:-1] + around[2:]  # 3x3 sums, separably
+    return level if bool((columns[:, :-2] + columns[:, 1:-1] + columns[:, 2:] >= 5).all()) else None
 
 
 def _median(values: np.ndarray, axis: int | None = None) -> np.ndarray:
@@ -299,29 +304,26 @@ class _Blobs:
 def _components(mask: np.ndarray, ink: np.ndarray) -> _Blobs:
     """8-connected components of `mask` (with their ink), found by joining runs of ink row by row."""
     height, width = mask.shape
-    stride = width + 1
+    stride = width + 1  # of the flattened edges, where run i is [first[i], last[i]) on row rows[i]
     padded = np.zeros((height, width + 2), np.int8)
     padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1).ravel()  # row-major, `stride` per row: starts then ends pair up
+    edges = np.diff(padded, axis=1).ravel()
     first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    rows = first // stride
-    starts, ends = first - rows * stride, last - rows * stride
-    count = len(rows)
+    count = len(first)
     if count == 0:
         raise no_digit()
+    rows = first // stride
+    starts, ends = first - rows * stride, last - rows * stride
     # Each run's ink: sums over [start, end) of the flattened image (a zero appended, for a run ending it).
-    bounds = np.empty(2 * count, np.int64)
-    bounds[0::2], bounds[1::2] = rows * width + starts, rows * width + ends
+    bounds = np.stack((first - rows, last - rows), axis=1).ravel()
     mass = np.add.reduceat(np.append(ink.ravel(), np.float32(0)), bounds, dtype=np.float64)[0::2]
-    # Runs [s, e) on neighbouring rows touch, diagonals included, when s_i <= e_j and s_j <= e_i: for a
-    # run, those of the row above form one range of the (row, column)-sorted runs.
-    key = rows * (width + 2)
-    above = key - (width + 2)
-    low = np.searchsorted(key + ends, above + starts, "left")
-    high = np.searchsorted(key + starts, above + ends, "right")
+    # Runs on neighbouring rows touch, diagonals included, when each starts no later than the other
+    # ends: the runs a run touches above are one range of the sorted runs, found by bisection.
+    low = np.searchsorted(last, first - stride, "left")
+    high = np.searchsorted(first, last - stride, "right")
     touching = np.maximum(high - low, 0)
     lower = np.repeat(np.arange(count), touching)
-    upper = np.arange(len(lower)) - np.repeat(np.cumsum(touching) - touching - low, touching)
+    upper = np.arange(len(lower)) + np.repeat(low - np.cumsum(touching) + touching, touching)
     parent = list(range(count))
     for i, j in zip(lower.tolist(), upper.tolist()):
         while parent[i] != i:
