@@ -2,6 +2,7 @@
 
     python bench/read_images.py --export ml_model/exports/latest
     python bench/read_images.py --per-kind 60 --sheet misread.png     # a quicker look, and a picture
+    python bench/read_images.py --against 6798261     # also preprocessing then and now, interleaved
 
 For each kind of `bench/corpus.py` (canvas strokes, scans, photos, chalk on a board...), the same
 MNIST *test* digits are sent two ways: as pictures, through the API's real preprocessing
@@ -258,9 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
     parser.add_argument("--sheet", type=Path, help="save the misread pictures' 28x28 inputs to this PNG")
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed runs per target case (0: skip)")
+    parser.add_argument("--quick", action="store_true", help="10 pictures per kind and 10 timed runs per case")
     parser.add_argument("--against", metavar="REVISION",
                         help="also time the preprocessing of `api` at this git revision, interleaved with this tree's")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.per_kind, args.timing_repeats = min(args.per_kind, 10), min(args.timing_repeats, 10)
 
     export = args.export.absolute()
     if not (export / "model.json").is_file():
