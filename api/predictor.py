@@ -18,12 +18,8 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from .manifest import FLOAT32, IMAGE_SHAPE, MANIFEST_NAME, parse_manifest
+from .manifest import FLOAT32, IMAGE_SHAPE, MANIFEST_NAME, RUNTIMES, SAVED_MODEL_DIR, SAVEDMODEL, TFLITE, parse_manifest
 
-TFLITE = "tflite"
-SAVEDMODEL = "savedmodel"
-RUNTIMES = (TFLITE, SAVEDMODEL)
-NUM_CLASSES = 10
 # LiteRT writes this line to the process's stderr (file descriptor 2) from C++ the first time an
 # interpreter allocates its tensors, with no setting to turn it off; `_without_stderr_lines` holds it back.
 XNNPACK_NOTICE = b"Created TensorFlow Lite XNNPACK delegate"
@@ -148,4 +144,4 @@ def open_export(export_dir: str | Path, runtime: str | None = None, precision: s
     if chosen == TFLITE:
         manifest = parse_manifest((export_dir / MANIFEST_NAME).read_bytes())
         return LiteRTPredictor(export_dir / manifest.artifact(manifest.variant(precision).artifact).path)
-    return SavedModelPredictor(export_dir / "saved_model")
+    return SavedModelPredictor(export_dir / SAVED_MODEL_DIR)
