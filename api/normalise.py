@@ -25,8 +25,8 @@ noise, JPEG ringing, lighting gradients, shadows, specks, coloured or dark board
    crisp, then reduced by area to 20x20, which gives MNIST's anti-aliased edges; the result is
    centred by centre of mass in 28x28.
 
-Only the crop (step 3) and the final reductions (step 4) touch full-resolution pixels; the rest works
-on a copy of at most ANALYSIS_SIZE pixels a side.
+Steps 1-3 work on a copy area-reduced to at most ANALYSIS_SIZE pixels a side; besides making it,
+only the crop (step 3) and the reduction to STROKE_SIZE (step 4) touch full-resolution pixels.
 
 numpy and Pillow only: the Lambda bundle stays numpy + Pillow + LiteRT (scipy would add ~100 MB for
 a minimum/maximum filter and a connected-components pass, written here in a few lines of numpy).
