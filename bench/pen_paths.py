@@ -23,16 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corpus import pen_strokes  # noqa: E402
+from pen_trace import stroke_width  # noqa: E402
 from read_images import DEFAULT_EXPORT, drawing_input  # noqa: E402
 
 HEIGHT = 200  # the drawn digit's height in pixels (a 280x280 canvas's digit), MNIST's 20-pixel box scaled to it
-
-
-def own_width(digit: np.ndarray) -> float:
-    """A 28x28 digit's mean stroke width in pixels of its 20x20 box: twice the area over the perimeter (ink over half)."""
-    mask = np.pad(digit > 127, 1).astype(np.int8)
-    perimeter = np.abs(np.diff(mask, axis=0)).sum() + np.abs(np.diff(mask, axis=1)).sum()
-    return 2.0 * float(mask.sum()) / max(1, int(perimeter))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,12 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     def redrawn(width_of) -> float:
         return accuracy([drawing_input(pen_strokes(d, 280, 280, HEIGHT, width_of(d) * HEIGHT / 20, 0, 0)) for d in digits])
 
-    widths = [own_width(d) for d in digits]
+    widths = [stroke_width(d) for d in digits]
     print(f"{args.digits} MNIST test digits; their own stroke width (20x20 box): median {np.median(widths):.2f}, "
           f"10th-90th percentiles {np.percentile(widths, 10):.2f}-{np.percentile(widths, 90):.2f}")
     print(f"{'read as':<36} {'accuracy':>9}")
     print(f"{'arrays (the ceiling)':<36} {accuracy([d / 255.0 for d in digits]):>9.2%}")
-    print(f"{'pen path, each digit its own width':<36} {redrawn(own_width):>9.2%}")
+    print(f"{'pen path, each digit its own width':<36} {redrawn(stroke_width):>9.2%}")
     for width in args.widths:
         print(f"{f'pen path, width {width:g} px':<36} {redrawn(lambda _d, w=width: w):>9.2%}")
     return 0
