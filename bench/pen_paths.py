@@ -1,14 +1,15 @@
-"""Why pen-path drawings read worse than the digits they were traced from: the path, or the pen's width?
+"""How faithful the pen paths are: digits re-drawn along their traced paths, against the digits themselves.
 
     python bench/pen_paths.py --export ml_model/exports/latest --digits 600
 
-The pen-path kinds of `bench/corpus.py` re-draw each MNIST test digit along its skeleton with an
-even-width round pen. Here the same digits are read by the export three ways, all the plain way
-(`read_images.drawing_input`: crop, area-reduce into 20x20, centre; no API preprocessing): as the
-arrays themselves; re-drawn with a pen of each digit's *own* mean stroke width; and re-drawn with
-pens of fixed widths (pixels in MNIST's 20x20 box; MNIST's median is about 1.9). If the accuracy
-with each digit's own width is already below the arrays', the loss is in the path (skeleton
-spurs, filled loops that thinning turns into lines), which no preprocessing of the picture undoes.
+The pen-path kinds of `bench/corpus.py` re-draw each MNIST test digit along the centre lines
+`bench/pen_trace.py` traces, with an even-width round pen. Here the same digits are read by the
+export three ways, all the plain way (`read_images.drawing_input`: crop, area-reduce into 20x20,
+centre; no API preprocessing): as the arrays themselves (the ceiling); re-drawn with a pen of each
+digit's *own* mean stroke width; and re-drawn with pens of fixed widths (pixels in MNIST's 20x20
+box; MNIST's median is about 1.8). With each digit's own width, the gap to the arrays is what the
+tracer loses (a path that does not follow the digit); with fixed widths, what the pen's width
+costs. Neither is anything preprocessing in the API could undo.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-from corpus import pen_strokes  # noqa: E402
-from pen_trace import stroke_width  # noqa: E402
+from bench.pen_trace import FRAME, draw_strokes, stroke_width, trace  # noqa: E402
 from read_images import DEFAULT_EXPORT, drawing_input  # noqa: E402
 
 HEIGHT = 200  # the drawn digit's height in pixels (a 280x280 canvas's digit), MNIST's 20-pixel box scaled to it
@@ -49,17 +48,20 @@ def main(argv: list[str] | None = None) -> int:
     def accuracy(inputs: list[np.ndarray]) -> float:
         return float((predictor.predict(np.stack(inputs)[..., np.newaxis]).argmax(axis=1) == labels).mean())
 
-    def redrawn(width_of) -> float:
-        return accuracy([drawing_input(pen_strokes(d, 280, 280, HEIGHT, width_of(d) * HEIGHT / 20, 0, 0)) for d in digits])
-
+    paths = [trace(d) for d in digits]  # once: only the pen changes below
     widths = [stroke_width(d) for d in digits]
+
+    def redrawn(pens: list[float]) -> float:
+        return accuracy([drawing_input(draw_strokes(strokes, 280, 280, HEIGHT * FRAME / 20, pen * HEIGHT / 20))
+                         for strokes, pen in zip(paths, pens)])
+
     print(f"{args.digits} MNIST test digits; their own stroke width (20x20 box): median {np.median(widths):.2f}, "
           f"10th-90th percentiles {np.percentile(widths, 10):.2f}-{np.percentile(widths, 90):.2f}")
     print(f"{'read as':<36} {'accuracy':>9}")
     print(f"{'arrays (the ceiling)':<36} {accuracy([d / 255.0 for d in digits]):>9.2%}")
-    print(f"{'pen path, each digit its own width':<36} {redrawn(stroke_width):>9.2%}")
+    print(f"{'pen path, each digit its own width':<36} {redrawn(widths):>9.2%}")
     for width in args.widths:
-        print(f"{f'pen path, width {width:g} px':<36} {redrawn(lambda _d, w=width: w):>9.2%}")
+        print(f"{f'pen path, width {width:g} px':<36} {redrawn([width] * len(digits)):>9.2%}")
     return 0
 
 

@@ -33,16 +33,23 @@ SCALE = 8  # the digit is thinned at 224x224: the centre line is placed to 1/8 o
 INK = 0.5  # of full intensity: where an MNIST stroke's anti-aliased edge is
 SMOOTH = 0.5  # MNIST pixels: the Gaussian along a path that removes the thinning grid's staircase
 SPACING = 0.5  # MNIST pixels between a stroke's points
+SPUR = 0.75  # of the stroke width: shorter branches from a junction to a free end are thinning's, not the pen's
+CORE = 0.6  # of the stroke width: ink farther than this from any edge is inside a filled-in loop
 SUPERSAMPLE = 4  # strokes are painted this much larger, then area-reduced (a canvas's anti-aliasing)
 # The eight neighbours, clockwise from north, as (row, column) offsets: P2..P9 in Zhang and Suen.
 RING = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]
 
 
 def stroke_width(digit: np.ndarray) -> float:
-    """A 28x28 digit's mean stroke width in its pixels: twice the inked area over the perimeter (ink over half)."""
+    """A 28x28 digit's mean stroke width in its pixels: twice the inked area (ink over half) over the perimeter.
+
+    The perimeter counted along pixel edges is a staircase, on average 4/pi times the length of
+    the curved edge it follows (Cauchy's formula for lines at every angle); taking that out gives
+    the width a round pen needs to cover the same ink.
+    """
     mask = np.pad(digit > 255 * INK, 1).astype(np.int8)
-    perimeter = np.abs(np.diff(mask, axis=0)).sum() + np.abs(np.diff(mask, axis=1)).sum()
-    return 2.0 * float(mask.sum()) / max(1, int(perimeter))
+    staircase = np.abs(np.diff(mask, axis=0)).sum() + np.abs(np.diff(mask, axis=1)).sum()
+    return 2.0 * float(mask.sum()) / max(1.0, float(staircase) * np.pi / 4)
 
 
 def _mask(digit: np.ndarray) -> np.ndarray:
@@ -55,15 +62,15 @@ def _mask(digit: np.ndarray) -> np.ndarray:
 
 
 def _hollowed(mask: np.ndarray, width: float) -> np.ndarray:
-    """The mask with its blobs' cores cut out: where ink lies more than `width` from any edge.
+    """The mask with its blobs' cores cut out: where ink lies more than CORE x `width` from any edge.
 
-    A blob of ink more than two stroke widths across is a loop a pen filled in (the top of a
-    thick 8 or 9). Thinning makes a short line of it, which a pen of the stroke's width redraws as
-    a thin stroke where the digit has a blob; with the core cut out it thins to a ring `width` / 2 inside the
-    blob's edge, which that pen redraws as the blob's own outline.
+    A blob of ink well over a stroke width across is a loop a pen filled in (the top of a thick 8
+    or 9). Thinning makes a short line of it, which a pen of the stroke's width redraws as a thin
+    stroke where the digit has a blob; with the core cut out it thins to a ring inside the blob's
+    edge, which that pen redraws as (nearly) the blob, a small hole at most where the core was.
     """
     core = mask.copy()
-    for step in range(int(round(width * SCALE))):  # alternating 4- and 8-neighbour erosions: nearly a disc
+    for step in range(int(round(CORE * width * SCALE))):  # alternating 4- and 8-neighbour erosions: nearly a disc
         padded = np.pad(core, 1)
         offsets = RING[0::2] if step % 2 == 0 else RING
         for dr, dc in offsets:
@@ -264,7 +271,7 @@ def trace(digit: np.ndarray, width: float | None = None) -> list[Stroke]:
         return []
     top, left = max(0, rows.min() - 2), max(0, cols.min() - 2)  # thin only the digit's box: 2-3x faster
     bones = skeleton(mask[top:rows.max() + 3, left:cols.max() + 3])
-    branches = _prune(_branches(bones), width * SCALE)
+    branches = _prune(_branches(bones), SPUR * width * SCALE)
     size = FRAME * SCALE
     strokes = []
     for branch in sorted(branches, key=lambda b: (b.points[:, 0].min(), b.points[:, 1].min())):
