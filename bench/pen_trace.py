@@ -34,7 +34,7 @@ INK = 0.5  # of full intensity: where an MNIST stroke's anti-aliased edge is
 SMOOTH = 0.5  # MNIST pixels: the Gaussian along a path that removes the thinning grid's staircase
 SPACING = 0.5  # MNIST pixels between a stroke's points
 SPUR = 0.75  # of the stroke width: shorter branches from a junction to a free end are thinning's, not the pen's
-CORE = 0.6  # of the stroke width: ink farther than this from any edge is inside a filled-in loop
+CORE = 1.0  # of the stroke width: ink farther than this from any edge is inside a loop the pen filled in
 SUPERSAMPLE = 4  # strokes are painted this much larger, then area-reduced (a canvas's anti-aliasing)
 # The eight neighbours, clockwise from north, as (row, column) offsets: P2..P9 in Zhang and Suen.
 RING = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]
@@ -64,10 +64,12 @@ def _mask(digit: np.ndarray) -> np.ndarray:
 def _hollowed(mask: np.ndarray, width: float) -> np.ndarray:
     """The mask with its blobs' cores cut out: where ink lies more than CORE x `width` from any edge.
 
-    A blob of ink well over a stroke width across is a loop a pen filled in (the top of a thick 8
-    or 9). Thinning makes a short line of it, which a pen of the stroke's width redraws as a thin
-    stroke where the digit has a blob; with the core cut out it thins to a ring inside the blob's
-    edge, which that pen redraws as (nearly) the blob, a small hole at most where the core was.
+    A blob of ink more than two stroke widths across is a loop a pen filled in (the top of a thick
+    8 or 9): one pass of a round pen of the digit's width leaves no ink farther than that width
+    from an edge (the inside of an acute corner comes closest). Thinning makes a short line of a
+    blob, which that pen redraws as a thin stroke where the digit has a blob; with the core cut
+    out it thins to a ring inside the blob's edge, which the pen redraws as the blob's outline
+    around a small hole where the core was.
     """
     core = mask.copy()
     for step in range(int(round(CORE * width * SCALE))):  # alternating 4- and 8-neighbour erosions: nearly a disc
