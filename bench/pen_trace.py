@@ -206,7 +206,7 @@ def _prune(branches: list[_Branch], spur: float) -> list[_Branch]:
     while True:
         degree = _degrees(branches)
         spurs = [b for b in branches if b.start != b.end and b.length < spur
-                 and sorted((degree[b.start], degree[b.end]))[0] == 1 and max(degree[b.start], degree[b.end]) >= 3]
+                 and min(degree[b.start], degree[b.end]) == 1 and max(degree[b.start], degree[b.end]) >= 3]
         # One at a time, shortest first: dropping one spur can turn its junction into a plain bend.
         if not spurs:
             return branches

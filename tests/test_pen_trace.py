@@ -9,7 +9,6 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bench.pen_trace import FRAME, draw_strokes, stroke_width, trace
-from bench.read_images import drawing_input
 
 
 def drawn(shapes: list[tuple[str, tuple[float, ...], float]]) -> np.ndarray:
@@ -60,11 +59,12 @@ def test_a_filled_in_loop_is_traced_as_a_loop() -> None:
 
 
 def test_real_digits_redrawn_along_their_paths_cover_their_own_ink(real_mnist) -> None:
-    """The first 100 MNIST test digits re-drawn with their own stroke width, read the plain way, share most
-    of their ink with the originals: 0.68 of it (a plain skeleton with the staircase width gave 0.65)."""
+    """The first 100 MNIST test digits re-drawn in their own 28x28 frame with their own stroke width
+    share most of their ink with the originals (0.81 of it, intersection over union; a path shifted
+    by a pixel, scaled wrong or missing a stroke falls well below)."""
     overlaps = []
     for digit in real_mnist.test_images[:100]:
-        again = drawing_input(draw_strokes(trace(digit), 280, 280, 280, stroke_width(digit) * 10))
+        again = draw_strokes(trace(digit), FRAME, FRAME, FRAME, stroke_width(digit))
         ours, theirs = again > 0.5, digit > 127
         overlaps.append((ours & theirs).sum() / (ours | theirs).sum())
-    assert np.mean(overlaps) > 0.67, np.mean(overlaps)
+    assert np.mean(overlaps) > 0.78, np.mean(overlaps)
