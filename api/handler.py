@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from . import oip
 from .errors import MethodNotAllowed, NotFound
-from .http import ErrorStyle, Request, Response, error_response, event_path, parse_event
+from .http import ErrorStyle, Request, Response, dumps, error_response, event_path, parse_event
 from .inputs import read_inputs, response_body
 from .model_store import ModelStore
 from .page import drawing_page
@@ -106,7 +106,7 @@ def route(request: Request) -> Response:
     action = target.methods.get(request.method)
     if action is None:
         raise MethodNotAllowed(request.method, tuple(target.methods) + ("OPTIONS",))
-    return action(dataclasses.replace(request, params=params))
+    return action(dataclasses.replace(request, params=params) if params else request)
 
 
 def get_number_prediction(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -137,4 +137,6 @@ def _log_request(request: Request | None, response: Response, started: float) ->
     }
     if response.error:
         record["error"] = response.error
-    log.info(json.dumps(record, separators=(",", ":")))
+    # `log.info` would also look up its caller's file and line by walking the stack, which every
+    # line would carry and none needs; the record goes to the same handlers and filters without it.
+    log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, dumps(record), None, None))

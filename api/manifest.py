@@ -1,16 +1,19 @@
-"""The export manifest `model.json`: what a model is and which files make it up.
+"""The model contract: the input and output every export has, its files, and the manifest `model.json`.
 
 Shared by the trainer (which writes it), the deploy step (which uploads what it names) and the API
-(which loads from it), so it needs only the standard library. Artifact paths are relative to the
+(which loads from it), so it needs only the standard library; every other module imports these names
+from here. Artifact paths are relative to the
 manifest's own location and resolve like URLs, so a manifest under `latest/` may name files of an
 immutable version folder (`../2026-11-26T10-00-00Z/model.tflite`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Mapping
 
 FORMAT = "number-prediction/model"
@@ -20,11 +23,18 @@ IMAGE_SHAPE = (28, 28, 1)
 # The model's one input (the Keras input layer's name, and the Open Inference Protocol input's).
 INPUT_NAME = "image"
 LABELS = tuple(str(d) for d in range(10))
+NUM_CLASSES = len(LABELS)
 
-# Artifact keys every complete export has, and the file each one is.
+# Artifact keys every complete export has, which are also the names of the runtimes that run them.
 TFLITE = "tflite"
 SAVEDMODEL = "savedmodel"
 REQUIRED_ARTIFACTS = (TFLITE, SAVEDMODEL)
+RUNTIMES = REQUIRED_ARTIFACTS
+ARTIFACT_FILES = {TFLITE: "model.tflite", SAVEDMODEL: "saved_model.tar.gz"}
+# The SavedModel's folder in an export, and its archive's one member root.
+SAVED_MODEL_DIR = "saved_model"
+# The name that points at the newest export (a link under exports/) or deployed version (a bucket prefix).
+LATEST = "latest"
 
 # The `.tflite` models an export may carry, by the precision of their weights and arithmetic, with
 # their artifact keys. float32 is `model.tflite` itself; the quantised ones sit beside it.
@@ -34,6 +44,7 @@ INT8 = "int8"
 PRECISIONS = (FLOAT32, FLOAT16, INT8)
 AUTO = "auto"
 VARIANT_ARTIFACTS = {FLOAT32: TFLITE, FLOAT16: "tflite_float16", INT8: "tflite_int8"}
+VARIANT_FILES = {FLOAT32: ARTIFACT_FILES[TFLITE], FLOAT16: "model-float16.tflite", INT8: "model-int8.tflite"}
 # `auto` serves the fastest variant whose test accuracy is at most this far below float32's
 # (0.1 percentage points).
 ACCURACY_TOLERANCE = 0.001
@@ -48,6 +59,7 @@ CONTENT_TYPES = {
     ".csv": "text/csv",
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_READ_CHUNK = 1 << 20
 
 
 class ManifestError(ValueError):
@@ -61,9 +73,6 @@ class Artifact:
     bytes: int
     sha256: str
     content_type: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256, "contentType": self.content_type}
 
 
 @dataclass(frozen=True)
@@ -135,11 +144,25 @@ class Manifest:
         return raw
 
 
-def content_type(path: str) -> str:
+def known_content_type(path: str) -> str | None:
+    """The content type of an export's file by its suffix, or None for a suffix exports do not use."""
     for suffix, kind in CONTENT_TYPES.items():
         if path.endswith(suffix):
             return kind
-    return "application/octet-stream"
+    return None
+
+
+def content_type(path: str) -> str:
+    return known_content_type(path) or "application/octet-stream"
+
+
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file, read in chunks: how a manifest names every artifact's content."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def parse_manifest(data: bytes | str | Mapping[str, Any]) -> Manifest:

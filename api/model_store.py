@@ -35,16 +35,16 @@ import numpy as np
 
 from .errors import ModelUnavailable
 from .manifest import (
-    AUTO, FLOAT32, IMAGE_SHAPE, VARIANT_ARTIFACTS, Artifact, Manifest, ManifestError, parse_manifest,
+    AUTO, FLOAT32, IMAGE_SHAPE, NUM_CLASSES, SAVED_MODEL_DIR, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS, Artifact, Manifest,
+    ManifestError, parse_manifest, sha256_file,
 )
-from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE, LiteRTPredictor, Predictor, SavedModelPredictor, choose_runtime
+from .predictor import LiteRTPredictor, Predictor, SavedModelPredictor, choose_runtime
 from .settings import Settings
 from .sources import S3, FetchError, Source, locate
 
 log = logging.getLogger(__name__)
 
 MAX_MANIFEST_BYTES = 1 << 20
-SAVED_MODEL_DIR = "saved_model"  # the archive's member root, as the trainer writes it
 
 
 class LoadError(Exception):
@@ -230,13 +230,7 @@ def _suffix(path: str) -> str:
 
 
 def _matches(path: Path, artifact: Artifact) -> bool:
-    if path.stat().st_size != artifact.bytes:
-        return False
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest() == artifact.sha256
+    return path.stat().st_size == artifact.bytes and sha256_file(path) == artifact.sha256
 
 
 def _unpack_saved_model(archive: Path) -> Path:

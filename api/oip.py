@@ -29,9 +29,8 @@ import numpy as np
 
 from .errors import InvalidRequest, NotFound, PayloadTooLarge
 from .http import REPLACEMENT, Request, Response, json_object
-from .manifest import IMAGE_SHAPE, INPUT_NAME
+from .manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, SAVEDMODEL, TFLITE
 from .model_store import ModelStore
-from .predictor import NUM_CLASSES, SAVEDMODEL, TFLITE
 from .settings import MAX_BATCH
 
 MODEL_NAME = "number-prediction"

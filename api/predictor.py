@@ -18,15 +18,15 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from .manifest import FLOAT32, IMAGE_SHAPE, MANIFEST_NAME, parse_manifest
+from .manifest import FLOAT32, IMAGE_SHAPE, MANIFEST_NAME, RUNTIMES, SAVED_MODEL_DIR, SAVEDMODEL, TFLITE, parse_manifest
 
-TFLITE = "tflite"
-SAVEDMODEL = "savedmodel"
-RUNTIMES = (TFLITE, SAVEDMODEL)
-NUM_CLASSES = 10
 # LiteRT writes this line to the process's stderr (file descriptor 2) from C++ the first time an
 # interpreter allocates its tensors, with no setting to turn it off; `_without_stderr_lines` holds it back.
 XNNPACK_NOTICE = b"Created TensorFlow Lite XNNPACK delegate"
+# Big batches run in passes of this many images: per image, 32 at a time is ~10 % faster than 256 in
+# one pass (whose activations outgrow the caches), and resizing the interpreter's tensors for a
+# smaller last pass costs nothing measurable (bench/batch_arrangements.py, BENCHMARKS.md).
+CHUNK = 32
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -79,6 +79,11 @@ class LiteRTPredictor:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = _check_batch(batch)
+        if len(batch) > CHUNK:
+            return np.concatenate([self._run(batch[start:start + CHUNK]) for start in range(0, len(batch), CHUNK)])
+        return self._run(batch)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             if len(batch) != self._batch:
                 self._interpreter.resize_tensor_input(self._input, list(batch.shape), strict=True)
@@ -148,4 +153,4 @@ def open_export(export_dir: str | Path, runtime: str | None = None, precision: s
     if chosen == TFLITE:
         manifest = parse_manifest((export_dir / MANIFEST_NAME).read_bytes())
         return LiteRTPredictor(export_dir / manifest.artifact(manifest.variant(precision).artifact).path)
-    return SavedModelPredictor(export_dir / "saved_model")
+    return SavedModelPredictor(export_dir / SAVED_MODEL_DIR)

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from api.manifest import PRECISIONS
+from api.manifest import LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
 
 from .errors import BucketNotFound, UserError
 
@@ -56,8 +56,6 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .quantize import quantize_export
 
     out = quantize_export(args.export, args.out, data_dir=args.data_dir, cache_dir=args.cache_dir)
-    from api.manifest import MANIFEST_NAME, parse_manifest
-
     manifest = parse_manifest((out / MANIFEST_NAME).read_bytes())
     for variant in manifest.variants.values():
         print(f"{variant.precision:<8} test accuracy {variant.accuracy:.4f}  {variant.ms_per_image:.3f} ms per image  "
@@ -68,26 +66,24 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def _bucket_and_client(args: argparse.Namespace) -> tuple[str, Any]:
-    from .deploy import BUCKET_VARIABLE, bucket_name, load_env, s3_client
+    from .env import BUCKET_VARIABLE, bucket_name, load_env
+    from .s3 import s3_client
 
-    in_environment = bool(os.environ.get(BUCKET_VARIABLE, "").strip())
-    files = load_env(args.env)
-    bucket = bucket_name(args.bucket, args.env, files)
+    settings = load_env(args.env)
+    bucket = bucket_name(args.bucket, settings)
     # Where the name came from, so that an error about the bucket points at what to fix.
-    if args.bucket:
-        args.bucket_origin = "--bucket"
-    elif in_environment:
-        args.bucket_origin = f"{BUCKET_VARIABLE} in the environment"
-    else:
-        args.bucket_origin = f"{BUCKET_VARIABLE} in {', '.join(str(path) for path in files)}"
-    return bucket, s3_client(args.endpoint_url)
+    args.bucket_origin = "--bucket" if args.bucket else settings.origin(BUCKET_VARIABLE)
+    return bucket, s3_client(args.endpoint_url, settings=settings.from_files)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from .deploy import bucket_name, deploy, format_size, load_env, public_url
+    from .deploy import LATEST_KEY, deploy, format_size
+    from .s3 import public_url
 
     if args.dry_run:  # no credentials or network needed to see the plan
-        bucket = bucket_name(args.bucket, args.env, load_env(args.env))
+        from .env import bucket_name, load_env
+
+        bucket = bucket_name(args.bucket, load_env(args.env))
         result = deploy(args.export, bucket, dry_run=True)
         print(f"dry run: would upload version {result.version} to s3://{bucket}/{result.version}/")
         for spec in result.objects:
@@ -98,13 +94,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     result = deploy(args.export, bucket, client=client, public_read=args.public_read)
     print(f"deployed version {result.version} to s3://{bucket}/{result.version}/ "
           f"({len(result.uploaded)} uploaded, {len(result.already_there)} already there)")
-    if result.switched:
-        print(f"{result.latest_url} now serves {result.version} (was {result.previous or 'nothing'})")
-    else:
-        print(f"{result.latest_url} already serves {result.version}")
+    _print_switch(result.latest_url, result.switched, result.version, result.previous)
     print(f"MODEL_URL={result.latest_url}")
     if args.public_read:
-        print(f"public URL: {public_url(client, bucket)}")
+        print(f"public URL: {public_url(client, bucket, LATEST_KEY)}")
     return 0
 
 
@@ -131,15 +124,19 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from .deploy import rollback
+    from .deploy import LATEST_KEY, rollback
 
     bucket, client = _bucket_and_client(args)
     result = rollback(bucket, args.version, client=client, public_read=args.public_read)
-    if result.changed:
-        print(f"s3://{bucket}/latest/model.json now serves {result.version} (was {result.previous or 'nothing'})")
-    else:
-        print(f"s3://{bucket}/latest/model.json already serves {result.version}")
+    _print_switch(f"s3://{bucket}/{LATEST_KEY}", result.changed, result.version, result.previous)
     return 0
+
+
+def _print_switch(latest_url: str, changed: bool, version: str, previous: str | None) -> None:
+    if changed:
+        print(f"{latest_url} now serves {version} (was {previous or 'nothing'})")
+    else:
+        print(f"{latest_url} already serves {version}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -178,14 +175,24 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="where verified MNIST files are kept (default: $MNIST_CACHE_DIR or ~/.cache/number-prediction/mnist)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ml_model", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def _add_export_argument(parser: argparse.ArgumentParser, name: str = "export") -> None:
+    """The export folder to work on: a positional `export`, or deploy's `--export`."""
+    options: dict[str, Any] = {} if name.startswith("-") else {"nargs": "?"}
+    parser.add_argument(name, type=Path, default=DEFAULT_EXPORTS / LATEST,
+                        help=f"export folder (default: ml_model/exports/{LATEST})", **options)
 
-    p = sub.add_parser("train", help="train the CNN of a config on MNIST and export it",
-                       description="Train the network described by a config.json on real MNIST, evaluate it "
-                                   "on the test set and export it (SavedModel, .tflite, model.json).")
+
+def _command(sub: Any, func: Any, summary: str, description: str) -> argparse.ArgumentParser:
+    """The subcommand that runs `func` (`cmd_NAME` is the command NAME)."""
+    parser = sub.add_parser(func.__name__.removeprefix("cmd_"), help=summary, description=description)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _add_train(sub: Any) -> None:
+    p = _command(sub, cmd_train, "train the CNN of a config on MNIST and export it",
+                 "Train the network described by a config.json on real MNIST, evaluate it "
+                 "on the test set and export it (SavedModel, .tflite, model.json).")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config file (default: ml_model/config.json)")
     p.add_argument("--epochs", type=int, help="override the config's epochs")
     p.add_argument("--batch-size", type=int, help="override the config's batchSize")
@@ -193,64 +200,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-dir", type=Path, help="export here instead of the config's savePath")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (epoch lines only)")
     _add_data_options(p)
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test-set loss and accuracy of an export",
-                       description="Check an export against its manifest and measure it on the MNIST test set.")
-    p.add_argument("export", type=Path, nargs="?", default=DEFAULT_EXPORTS / "latest",
-                   help="export folder (default: ml_model/exports/latest)")
-    p.add_argument("--runtime", choices=("tflite", "savedmodel"), help="default: tflite when LiteRT is installed")
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="only this .tflite variant (default: every variant the export has)")
-    p.add_argument("--json", action="store_true", help="print the scores as a JSON list, one entry per model")
-    _add_data_options(p)
-    p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("quantize", help="add float16 and int8 .tflite variants to an export",
-                       description="Convert an export's SavedModel to float16 and full-integer int8 .tflite models "
-                                   "(int8 calibrated on training images), measure every variant on the MNIST test "
-                                   "set, and write them with a new manifest as a new version: in place, or to --out.")
-    p.add_argument("export", type=Path, nargs="?", default=DEFAULT_EXPORTS / "latest",
-                   help="export folder (default: ml_model/exports/latest)")
-    p.add_argument("--out", type=Path, help="write the quantised export here instead of replacing the export")
-    _add_data_options(p)
-    p.set_defaults(func=cmd_quantize)
+def _add_export_commands(sub: Any) -> None:
+    _export_command(sub, cmd_evaluate, "test-set loss and accuracy of an export",
+                    "Check an export against its manifest and measure it on the MNIST test set.", {
+                        "--runtime": {"choices": RUNTIMES, "help": "default: tflite when LiteRT is installed"},
+                        "--precision": {"choices": PRECISIONS,
+                                        "help": "only this .tflite variant (default: every variant the export has)"},
+                        "--json": {"action": "store_true",
+                                   "help": "print the scores as a JSON list, one entry per model"},
+                    })
+    _export_command(sub, cmd_quantize, "add float16 and int8 .tflite variants to an export",
+                    "Convert an export's SavedModel to float16 and full-integer int8 .tflite models "
+                    "(int8 calibrated on training images), measure every variant on the MNIST test "
+                    "set, and write them with a new manifest as a new version: in place, or to --out.", {
+                        "--out": {"type": Path,
+                                  "help": "write the quantised export here instead of replacing the export"},
+                    })
 
-    p = sub.add_parser("deploy", help="upload an export to S3 and make it the latest version",
-                       description="Upload every artifact of an export to s3://BUCKET/VERSION/, verify each one "
-                                   "(size and SHA-256), then switch s3://BUCKET/latest/model.json to it in one "
-                                   "write. A failed deploy leaves latest as it was; re-running is harmless.")
-    p.add_argument("--export", type=Path, default=DEFAULT_EXPORTS / "latest",
-                   help="export folder (default: ml_model/exports/latest)")
+
+def _export_command(sub: Any, func: Any, summary: str, description: str,
+                    options: dict[str, dict[str, Any]]) -> None:
+    """A command on one export that reads MNIST: the export, its own `options` (flag → keywords), the data's."""
+    parser = _command(sub, func, summary, description)
+    _add_export_argument(parser)
+    for flag, keywords in options.items():
+        parser.add_argument(flag, **keywords)
+    _add_data_options(parser)
+
+
+def _add_bucket_commands(sub: Any) -> None:
+    p = _command(sub, cmd_deploy, "upload an export to S3 and make it the latest version",
+                 "Upload every artifact of an export to s3://BUCKET/VERSION/, verify each one "
+                 "(size and SHA-256), then switch s3://BUCKET/latest/model.json to it in one "
+                 "write. A failed deploy leaves latest as it was; re-running is harmless.")
+    _add_export_argument(p, "--export")
     p.add_argument("--dry-run", action="store_true", help="show what would be uploaded; change nothing")
     _add_bucket_options(p, public_read=True)
-    p.set_defaults(func=cmd_deploy)
 
-    p = sub.add_parser("versions", help="list the model versions in the bucket",
-                       description="List the versions in the bucket: created, test accuracy, size, which one "
-                                   "latest serves, and any incomplete upload.")
+    p = _command(sub, cmd_versions, "list the model versions in the bucket",
+                 "List the versions in the bucket: created, test accuracy, size, which one "
+                 "latest serves, and any incomplete upload.")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     _add_bucket_options(p)
-    p.set_defaults(func=cmd_versions)
 
-    p = sub.add_parser("rollback", help="make an earlier version the latest",
-                       description="Check that a version's objects are all in the bucket and match its manifest, "
-                                   "then switch s3://BUCKET/latest/model.json to it in one write.")
+    p = _command(sub, cmd_rollback, "make an earlier version the latest",
+                 "Check that a version's objects are all in the bucket and match its manifest, "
+                 "then switch s3://BUCKET/latest/model.json to it in one write.")
     p.add_argument("version", nargs="?",
                    help="version to serve, e.g. 2026-11-26T10-00-00Z (default: the one before the current latest)")
     _add_bucket_options(p, public_read=True)
-    p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser("serve", help="serve the exports folder over HTTP for local development",
-                       description="A static file server for ml_model/exports/, so that MODEL_URL="
-                                   "http://localhost:3000/latest/model.json works during development. "
-                                   "Ctrl-C stops it.")
+
+def _add_serve(sub: Any) -> None:
+    p = _command(sub, cmd_serve, "serve the exports folder over HTTP for local development",
+                 "A static file server for ml_model/exports/, so that MODEL_URL="
+                 "http://localhost:3000/latest/model.json works during development. "
+                 "Ctrl-C stops it.")
     p.add_argument("--root", type=Path, default=DEFAULT_EXPORTS, help="folder to serve (default: ml_model/exports)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes the models to your network)")
     p.add_argument("--port", type=_port, default=3000, help="port (default: 3000; 0 picks a free one)")
-    p.set_defaults(func=cmd_serve)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ml_model", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_train, _add_export_commands, _add_bucket_commands, _add_serve):
+        add(sub)
     return parser
 
 

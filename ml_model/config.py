@@ -3,18 +3,21 @@
 The seed's keys (`epochs`, `batchSize`, `validationSplit`, `savePath`, `layers`) are read verbatim.
 Optional keys cover what the seed left implicit; absent, they keep the original demo's behaviour
 (rmsprop, categorical cross-entropy, accuracy). Everything is checked here, so code past this point
-never looks at the raw dict again. Layer parameters are checked against Keras in `layers.py`.
+never looks at the raw dict again. Parsing needs no Keras: layer parameters are checked against
+Keras when the trainer builds the network (`layers.build_network`), before any data is read.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
+
+from api.manifest import LATEST
+from api.messages import did_you_mean
 
 from .errors import ConfigError
 
@@ -83,6 +86,7 @@ class TrainConfig:
     early_stopping: EarlyStopping | None = None
     schedule: Schedule | None = None
     source: Path | None = None  # the file it came from; savePath is relative to its folder
+    label: str = "config"  # how messages name it: the file's name
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False)
 
     @property
@@ -99,7 +103,7 @@ class TrainConfig:
         changes: dict[str, Any] = {}
         raw = dict(self.raw)
         if seed is not None:
-            if not _is_int(seed) or seed < 0:
+            if not is_int(seed) or seed < 0:
                 raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
             changes["seed"] = raw["seed"] = seed
         if epochs is not None:
@@ -111,8 +115,8 @@ class TrainConfig:
         return replace(self, raw=MappingProxyType(raw), **changes)
 
 
-def load_config(path: str | Path, *, check_layers: bool = True) -> TrainConfig:
-    """Read and validate a config file; with `check_layers`, also build the network once in Keras."""
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a config file (structure and values; Keras checks the layers when building)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -124,26 +128,18 @@ def load_config(path: str | Path, *, check_layers: bool = True) -> TrainConfig:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    config = parse_config(raw, source=path.resolve(), label=path.name)
-    if check_layers:
-        from .layers import build_network
-
-        try:
-            build_network(config)
-        except ConfigError as exc:
-            raise ConfigError(f"{path.name}: {exc}") from None
-    return config
+    return parse_config(raw, source=path.resolve(), label=path.name)
 
 
 def parse_config(raw: Any, *, source: Path | None = None, label: str = "config") -> TrainConfig:
     """Validate the raw JSON object (structure and values only; Keras checks come later)."""
     try:
-        return _parse(raw, source)
+        return _parse(raw, source, label)
     except ConfigError as exc:
         raise ConfigError(f"{label}: {exc}") from None
 
 
-def _parse(raw: Any, source: Path | None) -> TrainConfig:
+def _parse(raw: Any, source: Path | None, label: str) -> TrainConfig:
     if not isinstance(raw, dict):
         raise ConfigError("the top level must be a JSON object")
     _refuse_unknown("", raw, _TOP_LEVEL_KEYS)
@@ -157,8 +153,8 @@ def _parse(raw: Any, source: Path | None) -> TrainConfig:
     if not _is_number(split) or not 0 <= split < 1:
         raise ConfigError(f"validationSplit must be a number in [0, 1), got {split!r}")
     save_path = raw["savePath"]
-    if not isinstance(save_path, str) or not save_path.strip() or Path(save_path).name in ("", ".", "..", "latest"):
-        raise ConfigError(f"savePath must name an export folder (not 'latest'), got {save_path!r}")
+    if not isinstance(save_path, str) or not save_path.strip() or Path(save_path).name in ("", ".", "..", LATEST):
+        raise ConfigError(f"savePath must name an export folder (not '{LATEST}'), got {save_path!r}")
 
     optimizer = _choice("optimizer", raw.get("optimizer", "rmsprop"), OPTIMIZERS, normalise=str.lower)
     learning_rate = raw.get("learningRate")
@@ -170,7 +166,7 @@ def _parse(raw: Any, source: Path | None) -> TrainConfig:
         raise ConfigError(f"metrics must be a list of names, got {metrics!r}")
     metrics = tuple(dict.fromkeys(METRICS[_choice("metrics", m, tuple(METRICS))] for m in metrics))
     seed = raw.get("seed")
-    if seed is not None and (not _is_int(seed) or seed < 0):
+    if seed is not None and (not is_int(seed) or seed < 0):
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
 
     return TrainConfig(
@@ -188,6 +184,7 @@ def _parse(raw: Any, source: Path | None) -> TrainConfig:
         early_stopping=_section("earlyStopping", raw.get("earlyStopping"), EarlyStopping, _EARLY_STOPPING_KEYS),
         schedule=_section("learningRateSchedule", raw.get("learningRateSchedule"), Schedule, _SCHEDULE_KEYS),
         source=source,
+        label=label,
         raw=MappingProxyType(raw),
     )
 
@@ -219,7 +216,7 @@ Check = Callable[[Any], Any]
 
 def _number(low: float, high: float, *, integer: bool = False, low_open: bool = False) -> Check:
     def check(value: Any) -> Any:
-        ok = _is_int(value) if integer else _is_number(value)
+        ok = is_int(value) if integer else _is_number(value)
         if not ok or value < low or value > high or (low_open and value == low):
             kind = "an integer" if integer else "a number"
             raise ConfigError(f"must be {kind} in {'(' if low_open else '['}{low}, {high}], got {value!r}")
@@ -290,9 +287,7 @@ def _section(name: str, value: Any, cls: type, keys: Mapping[str, tuple[str, Che
 def _refuse_unknown(prefix: str, obj: Mapping[str, Any], known: Mapping[str, Any]) -> None:
     for key in obj:
         if key not in known:
-            hint = difflib.get_close_matches(key, list(known), n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ConfigError(f"unknown key '{prefix}{key}'{suggestion}")
+            raise ConfigError(f"unknown key '{prefix}{key}'{did_you_mean(key, known)}")
 
 
 def _choice(key: str, value: Any, options: tuple[str, ...], normalise: Callable[[str], str] = str) -> str:
@@ -302,11 +297,12 @@ def _choice(key: str, value: Any, options: tuple[str, ...], normalise: Callable[
 
 
 def _check_positive_int(key: str, value: Any) -> None:
-    if not _is_int(value) or value < 1:
+    if not is_int(value) or value < 1:
         raise ConfigError(f"{key} must be a positive integer, got {value!r}")
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An integer, and not a JSON boolean (which Python counts as one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -10,7 +10,6 @@ renamed, so the cache never holds a half-written or unverified file.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import os
 import shutil
@@ -25,16 +24,14 @@ from typing import BinaryIO, Iterable, Protocol, Sequence
 
 import numpy as np
 
+from api.manifest import IMAGE_SHAPE, NUM_CLASSES, sha256_file
+
 from .errors import DataError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SIZE = 28
-NUM_CLASSES = 10
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
-TRAIN_COUNT = 60_000
-TEST_COUNT = 10_000
 
 SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -178,14 +175,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "number-prediction" / "mnist"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def ensure_files(
     cache_dir: str | Path | None = None,
     sources: Iterable[Source] | None = None,
@@ -260,7 +249,7 @@ def parse_idx(data: bytes, magic: int, what: str = "IDX file") -> np.ndarray:
 
 def read_images(path: Path) -> np.ndarray:
     images = parse_idx(path.read_bytes(), IDX_IMAGES_MAGIC, path.name)
-    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+    if images.shape[1:] != IMAGE_SHAPE[:2]:
         raise DataError(f"{path.name}: images are {images.shape[1:]}, expected 28x28")
     return images
 

@@ -18,103 +18,35 @@ Nothing here touches the network or reads credentials until a function is called
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
-import os
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
-from api.manifest import MANIFEST_NAME, Manifest, ManifestError, content_type, parse_manifest
+from api.manifest import LATEST, MANIFEST_NAME, Manifest, ManifestError, content_type, parse_manifest, sha256_file
 
-from .data import sha256_file
-from .errors import BucketNotFound, DeployError, ExportError
+from .errors import DeployError, ExportError
 from .export import verify_export
+from .s3 import (
+    check_bucket, error_code, get_with_etag, head_object, is_conditional_failure, list_sizes, make_public, matches,
+    put_object, s3_client, verify,
+)
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 log = logging.getLogger(__name__)
 
-BUCKET_VARIABLE = "MODEL_BUCKET_NAME"
-LATEST = "latest"
 LATEST_KEY = f"{LATEST}/{MANIFEST_NAME}"
 # Version folders never change, so caches may keep them; `latest/model.json` must be revalidated.
 IMMUTABLE_CACHE_CONTROL = "max-age=31536000, immutable"
 LATEST_CACHE_CONTROL = "no-cache"
-SHA256_METADATA = "sha256"  # x-amz-meta-sha256: the hex digest, for stores without S3 checksums
-PUBLIC_READ_ACL = "public-read"
 MAX_SINGLE_PUT = 5 * 1024**3  # S3's limit for one PutObject; model artifacts are far smaller
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_READ_CHUNK = 1 << 20
-
-
-# ---------------------------------------------------------------------------------------------
-# Configuration: .env.<env> files and the S3 client
-
-
-def env_files(env: str, cwd: Path | None = None) -> list[Path]:
-    """The `.env.<env>` files that exist, in the order they are read: the current folder, then the repo root."""
-    if not _ENV_NAME.match(env):
-        raise DeployError(f"bad environment name {env!r}: use letters, digits, '-', '_' or '.'")
-    folders = [Path(cwd or Path.cwd()).resolve(), Path(__file__).resolve().parents[1]]
-    found: list[Path] = []
-    for folder in folders:
-        path = folder / f".env.{env}"
-        if path.is_file() and path not in found:
-            found.append(path)
-    return found
-
-
-def load_env(env: str, cwd: Path | None = None) -> list[Path]:
-    """Read `.env.<env>` into the environment without overriding real variables; returns the files read."""
-    from dotenv import load_dotenv
-
-    files = env_files(env, cwd)
-    for path in files:
-        load_dotenv(path, override=False)  # real environment first, then the nearer file
-        log.debug("read %s", path)
-    return files
-
-
-def bucket_name(explicit: str | None, env: str, files: Sequence[Path]) -> str:
-    """`explicit` (the --bucket flag), else $MODEL_BUCKET_NAME; a one-line error naming where we looked."""
-    bucket = (explicit or os.environ.get(BUCKET_VARIABLE) or "").strip()
-    if not bucket:
-        where = ", ".join(str(p) for p in files) if files else f"no .env.{env} found in the current folder or the repo root"
-        raise DeployError(f"{BUCKET_VARIABLE} is not set ({where}); set it in .env.{env}, "
-                          "in the environment, or pass --bucket")
-    return bucket
-
-
-def s3_client(endpoint_url: str | None = None, *, max_attempts: int | None = None,
-              connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> "BaseClient":
-    """An S3 client from the standard credential chain, profile and region.
-
-    `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` are honoured by botocore itself; `endpoint_url` overrides
-    them. Retries follow `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` unless `max_attempts` is given.
-    """
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
-
-    options: dict[str, Any] = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
-    if max_attempts is not None:
-        options["retries"] = {"total_max_attempts": max_attempts, "mode": "standard"}
-    try:
-        return boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=Config(**options))
-    except (BotoCoreError, ValueError) as exc:  # ProfileNotFound, a malformed endpoint URL or region
-        raise DeployError(_one_line(f"cannot set up the S3 client: {exc}")) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,24 +145,22 @@ def deploy(export_dir: str | Path, bucket: str, *, client: "BaseClient | None" =
     version = manifest.version
     if dry_run:
         return DeployResult(bucket, version, objects, dry_run=True)
-    client = client or s3_client()
-    _check_bucket(client, bucket)
-    current = _read_latest(client, bucket)
+    client, current = _open(client, bucket)
     previous = current.version
     try:
         _refuse_different_version(client, bucket, objects[-1])
         uploaded, present = [], []
         for spec in objects:
-            if _matches(client, bucket, spec.key, spec.bytes, spec.sha256, download=False):
+            if matches(client, bucket, spec.key, spec.bytes, spec.sha256, download=False):
                 present.append(spec.key)
                 if public_read:
-                    _make_public(client, bucket, spec.key)
+                    make_public(client, bucket, spec.key)
                 log.info("already there: s3://%s/%s", bucket, spec.key)
                 continue
             _upload(client, bucket, spec, public_read)
             uploaded.append(spec.key)
         for spec in objects:
-            _verify(client, bucket, spec.key, spec.bytes, spec.sha256)
+            verify(client, bucket, spec.key, spec.bytes, spec.sha256)
         log.info("verified %d objects under s3://%s/%s/", len(objects), bucket, version)
     except DeployError as exc:
         raise DeployError(f"{exc}; {_latest_unchanged(bucket, previous)}") from None
@@ -259,8 +189,8 @@ def _relative_key(path: str) -> str:
 
 
 def _refuse_different_version(client: "BaseClient", bucket: str, manifest_spec: ObjectSpec) -> None:
-    head = _head(client, bucket, manifest_spec.key)
-    if head is not None and not _matches(client, bucket, manifest_spec.key, manifest_spec.bytes,
+    head = head_object(client, bucket, manifest_spec.key)
+    if head is not None and not matches(client, bucket, manifest_spec.key, manifest_spec.bytes,
                                          manifest_spec.sha256, download=True, head=head):
         version = manifest_spec.key.split("/", 1)[0]
         raise DeployError(f"s3://{bucket}/{version}/ already holds a different model with version {version}; "
@@ -269,20 +199,9 @@ def _refuse_different_version(client: "BaseClient", bucket: str, manifest_spec: 
 
 def _upload(client: "BaseClient", bucket: str, spec: ObjectSpec, public_read: bool) -> None:
     log.info("uploading s3://%s/%s (%s)", bucket, spec.key, format_size(spec.bytes))
-    extra: dict[str, Any] = {"ACL": PUBLIC_READ_ACL} if public_read else {}
-    action = "uploading (public-read)" if public_read else "uploading"
-    with _s3_errors(action, bucket, spec.key), spec.source.open("rb") as body:
-        client.put_object(
-            Bucket=bucket, Key=spec.key, Body=body, ContentLength=spec.bytes,
-            ContentType=spec.content_type, CacheControl=IMMUTABLE_CACHE_CONTROL,
-            ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(spec.sha256),
-            Metadata={SHA256_METADATA: spec.sha256}, **extra,
-        )
-
-
-def _make_public(client: "BaseClient", bucket: str, key: str) -> None:
-    with _s3_errors("making public-read", bucket, key):
-        client.put_object_acl(Bucket=bucket, Key=key, ACL=PUBLIC_READ_ACL)
+    put_object(client, bucket, spec.key, spec.source, size=spec.bytes, sha256=spec.sha256,
+               content_type=spec.content_type, cache_control=IMMUTABLE_CACHE_CONTROL, public_read=public_read,
+               action="uploading")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,9 +215,7 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
     The version's objects are checked against its manifest first; a missing or damaged version is
     refused and `latest` stays as it was.
     """
-    client = client or s3_client()
-    _check_bucket(client, bucket)
-    current = _read_latest(client, bucket)
+    client, current = _open(client, bucket)
     previous = current.version
     if version is None:
         version = _version_before(client, bucket, previous)
@@ -314,9 +231,9 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
                               "not the folder it is in")
         for artifact in manifest.artifacts.values():
             key = f"{version}/{_relative_key(artifact.path)}"
-            _verify(client, bucket, key, artifact.bytes, artifact.sha256)
+            verify(client, bucket, key, artifact.bytes, artifact.sha256)
             if public_read:
-                _make_public(client, bucket, key)
+                make_public(client, bucket, key)
     except (DeployError, ExportError) as exc:
         raise DeployError(f"{exc}; {_latest_unchanged(bucket, previous)}") from None
     if _serves(current.manifest, manifest) and not public_read:
@@ -329,7 +246,7 @@ def rollback(bucket: str, version: str | None = None, *, client: "BaseClient | N
 def list_versions(bucket: str, *, client: "BaseClient | None" = None) -> list[VersionInfo]:
     """Every version folder in the bucket, oldest first, with its manifest's facts and completeness."""
     client = client or s3_client()
-    sizes = _list(client, bucket)
+    sizes = list_sizes(client, bucket)
     latest = _read_latest(client, bucket).version
     folders = sorted({key.split("/", 1)[0] for key in sizes if "/" in key} - {LATEST})
     versions = []
@@ -376,32 +293,20 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, curren
     meanwhile is never silently overwritten. Stores without conditional writes get a plain PUT.
     """
     version, previous = manifest.version, current.version
-    body = manifest.with_artifact_prefix(f"../{version}/")
-    body["deployment"] = {
-        "version": version,
-        "manifest": f"../{version}/{MANIFEST_NAME}",
-        "action": action,
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "previous": previous,
-    }
-    data = (json.dumps(body, indent=2) + "\n").encode("utf-8")
+    data = _latest_manifest(manifest, action, previous)
     digest = hashlib.sha256(data).hexdigest()
-    extra: dict[str, Any] = {"ACL": PUBLIC_READ_ACL} if public_read else {}
 
     def put(**conditions: str) -> str | None:
         """None once written; the error code when a condition (or its lack of support) stopped it."""
         from botocore.exceptions import ClientError
 
         try:
-            with _s3_errors("switching (public-read)" if public_read else "switching", bucket, LATEST_KEY,
-                            passthrough=_is_conditional_failure):
-                client.put_object(
-                    Bucket=bucket, Key=LATEST_KEY, Body=data, ContentType=content_type(MANIFEST_NAME),
-                    CacheControl=LATEST_CACHE_CONTROL, ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(digest),
-                    Metadata={SHA256_METADATA: digest, "model-version": version}, **extra, **conditions,
-                )
+            put_object(client, bucket, LATEST_KEY, data, size=len(data), sha256=digest,
+                       content_type=content_type(MANIFEST_NAME), cache_control=LATEST_CACHE_CONTROL,
+                       public_read=public_read, action="switching", metadata={"model-version": version},
+                       passthrough=is_conditional_failure, **conditions)
         except ClientError as exc:
-            return _error_code(exc)
+            return error_code(exc)
         return None
 
     try:
@@ -410,7 +315,7 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, curren
             log.warning("the store does not support conditional writes; switching latest unconditionally")
             refused = put()
         # A retried PUT whose first attempt landed fails its own condition: that is our write, not a rival's.
-        if refused is not None and _matches(client, bucket, LATEST_KEY, len(data), digest, download=True):
+        if refused is not None and matches(client, bucket, LATEST_KEY, len(data), digest, download=True):
             refused = None
     except DeployError as exc:
         # A failed single PUT leaves the old object; a lost answer to a PUT that landed leaves the new one.
@@ -421,12 +326,26 @@ def _switch_latest(client: "BaseClient", bucket: str, manifest: Manifest, curren
                           f"rollback?), so it was not switched to {version} ({refused}); check with "
                           "`python -m ml_model versions` and run the command again")
     try:
-        _verify(client, bucket, LATEST_KEY, len(data), digest)
+        verify(client, bucket, LATEST_KEY, len(data), digest)
     except DeployError as exc:
         raise DeployError(f"{exc}; the switch to {version} was written but could not be read back: "
                           "check with `python -m ml_model versions`") from None
     # The command's result, which the caller reports (the CLI prints it): debug here, not said twice.
     log.debug("s3://%s/%s now serves %s (was %s)", bucket, LATEST_KEY, version, previous or "nothing")
+
+
+def _latest_manifest(manifest: Manifest, action: str, previous: str | None) -> bytes:
+    """`latest/model.json` for `manifest`: its paths through `../<version>/`, and what switched it."""
+    version = manifest.version
+    body = manifest.with_artifact_prefix(f"../{version}/")
+    body["deployment"] = {
+        "version": version,
+        "manifest": f"../{version}/{MANIFEST_NAME}",
+        "action": action,
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "previous": previous,
+    }
+    return (json.dumps(body, indent=2) + "\n").encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -441,8 +360,15 @@ class _Latest:
         return self.manifest.version if self.manifest else None
 
 
+def _open(client: "BaseClient | None", bucket: str) -> tuple["BaseClient", _Latest]:
+    """The client (a default one if none), after checking the bucket, and `latest` as it is now."""
+    client = client or s3_client()
+    check_bucket(client, bucket)
+    return client, _read_latest(client, bucket)
+
+
 def _read_latest(client: "BaseClient", bucket: str) -> _Latest:
-    found = _get_with_etag(client, bucket, LATEST_KEY)
+    found = get_with_etag(client, bucket, LATEST_KEY)
     if found is None:
         return _Latest(None, None)
     data, etag = found
@@ -468,194 +394,18 @@ def _latest_unchanged(bucket: str, previous: str | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# S3 primitives, each turning the store's failures into one-line DeployErrors
-
-
-def _check_bucket(client: "BaseClient", bucket: str) -> None:
-    with _s3_errors("opening", bucket):
-        client.head_bucket(Bucket=bucket)
-
-
-def _list(client: "BaseClient", bucket: str) -> dict[str, int]:
-    """Every object in the bucket: key → size."""
-    sizes: dict[str, int] = {}
-    with _s3_errors("listing", bucket):
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", ()):
-                sizes[item["Key"]] = int(item["Size"])
-    return sizes
-
-
-def _head(client: "BaseClient", bucket: str, key: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        with _s3_errors("reading", bucket, key, passthrough=_is_not_found):
-            return client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    except ClientError:
-        return None
-
-
-def _get_with_etag(client: "BaseClient", bucket: str, key: str) -> tuple[bytes, str] | None:
-    """A small object's bytes and ETag, or None when it does not exist."""
-    from botocore.exceptions import ClientError
-
-    try:
-        with _s3_errors("reading", bucket, key, passthrough=_is_not_found):
-            response = client.get_object(Bucket=bucket, Key=key)
-            return response["Body"].read(), response["ETag"]
-    except ClientError:
-        return None
+# Small helpers
 
 
 def _read_manifest(client: "BaseClient", bucket: str, key: str) -> Manifest | None:
     """The manifest at `key`, None when it does not exist, a DeployError when it is not one."""
-    found = _get_with_etag(client, bucket, key)
+    found = get_with_etag(client, bucket, key)
     if found is None:
         return None
     try:
         return parse_manifest(found[0])
     except ManifestError as exc:
         raise DeployError(f"s3://{bucket}/{key} is not a valid manifest: {exc}") from None
-
-
-def _matches(client: "BaseClient", bucket: str, key: str, size: int, sha256: str, *, download: bool,
-             head: dict[str, Any] | None = None) -> bool:
-    """Whether the object exists with this size and SHA-256.
-
-    The store's own SHA-256 checksum decides where it keeps one. Elsewhere the object is downloaded
-    and hashed when `download` is set; without it only our `sha256` metadata is trusted, which is
-    enough to skip an upload but never to verify one.
-    """
-    head = head if head is not None else _head(client, bucket, key)
-    if head is None or int(head.get("ContentLength", -1)) != size:
-        return False
-    stored = head.get("ChecksumSHA256")
-    if stored and "-" not in stored:  # a "-N" suffix is a multipart composite, not the object's hash
-        return stored == _b64(sha256)
-    if not download:
-        return head.get("Metadata", {}).get(SHA256_METADATA) == sha256
-    return _download_sha256(client, bucket, key) == sha256
-
-
-def _verify(client: "BaseClient", bucket: str, key: str, size: int, sha256: str) -> None:
-    head = _head(client, bucket, key)
-    if head is None:
-        raise DeployError(f"s3://{bucket}/{key} is missing")
-    if not _matches(client, bucket, key, size, sha256, download=True, head=head):
-        raise DeployError(f"s3://{bucket}/{key} does not match its manifest entry (size or sha256)")
-
-
-def _download_sha256(client: "BaseClient", bucket: str, key: str) -> str:
-    digest = hashlib.sha256()
-    with _s3_errors("downloading", bucket, key):
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        for chunk in iter(lambda: body.read(_READ_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _error_code(exc: Exception) -> str | None:
-    from botocore.exceptions import ClientError
-
-    return str(exc.response.get("Error", {}).get("Code")) if isinstance(exc, ClientError) else None
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return _error_code(exc) in ("404", "NoSuchKey", "NotFound")
-
-
-def _is_missing_bucket(exc: Exception, bucket: str, where: str) -> bool:
-    """NoSuchBucket, or a bare 404 from HeadBucket (which has no body to name its code)."""
-    code = _error_code(exc)
-    return code == "NoSuchBucket" or (code in ("404", "NotFound") and where == f"s3://{bucket}")
-
-
-def _is_conditional_failure(exc: Exception) -> bool:
-    """412: latest changed since we read it; 409: a concurrent conditional write; 501: no support."""
-    return _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "NotImplemented")
-
-
-_ACCESS_DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem"}
-_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-                    "TokenRefreshRequired", "InvalidClientTokenId"}
-
-
-@contextmanager
-def _s3_errors(action: str, bucket: str, key: str | None = None, *,
-               passthrough: Callable[[Exception], bool] | None = None) -> Iterator[None]:
-    """Turn botocore's exceptions into one-line DeployErrors; `passthrough(exc)` lets chosen ones through."""
-    from botocore.exceptions import (
-        BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError, NoCredentialsError,
-        PartialCredentialsError, ReadTimeoutError,
-    )
-
-    where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
-    try:
-        yield
-    except ClientError as exc:
-        if passthrough is not None and passthrough(exc):
-            raise
-        error = BucketNotFound if _is_missing_bucket(exc, bucket, where) else DeployError
-        raise error(_one_line(_client_error(exc, action, bucket, where))) from None
-    except (NoCredentialsError, PartialCredentialsError):
-        raise DeployError("no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                          "AWS_SECRET_ACCESS_KEY, or run `aws configure`") from None
-    except EndpointConnectionError as exc:
-        raise DeployError(_one_line(f"cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url', '')} "
-                                    f"while {action} {where}")) from None
-    except (ConnectionClosedError, ReadTimeoutError) as exc:
-        raise DeployError(_one_line(f"the S3 endpoint stopped answering while {action} {where} "
-                                    f"({type(exc).__name__})")) from None
-    except BotoCoreError as exc:
-        raise DeployError(_one_line(f"{action} {where} failed: {exc}")) from None
-    except OSError as exc:  # a local file vanished or became unreadable mid-upload
-        raise DeployError(_one_line(f"{action} {where} failed: {exc}")) from None
-
-
-def _client_error(exc: Any, action: str, bucket: str, where: str) -> str:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    message = error.get("Message") or ""
-    if _is_missing_bucket(exc, bucket, where):
-        return f"bucket {bucket} does not exist (or is in another account)"
-    if code in _ACCESS_DENIED:
-        if "public-read" in action:
-            return (f"access denied while {action} {where}: public-read needs s3:PutObjectAcl, and the bucket's "
-                    "Block Public Access settings must allow public ACLs (or keep objects private: s3:// URLs)")
-        return (f"access denied while {action} {where}: the credentials need s3:ListBucket, s3:GetObject "
-                "and s3:PutObject on this bucket")
-    if code in _BAD_CREDENTIALS:
-        return f"the S3 store rejected the credentials while {action} {where} ({code})"
-    if code == "AccessControlListNotSupported":
-        return (f"bucket {bucket} has ACLs disabled, so --public-read cannot work; grant read access "
-                "with a bucket policy, or (recommended) keep objects private and use s3:// model URLs")
-    if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
-        return f"bucket {bucket} is in another region than the client's: set AWS_REGION to the bucket's region ({code})"
-    if isinstance(status, int) and status >= 500:
-        return f"the S3 store failed while {action} {where}: {code or 'error'} (HTTP {status})"
-    return f"{action} {where} failed: {code or status}{': ' + message if message else ''}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Small helpers
-
-
-def public_url(client: "BaseClient", bucket: str, key: str = LATEST_KEY) -> str:
-    """The plain HTTPS URL of an object (what the seed put in MODEL_URL); readable only if public."""
-    endpoint = urlsplit(client.meta.endpoint_url)
-    if endpoint.hostname and endpoint.hostname.endswith("amazonaws.com"):
-        return f"https://{bucket}.{endpoint.hostname}/{key}"
-    return f"{client.meta.endpoint_url.rstrip('/')}/{bucket}/{key}"
-
-
-def _b64(hex_digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def format_size(count: int) -> str:
@@ -668,10 +418,3 @@ def format_size(count: int) -> str:
         if value < 1000 or unit == "GB":
             break
     return f"{value:.1f} {unit}"
-
-
-__all__ = [
-    "BUCKET_VARIABLE", "LATEST_KEY", "DeployResult", "ObjectSpec", "SwitchResult", "VersionInfo", "bucket_name",
-    "check_version", "deploy", "env_files", "format_size", "list_versions", "load_env", "plan_deploy", "public_url", "rollback",
-    "s3_client",
-]

@@ -14,17 +14,16 @@ import platform
 import shutil
 import tarfile
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from api.manifest import (
-    FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, MANIFEST_NAME, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS,
-    Manifest,
-    ManifestError, content_type, parse_manifest,
+    ARTIFACT_FILES, FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, LATEST, MANIFEST_NAME, SAVED_MODEL_DIR,
+    SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS, Manifest, ManifestError, content_type, parse_manifest, sha256_file,
 )
 
-from .data import sha256_file as sha256_of  # one implementation, shared with the data cache
 from .errors import ExportError
 
 if TYPE_CHECKING:
@@ -34,11 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LATEST = "latest"
-SAVED_MODEL_DIR = "saved_model"
+# Every file of an export by its artifact key: the model files, then the training record.
 FILES = {
-    TFLITE: "model.tflite",
-    SAVEDMODEL: "saved_model.tar.gz",
+    **ARTIFACT_FILES,
     "history": "history.json",
     "curves": "history.png",
 }
@@ -68,10 +65,7 @@ def export_model(
     export_dir = Path(export_dir)
     if export_dir.name == LATEST:
         raise ExportError("an export cannot be named 'latest': that name is the link to the newest one")
-    root = export_dir.parent
-    root.mkdir(parents=True, exist_ok=True)
-    partial = root / f".{export_dir.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
+    with assembling(export_dir) as partial:
         partial.mkdir()
         _write_artifacts(model, partial, history)
         variants = None
@@ -81,10 +75,6 @@ def export_model(
             variants = add_variants(partial, partial / SAVED_MODEL_DIR, mnist)
         manifest = _manifest(partial, export_dir.name, config, metrics, training or {}, variants)
         write_json(partial / MANIFEST_NAME, manifest)
-        move_into_place(partial, export_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     point_latest(export_dir)
     log.info("Exported %s (version %s) to %s", export_dir.name, manifest["version"], export_dir)
     return export_dir
@@ -112,7 +102,7 @@ def _reproducible(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def artifact_entry(folder: Path, filename: str) -> dict[str, Any]:
     """The manifest's entry for the file `folder/filename`."""
     path = folder / filename
-    return {"path": filename, "bytes": path.stat().st_size, "sha256": sha256_of(path),
+    return {"path": filename, "bytes": path.stat().st_size, "sha256": sha256_file(path),
             "contentType": content_type(filename)}
 
 
@@ -121,9 +111,9 @@ def _manifest(folder: Path, name: str, config: Mapping[str, Any], metrics: Mappi
     now = datetime.now(timezone.utc)
     artifacts = {key: artifact_entry(folder, filename) for key, filename in FILES.items()}
     if variants:
-        from .quantize import VARIANT_FILES
+        from .quantize import QUANTISED_FILES
 
-        for precision, filename in VARIANT_FILES.items():
+        for precision, filename in QUANTISED_FILES.items():
             artifacts[VARIANT_ARTIFACTS[precision]] = artifact_entry(folder, filename)
     manifest = {
         "format": FORMAT,
@@ -169,6 +159,20 @@ def _framework_versions() -> dict[str, str]:
     return versions
 
 
+@contextmanager
+def assembling(export_dir: Path) -> Iterator[Path]:
+    """A hidden path beside `export_dir` to build an export in (not yet created), moved into place when
+    the block succeeds and removed when it fails: no half-written export ever has the real name."""
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = export_dir.parent / f".{export_dir.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        yield partial
+        move_into_place(partial, export_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
 def move_into_place(partial: Path, export_dir: Path) -> None:
     """Rename the finished folder to its name; an older export of that name is removed after."""
     old = None
@@ -205,7 +209,7 @@ def verify_export(export_dir: str | Path) -> Manifest:
         path = export_dir / artifact.path
         if not path.is_file():
             raise ExportError(f"{export_dir}: {artifact.path} is missing")
-        if path.stat().st_size != artifact.bytes or sha256_of(path) != artifact.sha256:
+        if path.stat().st_size != artifact.bytes or sha256_file(path) != artifact.sha256:
             raise ExportError(f"{export_dir}: {artifact.path} does not match model.json (size or sha256)")
     return manifest
 

@@ -9,21 +9,19 @@ keys, converts the few string values TensorFlow.js spells differently (`glorotUn
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from api.manifest import IMAGE_SHAPE, INPUT_NAME
+from api.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES
+from api.messages import did_you_mean, first_line
 
-from .config import LayerSpec, TrainConfig
+from .config import LayerSpec, TrainConfig, is_int
 from .errors import ConfigError
 
 if TYPE_CHECKING:
     import keras
-
-NUM_CLASSES = 10
 
 # Layer factories of `tf.layers` that can stand in a plain list of layers. Merge layers, RNN
 # wrappers and cells need other layers as arguments, so a list cannot express them.
@@ -89,8 +87,7 @@ def keras_class(index: int, layer_type: str) -> type:
     if canonical in NOT_IN_A_LIST:
         raise ConfigError(f"{where}: layer type '{layer_type}' cannot be used in a plain layer list")
     if canonical not in TFJS_LAYER_TYPES:
-        hint = difflib.get_close_matches(layer_type, sorted(TFJS_LAYER_TYPES | set(TFJS_ALIASES)), n=1)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        suggestion = did_you_mean(layer_type, sorted(TFJS_LAYER_TYPES | set(TFJS_ALIASES)))
         raise ConfigError(f"{where}: unknown layer type '{layer_type}'{suggestion}")
     cls = _keras_classes().get(canonical.lower())
     if cls is None:
@@ -113,9 +110,7 @@ def keras_arguments(index: int, spec: LayerSpec, cls: type) -> dict[str, Any]:
         if name == "input_dim" and name not in accepted:
             continue  # TensorFlow.js's shorthand for inputShape [inputDim]; the input is fixed here
         if name not in accepted:
-            camel = sorted(snake_to_camel(a) for a in accepted)
-            hint = difflib.get_close_matches(key, camel, n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            suggestion = did_you_mean(key, sorted(snake_to_camel(a) for a in accepted))
             raise ConfigError(f"{where}: unknown parameter '{key}'{suggestion}")
         parameter = signature.get(name)
         default = parameter.default if parameter is not None else None
@@ -135,7 +130,7 @@ def input_shape(config: TrainConfig) -> tuple[int, ...]:
         shape = shape[1:] if isinstance(shape, list) else shape
     where = f"layers[0] ({config.layers[0].type})"
     key = "inputShape" if "inputShape" in first else "batchInputShape"
-    if not isinstance(shape, list) or not shape or not all(_is_int(d) and d > 0 for d in shape):
+    if not isinstance(shape, list) or not shape or not all(is_int(d) and d > 0 for d in shape):
         raise ConfigError(f"{where}: '{key}' must be a list of positive integers, got {shape!r}")
     size = 1
     for d in shape:
@@ -149,8 +144,16 @@ def build_network(config: TrainConfig) -> "keras.Model":
     """The config's layers as a Keras model with the fixed serving input [None, 28, 28, 1].
 
     A config whose `inputShape` is another arrangement of the 784 pixels (say `[784]`) gets a
-    Reshape in front, so every export has the same signature.
+    Reshape in front, so every export has the same signature. Keras's objections to a layer become
+    one-line ConfigErrors that name the config, as the parser's do.
     """
+    try:
+        return _build(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.label}: {exc}") from None
+
+
+def _build(config: TrainConfig) -> "keras.Model":
     import keras
 
     shape = input_shape(config)
@@ -163,11 +166,11 @@ def build_network(config: TrainConfig) -> "keras.Model":
         try:
             layer = cls(**arguments)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {_first_line(exc)}") from None
+            raise ConfigError(f"{where}: {first_line(exc)}") from None
         try:
             x = layer(x)
         except Exception as exc:  # Keras raises ValueError, TypeError or backend errors here
-            raise ConfigError(f"{where}: Keras rejects this layer here: {_first_line(exc)}") from None
+            raise ConfigError(f"{where}: Keras rejects this layer here: {first_line(exc)}") from None
     if tuple(x.shape) != (None, NUM_CLASSES):
         raise ConfigError(
             f"layers[{len(config.layers) - 1}] ({config.layers[-1].type}): the last layer must output "
@@ -198,7 +201,7 @@ def _kind_of(default: Any) -> str:
 
 def _matches(kind: str, value: Any) -> bool:
     if kind == "int":
-        return _is_int(value)
+        return is_int(value)
     if kind == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "bool":
@@ -206,7 +209,7 @@ def _matches(kind: str, value: Any) -> bool:
     if kind == "str":
         return isinstance(value, str)
     if kind == "shape":
-        return _is_int(value) or (isinstance(value, list) and all(_is_int(v) or _is_pair(v) for v in value))
+        return is_int(value) or (isinstance(value, list) and all(is_int(v) or _is_pair(v) for v in value))
     return True
 
 
@@ -224,15 +227,6 @@ def _convert(name: str, value: Any) -> Any:
     return value
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_pair(value: Any) -> bool:
-    return isinstance(value, list) and all(_is_int(v) for v in value)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return isinstance(value, list) and all(is_int(v) for v in value)
 

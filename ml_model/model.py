@@ -1,11 +1,13 @@
-"""The network: built from the config's layers (see `layers.py`) and compiled with its optimizer."""
+"""The network's training setup: the config's optimizer, learning-rate schedule, loss and metrics.
+
+The network itself is built from the config's layers by `layers.build_network`.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from .config import TrainConfig
-from .layers import build_network
 
 if TYPE_CHECKING:
     import keras
@@ -43,9 +45,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> "keras.optimize
     return keras.optimizers.get({"class_name": config.optimizer, "config": {"learning_rate": rate}})
 
 
-def build_model(config: TrainConfig, steps_per_epoch: int = 1) -> "keras.Model":
-    """The compiled Keras model for `config`."""
-    model = build_network(config)
+def compile_model(model: "keras.Model", config: TrainConfig, steps_per_epoch: int = 1) -> "keras.Model":
+    """`model` (the config's built network) compiled with the config's optimizer, loss and metrics."""
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=config.loss,

@@ -19,14 +19,13 @@ import logging
 import shutil
 import statistics
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from api.manifest import FLOAT16, FLOAT32, INT8, MANIFEST_NAME, VARIANT_ARTIFACTS
+from api.manifest import FLOAT16, FLOAT32, INT8, MANIFEST_NAME, SAVED_MODEL_DIR, VARIANT_ARTIFACTS, VARIANT_FILES
 from api.predictor import LiteRTPredictor
 
 from .data import Mnist, load_mnist, to_model_input
@@ -34,7 +33,8 @@ from .errors import ExportError
 
 log = logging.getLogger(__name__)
 
-VARIANT_FILES = {FLOAT16: "model-float16.tflite", INT8: "model-int8.tflite"}
+# The quantised variants this module writes; float32 is the export's own model.tflite.
+QUANTISED_FILES = {p: VARIANT_FILES[p] for p in (FLOAT16, INT8)}
 REPRESENTATIVE_IMAGES = 500  # calibration images for int8, drawn at random from the training set
 REPRESENTATIVE_SEED = 0
 TIMING_ROUNDS = 5
@@ -56,15 +56,15 @@ def convert_variants(saved_model: Path, folder: Path, train_images: np.ndarray) 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf.float16]
-    (folder / VARIANT_FILES[FLOAT16]).write_bytes(converter.convert())
+    (folder / QUANTISED_FILES[FLOAT16]).write_bytes(converter.convert())
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     # Integer kernels only: the conversion fails rather than leave an op in float.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    (folder / VARIANT_FILES[INT8]).write_bytes(converter.convert())
-    return dict(VARIANT_FILES)
+    (folder / QUANTISED_FILES[INT8]).write_bytes(converter.convert())
+    return dict(QUANTISED_FILES)
 
 
 def measure_variants(folder: Path, files: dict[str, str], mnist: Mnist) -> dict[str, dict[str, Any]]:
@@ -107,7 +107,7 @@ def _single_image_latency(predictors: dict[str, LiteRTPredictor], image: np.ndar
 
 def add_variants(folder: Path, saved_model: Path, mnist: Mnist) -> dict[str, dict[str, Any]]:
     """Write the quantised models into the export being assembled in `folder` and measure all variants."""
-    files = {FLOAT32: "model.tflite", **convert_variants(saved_model, folder, mnist.train_images)}
+    files = {FLOAT32: VARIANT_FILES[FLOAT32], **convert_variants(saved_model, folder, mnist.train_images)}
     return measure_variants(folder, files, mnist)
 
 
@@ -119,33 +119,27 @@ def quantize_export(export_dir: str | Path, out: str | Path | None = None, *, mn
     the bucket keeps versions immutable), and renamed into place: over `export_dir` itself, or to
     `out`. An export written before quantisation existed thus gains its variants without retraining.
     """
-    from .export import artifact_entry, move_into_place, new_version, verify_export, write_json
+    from .export import artifact_entry, assembling, new_version, verify_export, write_json
 
     manifest = verify_export(export_dir)
     source = Path(export_dir).resolve()
     target = Path(out).absolute() if out else source
-    saved_model = source / manifest.raw.get("savedModelDir", "saved_model")
+    saved_model = source / manifest.raw.get("savedModelDir", SAVED_MODEL_DIR)
     if not (saved_model / "saved_model.pb").is_file():
         raise ExportError(f"{export_dir}: no SavedModel folder to quantise from")
     if mnist is None:
         mnist = load_mnist(data_dir, cache_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
-        shutil.copytree(source, partial, ignore=shutil.ignore_patterns(MANIFEST_NAME, *VARIANT_FILES.values()))
+    with assembling(target) as partial:
+        shutil.copytree(source, partial, ignore=shutil.ignore_patterns(MANIFEST_NAME, *QUANTISED_FILES.values()))
         variants = add_variants(partial, partial / saved_model.name, mnist)
         raw = dict(manifest.raw)
         artifacts = {k: v for k, v in raw["artifacts"].items() if k not in VARIANT_ARTIFACTS.values()
                      or k == VARIANT_ARTIFACTS[FLOAT32]}
-        for precision, filename in VARIANT_FILES.items():
+        for precision, filename in QUANTISED_FILES.items():
             artifacts[VARIANT_ARTIFACTS[precision]] = artifact_entry(partial, filename)
         now = datetime.now(timezone.utc)
         raw.update(version=new_version(now), created=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
                    artifacts=artifacts, variants=variants, quantizedFrom=manifest.version)
         write_json(partial / MANIFEST_NAME, raw)
-        move_into_place(partial, target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     log.info("Quantised %s (version %s) into %s", manifest.version, raw["version"], target)
     return target

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
-from api.manifest import CONTENT_TYPES
+from api.manifest import LATEST, known_content_type
 
 from .errors import ServeError
 
@@ -234,9 +234,9 @@ class ModelServer(ThreadingHTTPServer):
 
 def content_type_of(name: str) -> str:
     """The manifest's content types for export files; the standard table for anything else."""
-    for suffix, kind in CONTENT_TYPES.items():
-        if name.endswith(suffix):
-            return kind
+    known = known_content_type(name)
+    if known:
+        return known
     guessed, _ = mimetypes.guess_type(name)
     if guessed and guessed.startswith("text/"):
         return f"{guessed}; charset=utf-8"
@@ -261,7 +261,7 @@ def make_server(root: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_
 def serve(root: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Serve `root` until Ctrl-C or SIGTERM, then close the socket and return."""
     server = make_server(root, host, port)
-    if not (server.root / "latest").exists():
+    if not (server.root / LATEST).exists():
         log.warning("%s has no 'latest' export yet; train one (python -m ml_model train)", server.root)
     log.info("serving %s at %s (Ctrl-C to stop)", server.root, server.url)
     with server, _sigterm_as_interrupt():

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from api.manifest import NUM_CLASSES
+
 from .config import TrainConfig
-from .data import NUM_CLASSES, Mnist, load_mnist, to_model_input
+from .data import Mnist, load_mnist, to_model_input
 from .export import export_model
-from .model import build_model
+from .layers import build_network
+from .model import compile_model
 
 if TYPE_CHECKING:
     import keras
@@ -50,16 +53,20 @@ def train(
     export_dir: str | Path | None = None,
     progress: bool | None = None,
 ) -> TrainResult:
-    """Train the config's network, evaluate it on the test set, export it; returns what happened."""
+    """Train the config's network, evaluate it on the test set, export it; returns what happened.
+
+    The network is built first, so a config Keras rejects is refused before any data is read.
+    """
     import keras
 
-    if mnist is None:
-        mnist = load_mnist(data_dir, cache_dir)
-    if config.seed is not None:
+    if config.seed is not None:  # before building: the seed fixes the initial weights
         keras.utils.set_random_seed(config.seed)
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+    network = build_network(config)
+    if mnist is None:
+        mnist = load_mnist(data_dir, cache_dir)
 
     x = to_model_input(mnist.train_images)
     y = targets(mnist.train_labels, config.loss)
@@ -68,7 +75,7 @@ def train(
     x_train, y_train, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
     steps = -(-n_train // config.batch_size)
 
-    model = build_model(config, steps_per_epoch=steps)
+    model = compile_model(network, config, steps_per_epoch=steps)
     epoch_times: list[float] = []
     callbacks = _callbacks(config, steps, epoch_times, progress)
     validation = (x_val, y_val) if len(x_val) else None
@@ -83,12 +90,7 @@ def train(
                        verbose=0, **fit_args)
     history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
 
-    scores = model.evaluate(to_model_input(mnist.test_images), targets(mnist.test_labels, config.loss),
-                            batch_size=1000, verbose=0, return_dict=True)
-    metrics = {"loss": float(scores["loss"]), "accuracy": float(scores.get("accuracy", float("nan"))),
-               "count": int(len(mnist.test_images))}
-    log.info("Test: loss %.4f, accuracy %.4f (%d images)", metrics["loss"], metrics["accuracy"],
-             metrics["count"])
+    metrics = _test_metrics(model, mnist, config.loss)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     training = {
         "epochs": len(epoch_times),
@@ -101,6 +103,16 @@ def train(
     out = Path(export_dir) if export_dir else config.export_dir()
     export_model(model, out, config=config.raw, metrics=metrics, history=history, training=training, mnist=mnist)
     return TrainResult(out, metrics, history, epoch_times, peak_mb)
+
+
+def _test_metrics(model: "keras.Model", mnist: Mnist, loss: str) -> dict[str, Any]:
+    """Loss and accuracy on the MNIST test set, which training never sees."""
+    scores = model.evaluate(to_model_input(mnist.test_images), targets(mnist.test_labels, loss),
+                            batch_size=1000, verbose=0, return_dict=True)
+    metrics = {"loss": float(scores["loss"]), "accuracy": float(scores.get("accuracy", float("nan"))),
+               "count": int(len(mnist.test_images))}
+    log.info("Test: loss %.4f, accuracy %.4f (%d images)", metrics["loss"], metrics["accuracy"], metrics["count"])
+    return metrics
 
 
 def _augmented(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> "tf.data.Dataset":

@@ -187,7 +187,7 @@ def test_bad_config_is_refused_with_one_clear_line(tmp_path: Path, path: str, va
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(_seed_with(path, value)))
     with pytest.raises(ConfigError) as caught:
-        load_config(config_file)
+        build_network(load_config(config_file))  # parsing refuses most; Keras, when building, the rest
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("config.json: ")
@@ -205,6 +205,18 @@ def test_unreadable_config(tmp_path: Path, content: str, words: list[str]) -> No
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert all(w in str(caught.value) for w in words)
+
+
+def test_parsing_a_config_needs_no_keras(tmp_path: Path) -> None:
+    # A config Keras would reject still parses: checking the layers is the trainer's building step.
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(_seed_with("layers.3.parameters.kernalSize", 3)))
+    script = ("import sys; from ml_model.config import load_config; "
+              f"config = load_config({str(config_file)!r}); "
+              "print(config.epochs, len(config.layers), sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(SEED_CONFIG["epochs"]), str(len(SEED_CONFIG["layers"])), "[]"]
 
 
 def test_cli_refuses_bad_config_before_touching_data(tmp_path: Path) -> None:

@@ -22,9 +22,10 @@ import pytest
 from api.manifest import MANIFEST_NAME, parse_manifest
 from fake_exports import corrupt, make_fake_export
 from ml_model.deploy import (
-    IMMUTABLE_CACHE_CONTROL, LATEST_CACHE_CONTROL, LATEST_KEY, bucket_name, deploy, env_files, list_versions,
-    load_env, plan_deploy, rollback, s3_client,
+    IMMUTABLE_CACHE_CONTROL, LATEST_CACHE_CONTROL, LATEST_KEY, deploy, list_versions, plan_deploy, rollback,
 )
+from ml_model.env import bucket_name, env_files, load_env
+from ml_model.s3 import s3_client
 from ml_model.errors import DeployError, ExportError
 from s3_support import (  # noqa: F401 (fixtures)
     DUMMY_CREDENTIALS, FaultyProxy, aws_env, closed_port, fast_client, load_latest, moto_endpoint,
@@ -388,20 +389,44 @@ def test_env_files_are_read_and_real_variables_win(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env.staging").write_text("MODEL_BUCKET_NAME=from-file\nMODEL_URL=s3://from-file/latest/model.json\n")
     for name in ("MODEL_BUCKET_NAME", "MODEL_URL"):
-        monkeypatch.setenv(name, "placeholder")  # so that monkeypatch restores whatever dotenv sets
-        monkeypatch.delenv(name)
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
+    settings = load_env("staging")
+    assert settings.files == (tmp_path / ".env.staging",)
     assert env_files("staging") == [tmp_path / ".env.staging"]
-    assert load_env("staging") == [tmp_path / ".env.staging"]
-    assert bucket_name(None, "staging", []) == "from-file"
-    assert bucket_name("flag-wins", "staging", []) == "flag-wins"
+    assert bucket_name(None, settings) == "from-file"
+    assert bucket_name("flag-wins", settings) == "flag-wins"
+    assert settings.origin("MODEL_BUCKET_NAME") == f"MODEL_BUCKET_NAME in {tmp_path / '.env.staging'}"
+    assert dict(os.environ) == before  # read into the settings, never into the process's environment
 
     monkeypatch.setenv("MODEL_BUCKET_NAME", "from-environment")
-    load_env("staging")
-    assert bucket_name(None, "staging", []) == "from-environment"
-    # The repo's own files are found from anywhere.
-    assert REPO / ".env.production" in env_files("production")
+    settings = load_env("staging")
+    assert bucket_name(None, settings) == "from-environment"
+    assert settings.origin("MODEL_BUCKET_NAME") == "MODEL_BUCKET_NAME in the environment"
+    assert "MODEL_BUCKET_NAME" not in settings.from_files and settings.from_files["MODEL_URL"].startswith("s3://")
+    # The nearer file wins over the repo root's, and the repo's own files are found from anywhere.
+    (tmp_path / ".env.production").write_text("MODEL_BUCKET_NAME=nearer\n")
+    monkeypatch.delenv("MODEL_BUCKET_NAME")
+    assert env_files("production") == [tmp_path / ".env.production", REPO / ".env.production"]
+    assert bucket_name(None, load_env("production")) == "nearer"
     with pytest.raises(DeployError, match="bad environment name"):
         env_files("../secrets")
+
+
+def test_aws_settings_from_an_env_file_reach_the_client(moto_endpoint: str, bucket: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials and the endpoint set only in `.env.<env>` are passed to boto3, not put in os.environ."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))  # no ~/.aws credentials either
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    lines = [f"{k}={v}" for k, v in DUMMY_CREDENTIALS.items()] + [f"AWS_ENDPOINT_URL={moto_endpoint}"]
+    (tmp_path / ".env.moto").write_text("\n".join(lines) + "\n")
+    settings = load_env("moto", cwd=tmp_path)
+    client = s3_client(settings=settings.from_files, max_attempts=1, connect_timeout=2)
+    assert bucket in [b["Name"] for b in client.list_buckets()["Buckets"]]
+    assert not any(n.startswith("AWS_") for n in os.environ if n not in ("AWS_SHARED_CREDENTIALS_FILE",
+                                                                         "AWS_CONFIG_FILE"))
 
 
 # --- the command line: one line and a non-zero exit for every failure a user can cause ----------

@@ -187,7 +187,7 @@ def test_the_lambda_bundle_works_on_its_own(packaged: Path, model_server: Folder
         folder, slash, module = source.rpartition("/")
         assert f"{folder}{slash}__pycache__/{module[:-3]}.{tag}.pyc" in pyc, f"no bytecode for {source}"
     wheels = {name.split("/", 1)[0] for name in names if name.endswith(".so")}
-    assert wheels <= {"ai_edge_litert", "numpy", "numpy.libs", "PIL", "pillow.libs", "ml_dtypes", "google"}
+    assert wheels <= {"ai_edge_litert", "numpy", "numpy.libs", "PIL", "pillow.libs", "ml_dtypes", "google", "orjson"}
 
     runner = tmp_path / "run_bundle.py"
     runner.write_text(BUNDLE_RUNNER)

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.manifest import FORMAT, MANIFEST_NAME, parse_manifest
+from api.manifest import FORMAT, MANIFEST_NAME, parse_manifest, sha256_file
 from api.predictor import LiteRTPredictor, SavedModelPredictor, open_export
 from api_support import NATIVE_NOISE
 from ml_model.config import parse_config
-from ml_model.data import FolderSource, Mnist, load_mnist, sha256_file, to_model_input
+from ml_model.data import FolderSource, Mnist, load_mnist, to_model_input
 from ml_model.errors import ExportError
 from ml_model.export import export_model, verify_export
 from ml_model.train import train
