@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from . import oip
 from .errors import MethodNotAllowed, NotFound
-from .http import ErrorStyle, Request, Response, error_response, event_path, parse_event
+from .http import ErrorStyle, Request, Response, dumps, error_response, event_path, parse_event
 from .inputs import read_inputs, response_body
 from .model_store import ModelStore
 from .page import drawing_page
@@ -104,9 +104,19 @@ def route(request: Request) -> Response:
     if request.method == "OPTIONS":  # a CORS preflight (API Gateway answers these itself when deployed)
         return Response(204)
     action = target.methods.get(request.method)
+    if action is None and request.method == "HEAD" and "GET" in target.methods:
+        # HEAD is GET without the body (RFC 9110 §9.3.2): same status and headers, for every GET route.
+        response = target.methods["GET"](dataclasses.replace(request, params=params) if params else request)
+        return dataclasses.replace(response, payload=None, raw="")
     if action is None:
-        raise MethodNotAllowed(request.method, tuple(target.methods) + ("OPTIONS",))
-    return action(dataclasses.replace(request, params=params))
+        raise MethodNotAllowed(request.method, _allowed(target))
+    return action(dataclasses.replace(request, params=params) if params else request)
+
+
+def _allowed(target: Route) -> tuple[str, ...]:
+    """The methods a route answers: its own, HEAD wherever GET is, and OPTIONS (preflight)."""
+    methods = tuple(target.methods)
+    return methods + (("HEAD",) if "GET" in methods and "HEAD" not in methods else ()) + ("OPTIONS",)
 
 
 def get_number_prediction(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -137,4 +147,6 @@ def _log_request(request: Request | None, response: Response, started: float) ->
     }
     if response.error:
         record["error"] = response.error
-    log.info(json.dumps(record, separators=(",", ":")))
+    # `log.info` would also look up its caller's file and line by walking the stack, which every
+    # line would carry and none needs; the record goes to the same handlers and filters without it.
+    log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, dumps(record), None, None))

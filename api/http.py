@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping
 
+import orjson
+
 from .errors import ApiError, InvalidRequest, PayloadTooLarge
 from .settings import MAX_BODY_BYTES
 
@@ -36,6 +38,10 @@ JSON_HEADERS = {"Content-Type": "application/json", **CORS_HEADERS}
 REPLACEMENT = "\ufffd".encode()
 # Keys of a direct (non-HTTP) invocation that is a prediction request in itself.
 DIRECT_KEYS = ("image", "images", "instances")
+# 19 digits in a row (after every digit is made a 0): perhaps an integer beyond 64 bits (2**63 has
+# 19), which only `json` reads as one. A translate and a substring search: ~20x faster than a regex.
+_ZEROED_DIGITS = bytes.maketrans(b"123456789", b"0" * 9)
+_LONG_NUMBER = b"0" * 19
 
 
 class ErrorStyle(Enum):
@@ -86,13 +92,22 @@ class Response:
         elif encoded:
             body = base64.b64encode(self.payload).decode("ascii")
         else:
-            body = "" if self.payload is None else json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
+            body = "" if self.payload is None else dumps(self.payload)
         return {
             "statusCode": self.status,
             "headers": {**JSON_HEADERS, **self.headers},
             "body": body,
             "isBase64Encoded": encoded,
         }
+
+
+def dumps(document: Any) -> str:
+    """Compact JSON text of `document`: orjson's (a tenth of `json`'s time), or `json`'s for what orjson
+    refuses (lone surrogates from a caller's path or header, integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(document).decode()
+    except TypeError:
+        return json.dumps(document, separators=(",", ":"), allow_nan=False)
 
 
 def parse_event(event: Any, context: Any = None) -> Request:
@@ -195,8 +210,31 @@ def json_object(body: bytes, example: str) -> dict[str, Any]:
     """The JSON object a request body holds; InvalidRequest (naming `example`) when it holds none."""
     if not body:
         raise InvalidRequest(f"the body is empty; send {example}")
+    document = _fast_json(body)
+    if document is None:
+        document = _standard_json(body)
+    if not isinstance(document, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return document
+
+
+def _fast_json(body: bytes) -> Any:
+    """The document orjson reads from `body` (about 4x faster than `json`), or None where its reading
+    could differ from `json`'s: a body it refuses (NaN, a BOM, lone surrogates, UTF-16, too deep:
+    `json` reads some of those, and words every refusal), or one with an integer too long for 64
+    bits, which orjson reads as a float and `json` as an int."""
+    if _LONG_NUMBER in body.translate(_ZEROED_DIGITS):
+        return None
     try:
-        document = json.loads(body)
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _standard_json(body: bytes) -> Any:
+    """The document `json` reads from `body`; InvalidRequest saying why when it reads none."""
+    try:
+        return json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
     except UnicodeDecodeError:
@@ -205,9 +243,6 @@ def json_object(body: bytes, example: str) -> dict[str, Any]:
         raise InvalidRequest("the body is nested too deeply; a request needs a few levels at most") from None
     except ValueError:  # Python refuses integers over 4300 digits (int_max_str_digits)
         raise InvalidRequest("the body is not valid JSON: it holds a number too long to read") from None
-    if not isinstance(document, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return document
 
 
 def error_response(exc: BaseException, style: ErrorStyle = ErrorStyle.API) -> Response:

@@ -21,10 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from .normalise import to_mnist
+from .lazy import lazy_import
+
+# Pillow loads when an image first arrives (api.lazy).
+Image = lazy_import("PIL.Image")
+ImageOps = lazy_import("PIL.ImageOps")
 
 SIZE = 28  # MNIST images are 28x28
 PIXELS = SIZE * SIZE

@@ -37,9 +37,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from .errors import InvalidRequest
+from .lazy import lazy_import
+
+# Pillow loads when an image first arrives (api.lazy).
+Image = lazy_import("PIL.Image")
 
 SIZE = 28  # MNIST images are 28x28...
 BOX = 20  # ...with the digit fitted into the central 20x20

@@ -42,6 +42,9 @@ def parameters(pattern: str) -> list[str]:
 
 def resolve(routes: Mapping[str, Route], path: str) -> tuple[Route, dict[str, str]] | None:
     """The route whose pattern matches `path` (literal patterns first), and its parameters."""
+    exact = routes.get(path)
+    if exact is not None and "{" not in path:  # a literal pattern: the one match, found without regexes
+        return exact, {}
     for pattern in sorted(routes, key=lambda p: bool(parameters(p))):
         found = compile_pattern(pattern).match(path)
         if found:

@@ -10,7 +10,7 @@ MNIST *test* digits are sent two ways: as pictures, through the API's real prepr
 28x28 arrays themselves (the ceiling). Printed per kind: both accuracies, the gap, how many
 pictures were refused as "no digit found" (counted as misread), and preprocessing time p50 (wall,
 and this thread's CPU time, which a busy machine inflates less). For the pen-path kinds, which
-re-draw the digit along its skeleton, "drawing" is the accuracy on the same clean drawings read the
+re-draw the digit along its traced pen paths, "drawing" is the accuracy on the same clean drawings read the
 plain way (crop, area-reduce, centre; not through the API): the drawing's own ceiling, since a
 re-drawn digit can lose what made the original readable (a filled loop, a stroke's varying width).
 

@@ -42,6 +42,14 @@ def test_serving_quick(mnist_export: Path, serverless: Path) -> None:
 
 
 @pytest.mark.slow
+def test_batch_arrangements_quick(mnist_export: Path) -> None:
+    out = run_bench("batch_arrangements.py", mnist_export, 600)
+    for line in ("1 interpreter, 2 threads, chunks of 32", "2 interpreters x 1 thread, chunks of 64",
+                 "multiply-adds per image", "theoretical FP32 peak", "numpy's BLAS"):
+        assert line in out, out
+
+
+@pytest.mark.slow
 @pytest.mark.network
 @pytest.mark.serverless
 def test_http_load_quick(mnist_export: Path, serverless: Path) -> None:
