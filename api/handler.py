@@ -104,9 +104,19 @@ def route(request: Request) -> Response:
     if request.method == "OPTIONS":  # a CORS preflight (API Gateway answers these itself when deployed)
         return Response(204)
     action = target.methods.get(request.method)
+    if action is None and request.method == "HEAD" and "GET" in target.methods:
+        # HEAD is GET without the body (RFC 9110 §9.3.2): same status and headers, for every GET route.
+        response = target.methods["GET"](dataclasses.replace(request, params=params) if params else request)
+        return dataclasses.replace(response, payload=None, raw="")
     if action is None:
-        raise MethodNotAllowed(request.method, tuple(target.methods) + ("OPTIONS",))
+        raise MethodNotAllowed(request.method, _allowed(target))
     return action(dataclasses.replace(request, params=params) if params else request)
+
+
+def _allowed(target: Route) -> tuple[str, ...]:
+    """The methods a route answers: its own, HEAD wherever GET is, and OPTIONS (preflight)."""
+    methods = tuple(target.methods)
+    return methods + (("HEAD",) if "GET" in methods and "HEAD" not in methods else ()) + ("OPTIONS",)
 
 
 def get_number_prediction(event: dict[str, Any], context: Any) -> dict[str, Any]:

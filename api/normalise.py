@@ -9,14 +9,24 @@ noise, JPEG ringing, lighting gradients, shadows, specks, coloured or dark board
    edges but cannot follow strokes, which are narrower than it. What stands above it (the
    "top-hat") is ink, for each polarity; the polarity whose ink stands out more wins, so a
    noisy or evenly lit page never flips it (noise adds the same to both sides).
+   Flat paper (a canvas, a clean scan) is recognised first, from the same coarse block medians the
+   polarity uses: when every one of them is provably within half a grey level of one level, the
+   paper *is* that level everywhere, and the opening, its smoothing and the light's gain (equal to
+   that level and to 1 on such paper) are skipped. On a canvas both ways give the same input; on
+   faintly noisy or JPEG paper, where faint noise or a quality change may tip the decision, the two
+   paper estimates differ by a grey level or two (the opening sits at noisy paper's lower edge),
+   far below any ink threshold, so no input can flip with it.
 2. The ink threshold is half the ink's own level (robust to noise, JPEG and soft edges, since it
    moves with the ink), and the noise floor is measured on the image rather than fixed.
 3. The digit is the heaviest connected blob of ink (blobs cut by the border count less: paper
    edges, shadows) with the blobs near it that are more than specks; it is cropped by that ink,
-   never by the paper.
+   never by the paper, and the blobs left out are masked away at full resolution.
 4. At 4x the final size, strokes thinner than MNIST's are widened towards its width, and all are made
    crisp, then reduced by area to 20x20, which gives MNIST's anti-aliased edges; the result is
    centred by centre of mass in 28x28.
+
+Steps 1-3 work on a copy area-reduced to at most ANALYSIS_SIZE pixels a side; besides making it,
+only the crop (step 3) and the reduction to STROKE_SIZE (step 4) touch full-resolution pixels.
 
 numpy and Pillow only: the Lambda bundle stays numpy + Pillow + LiteRT (scipy would add ~100 MB for
 a minimum/maximum filter and a connected-components pass, written here in a few lines of numpy).
@@ -33,7 +43,6 @@ from .lazy import lazy_import
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
-ImageFilter = lazy_import("PIL.ImageFilter")
 
 SIZE = 28  # MNIST images are 28x28...
 BOX = 20  # ...with the digit fitted into the central 20x20
@@ -41,6 +50,10 @@ CENTRE = 14.0  # where MNIST puts the centre of mass (row and column index, meas
 # The paper and the digit's place are found on a copy reduced to at most this many pixels a side:
 # area averaging there also averages sensor noise away.
 ANALYSIS_SIZE = 96
+# The paper's coarse local median is taken over about this many blocks a side.
+PAPER_CELLS = 5
+# Paper whose coarse block medians all lie within this many grey levels of one level is flat.
+FLAT = 0.5
 # Width of the opening that estimates the paper, as a fraction of the image's shorter side: wider
 # than the thickest marker stroke of a digit filling the image (about a fifth of its height).
 PAPER_WINDOW = 0.3
@@ -62,6 +75,8 @@ MIN_SIGNAL_TO_NOISE = 6.0
 SPECK = 0.04
 # Blobs touching the border are most often paper edges or shadows; their ink counts this much.
 BORDER_WEIGHT = 0.25
+# The kept blobs' mask is grown by this many analysis pixels: their soft edges, faint bits of stroke.
+BLOB_MARGIN = 2
 NO_DIGIT = "no digit found"
 
 
@@ -74,17 +89,37 @@ def no_digit(what: str = "the image") -> NoDigit:
     return NoDigit(f"{what} is blank or nearly uniform: {NO_DIGIT}")
 
 
+@dataclass
+class _Paper:
+    """The paper under the ink, and the ink standing above it at the analysis scale."""
+
+    light: bool  # the ink is lighter than its paper (chalk on a board), as MNIST's is
+    ink: np.ndarray  # grey levels above the paper, relative to the light, at the analysis scale
+    noise: tuple[float, float] | None  # the ink image's paper level and noise spread, when already known
+    # Flat paper: its grey level (ink-positive: of the picture itself when `light`, else of its
+    # negative). Otherwise the paper and the light's gain at the analysis scale.
+    level: float | np.ndarray
+    gain: np.ndarray | None = None
+
+
 def to_mnist(grey: np.ndarray) -> np.ndarray:
-    """Grey levels (float32, 0-255) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
-    grey = np.asarray(grey, dtype=np.float32)
-    small = _reduce(grey)
-    ink_small, paper_small, gain_small, light = _ink_and_polarity(small)
-    level, noise = _ink_level(ink_small)
-    box, blobs = _digit_box(ink_small, 0.5 * level)
-    positive = grey if light else 255.0 - grey  # the ink lighter than the paper, as in MNIST
-    if grey.shape == (SIZE, SIZE) and _is_mnist_style(positive, box):
-        return positive / 255.0
-    digit = _ink_crop(positive, paper_small, gain_small * blobs, box, level, noise)
+    """Grey levels (0-255: uint8 as decoded, or float) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
+    grey = np.asarray(grey)
+    if grey.dtype != np.uint8:  # decoded pictures stay uint8: only the analysis copy and the crop become floats
+        grey = grey.astype(np.float32, copy=False)
+    paper = _find_paper(_reduce(grey))
+    level, noise = _ink_level(paper.ink, paper.noise)
+    blobs = _components(paper.ink > 0.5 * level, paper.ink)
+    box, kept = _digit_box(blobs)
+    if grey.shape == (SIZE, SIZE):
+        grey = grey.astype(np.float32, copy=False)
+        positive = grey if paper.light else 255.0 - grey  # the ink lighter than the paper, as in MNIST
+        if _is_mnist_style(positive, box):
+            return positive / 255.0
+    # On flat paper nothing but left-out blobs needs masking: there is no paper estimate to be wrong.
+    flat = paper.gain is None
+    mask = None if flat and kept.all() else _paint(blobs, kept)
+    digit = _ink_crop(grey, paper, mask, box, level, noise)
     return _centre(_adjust_strokes(_resize(digit, STROKE_SIZE)))
 
 
@@ -93,9 +128,10 @@ def _reduce(grey: np.ndarray) -> np.ndarray:
     height, width = grey.shape
     scale = max(height, width) / ANALYSIS_SIZE
     if scale <= 1.0:
-        return grey
+        return grey.astype(np.float32)
     size = (max(1, round(width / scale)), max(1, round(height / scale)))
-    return np.asarray(Image.fromarray(grey, "F").resize(size, Image.Resampling.BOX), dtype=np.float32)
+    image = Image.fromarray(grey).convert("F") if grey.dtype == np.uint8 else Image.fromarray(grey, "F")
+    return np.asarray(image.resize(size, Image.Resampling.BOX), dtype=np.float32)
 
 
 def _window(values: np.ndarray, size: int, reduce: np.ufunc) -> np.ndarray:
@@ -117,6 +153,41 @@ def _window(values: np.ndarray, size: int, reduce: np.ufunc) -> np.ndarray:
     return values
 
 
+def _find_paper(small: np.ndarray) -> _Paper:
+    """The paper and the ink above it, with the ink's polarity.
+
+    The paper is most of the picture, so a coarse local median follows it (lighting included);
+    the strokes depart from it one way, while noise, JPEG ringing and shadow edges depart both
+    ways alike, so comparing the two sides' departures has a wide margin. On flat paper the
+    local median is the paper's one level, and the ink is the departure from it.
+    """
+    blocks = _Blocks(small)
+    flat = _flat_level(blocks)
+    local = flat if flat is not None else blocks.local_median()
+    departure = small - local
+    base, spread = _noise(departure)
+    light = _strength(departure - base, spread) > _strength(base - departure, spread)
+    if flat is not None:
+        # The ink is the departure itself, or its negative: so are its paper level and noise.
+        if light:
+            return _Paper(True, departure, (base, spread), flat)
+        return _Paper(False, -departure, (-base, spread), 255.0 - flat)
+    return _ink_on_uneven_paper(small, light)
+
+
+def _ink_on_uneven_paper(small: np.ndarray, light: bool) -> _Paper:
+    """Ink above an opening of the paper, relative to the light there.
+
+    Light multiplies paper and ink alike, so ink is measured relative to the paper's brightness
+    where it lies: a stroke in a shadow is as strong as one in the light.
+    """
+    values = small if light else 255.0 - small
+    paper = _paper(values)
+    brightness = np.maximum(paper if light else 255.0 - paper, MIN_CONTRAST)
+    gain = (float(_median(brightness[::3, ::3])) / brightness).astype(np.float32)
+    return _Paper(light, (values - paper) * gain, None, paper, gain)
+
+
 def _paper(values: np.ndarray) -> np.ndarray:
     """The paper under ink that is brighter than it: the opening, smoothed."""
     size = max(3, int(PAPER_WINDOW * min(values.shape)) | 1)
@@ -133,104 +204,194 @@ def _smooth(values: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(coarse.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def _ink_and_polarity(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Ink above the paper (grey levels), the paper and the light's gain (ink positive), and whether the ink is lighter than its paper.
-
-    The paper is most of the picture, so a coarse local median follows it (lighting included);
-    the strokes depart from it one way, while noise, JPEG ringing and shadow edges depart both
-    ways alike, so comparing the two sides' departures has a wide margin. Light multiplies paper
-    and ink alike, so ink is measured relative to the paper's brightness where it lies: a stroke
-    in a shadow is as strong as one in the light.
-    """
-    departure = small - _local_median(small)
-    base, spread = _noise(departure)
-    light = _strength(departure - base, spread) > _strength(base - departure, spread)
-    values = small if light else 255.0 - small
-    paper = _paper(values)
-    brightness = np.maximum(paper if light else 255.0 - paper, MIN_CONTRAST)
-    gain = (float(np.median(brightness[::3, ::3])) / brightness).astype(np.float32)
-    return (values - paper) * gain, paper, gain, light
-
-
-def _local_median(values: np.ndarray, cells: int = 5) -> np.ndarray:
-    """The median of each of about cells x cells blocks (a 3x3 median of blocks mends ink-filled ones), smoothly spread.
+class _Blocks:
+    """The analysis image cut into about PAPER_CELLS x PAPER_CELLS square blocks (edges repeated).
 
     Every other pixel of each block, both ways, is enough for its median, in a quarter of the time.
     """
-    height, width = values.shape
-    size = max(2, -(-max(height, width) // cells))
-    size += size % 2
-    rows, cols = -(-height // size), -(-width // size)
-    padded = np.pad(values, ((0, rows * size - height), (0, cols * size - width)), mode="edge")[::2, ::2]
-    half = size // 2
-    blocks = np.median(padded.reshape(rows, half, cols, half).transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2)
-    around = np.pad(blocks, 1, mode="edge")
-    mended = np.median(np.stack([around[r:r + rows, c:c + cols] for r in range(3) for c in range(3)]), axis=0)
-    spread = Image.fromarray(mended.astype(np.float32), "F").resize((cols * size, rows * size), Image.Resampling.BILINEAR)
-    return np.asarray(spread, dtype=np.float32)[:height, :width]
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.height, self.width = values.shape
+        size = max(2, -(-max(self.height, self.width) // PAPER_CELLS))
+        self.size = size + size % 2
+        self.rows, self.cols = -(-self.height // self.size), -(-self.width // self.size)
+        # Every other row and column, the edges repeated to whole blocks (indexing is far cheaper than np.pad).
+        down = np.minimum(np.arange(0, self.rows * self.size, 2), self.height - 1)
+        across = np.minimum(np.arange(0, self.cols * self.size, 2), self.width - 1)
+        half = self.size // 2
+        self.samples = values[down[:, None], across].reshape(self.rows, half, self.cols, half).transpose(
+            0, 2, 1, 3).reshape(self.rows, self.cols, -1)
+
+    def around(self, values: np.ndarray) -> np.ndarray:
+        """Per-block `values` with a block's border around them, edges repeated."""
+        down = [0, *range(self.rows), self.rows - 1]
+        return values[down][:, [0, *range(self.cols), self.cols - 1]]
+
+    def neighbourhoods(self, values: np.ndarray) -> list[np.ndarray]:
+        """The 9 arrays of each block's 3x3 neighbours' values (edges repeated)."""
+        around = self.around(values)
+        return [around[r:r + self.rows, c:c + self.cols] for r in range(3) for c in range(3)]
+
+    def local_median(self) -> np.ndarray:
+        """Each block's median (a 3x3 median of blocks mends ink-filled ones), spread smoothly over the image."""
+        medians = _median(self.samples, axis=2)
+        mended = _median(np.stack(self.neighbourhoods(medians), axis=2), axis=2).astype(np.float32)
+        spread = Image.fromarray(mended, "F").resize((self.cols * self.size, self.rows * self.size),
+                                                     Image.Resampling.BILINEAR)
+        return np.asarray(spread, dtype=np.float32)[:self.height, :self.width]
+
+
+def _flat_level(blocks: _Blocks) -> float | None:
+    """The paper's grey level if `blocks.local_median()` is provably within FLAT of it everywhere, else None.
+
+    A block's median lies within FLAT of the level when more than half of its samples do; a 3x3
+    median of blocks does when at least 5 of its 9 blocks do; and a bilinear spread of values within
+    that interval stays in it. Sensor noise of a grey level or more fails the first step, a
+    lighting gradient the second: such pictures take the full paper estimate.
+    """
+    level = float(_median(blocks.samples))
+    near = 2 * np.add.reduce(np.abs(blocks.samples - level) <= FLAT, axis=2) > blocks.samples.shape[2]
+    if near.all():  # (no block is mostly ink)
+        return level
+    around = blocks.around(near.astype(np.int8))
+    columns = around[:-2] + around[1:-1] + around[2:]  # 3x3 sums, separably
+    return level if bool((columns[:, :-2] + columns[:, 1:-1] + columns[:, 2:] >= 5).all()) else None
+
+
+def _median(values: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """np.median (all values, or along `axis`) by sorting: several times faster where many values are equal."""
+    ordered = np.sort(values, axis=axis)  # flattened when axis is None
+    along = 0 if axis is None else axis
+    count = ordered.shape[along]
+    return (np.take(ordered, (count - 1) // 2, axis=along) + np.take(ordered, count // 2, axis=along)) / 2
 
 
 def _strength(ink: np.ndarray, spread: float) -> float:
     """Ink standing clearly above the noise, summed."""
-    return float(np.clip(ink - 4.0 * spread, 0.0, None).sum())
+    return float(np.add.reduce(np.maximum(ink - 4.0 * spread, 0.0), axis=None))
 
 
 def _noise(ink: np.ndarray) -> tuple[float, float]:
     """The paper's level and spread in an ink image (median and robust standard deviation)."""
     sample = ink[::2, ::2]  # a quarter of the pixels estimate both as well, in a quarter of the time
-    base = float(np.median(sample))
-    spread = 1.4826 * float(np.median(np.abs(sample - base)))
+    base = float(_median(sample))
+    spread = 1.4826 * float(_median(np.abs(sample - base)))
     return base, max(spread, 0.5)
 
 
-def _ink_level(ink: np.ndarray) -> tuple[float, float]:
+def _ink_level(ink: np.ndarray, noise: tuple[float, float] | None = None) -> tuple[float, float]:
     """The ink's own level (of its strongest pixels) and the paper's noise; NoDigit if no ink stands out."""
-    base, spread = _noise(ink)
+    base, spread = noise if noise is not None else _noise(ink)
     count = min(ink.size, max(16, ink.size // 500))  # a tiny picture (1x1, 2x2) has fewer pixels than 16
-    strongest = np.partition(ink.ravel(), ink.size - count)[ink.size - count:]
-    level = float(np.median(strongest)) - base
+    strongest = np.sort(ink, axis=None)[ink.size - count:]  # (np.partition is slow on many equal values)
+    level = float(_median(strongest)) - base
     if level < max(MIN_CONTRAST, MIN_SIGNAL_TO_NOISE * spread):
         raise no_digit()
     return level, spread
 
 
-def _digit_box(ink: np.ndarray, threshold: float) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """Top, bottom, left, right (exclusive) of the digit in the analysis image, and where its blobs are; NoDigit if none."""
-    components = _components(ink > threshold, ink)
-    if not components:
+@dataclass
+class _Blobs:
+    """8-connected blobs of a mask, as runs of ink (row by row) and per-blob arrays."""
+
+    shape: tuple[int, int]
+    runs: tuple[np.ndarray, np.ndarray, np.ndarray]  # row, start, end (exclusive) of each run of ink
+    label: np.ndarray  # which blob each run belongs to
+    mass: np.ndarray  # each blob's ink
+    top: np.ndarray
+    bottom: np.ndarray  # exclusive
+    left: np.ndarray
+    right: np.ndarray  # exclusive
+
+
+def _components(mask: np.ndarray, ink: np.ndarray) -> _Blobs:
+    """8-connected components of `mask` (with their ink), found by joining runs of ink row by row."""
+    height, width = mask.shape
+    stride = width + 1  # of the flattened edges, where run i is [first[i], last[i]) on row rows[i]
+    padded = np.zeros((height, width + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1).ravel()
+    first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    count = len(first)
+    if count == 0:
         raise no_digit()
-    height, width = ink.shape
+    rows = first // stride
+    starts, ends = first - rows * stride, last - rows * stride
+    # Each run's ink: sums over [start, end) of the flattened image (a zero appended, for a run ending it).
+    bounds = np.stack((first - rows, last - rows), axis=1).ravel()
+    mass = np.add.reduceat(np.append(ink.ravel(), np.float32(0)), bounds, dtype=np.float64)[0::2]
+    # Runs on neighbouring rows touch, diagonals included, when each starts no later than the other
+    # ends: the runs a run touches above are one range of the sorted runs, found by bisection.
+    low = np.searchsorted(last, first - stride, "left")
+    high = np.searchsorted(first, last - stride, "right")
+    touching = np.maximum(high - low, 0)
+    lower = np.repeat(np.arange(count), touching)
+    upper = np.arange(len(lower)) + np.repeat(low - np.cumsum(touching) + touching, touching)
+    parent = list(range(count))
+    for i, j in zip(lower.tolist(), upper.tolist()):
+        while parent[i] != i:
+            parent[i] = i = parent[parent[i]]
+        while parent[j] != j:
+            parent[j] = j = parent[parent[j]]
+        if i != j:
+            parent[max(i, j)] = min(i, j)  # a blob's root stays its first run (in row order)
+    for i in range(count):
+        parent[i] = parent[parent[i]]  # roots come before their runs, so one pass settles every run
+    roots = np.array(parent, dtype=np.int64)
+    is_root = roots == np.arange(count)
+    label = (np.cumsum(is_root) - 1)[roots]
+    blobs = int(is_root.sum())
+    bottom, left, right = np.zeros(blobs, np.int64), np.full(blobs, width), np.zeros(blobs, np.int64)
+    np.maximum.at(bottom, label, rows + 1)
+    np.minimum.at(left, label, starts)
+    np.maximum.at(right, label, ends)
+    return _Blobs((height, width), (rows, starts, ends), label, np.bincount(label, mass, blobs),
+                  rows[is_root], bottom, left, right)
 
-    def weight(c: _Component) -> float:
-        # Blobs cut by the border are most often paper edges, a table, a shadow or a ruled line:
-        # they count less, and those spanning most of the picture count little.
-        touches = c.top == 0 or c.left == 0 or c.bottom == height or c.right == width
-        if not touches:
-            return c.mass
-        long = c.right - c.left > 0.6 * width or c.bottom - c.top > 0.6 * height
-        return c.mass * (BORDER_WEIGHT * BORDER_WEIGHT if long else BORDER_WEIGHT)
 
-    main = max(components, key=weight)
-    if max(main.bottom - main.top, main.right - main.left) < max(2, max(height, width) // 25):
+def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Top, bottom, left, right (exclusive) of the digit in the analysis image, and which blobs are kept."""
+    height, width = blobs.shape
+    tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
+    # Blobs cut by the border are most often paper edges, a table, a shadow or a ruled line:
+    # they count less, and those spanning most of the picture count little.
+    touches = (blobs.top == 0) | (blobs.left == 0) | (blobs.bottom == height) | (blobs.right == width)
+    long = (wide > 0.6 * width) | (tall > 0.6 * height)
+    weight = blobs.mass * np.where(touches, np.where(long, BORDER_WEIGHT * BORDER_WEIGHT, BORDER_WEIGHT), 1.0)
+    main = int(np.argmax(weight))
+    extent = max(int(tall[main]), int(wide[main]))
+    if extent < max(2, max(height, width) // 25):
         raise no_digit()  # a speck on an empty page
-    reach = 0.3 * max(main.bottom - main.top, main.right - main.left)
-    kept = [main] + [c for c in components if c is not main
-                     and c.top < main.bottom + reach and c.bottom > main.top - reach
-                     and c.left < main.right + reach and c.right > main.left - reach
-                     and weight(c) >= SPECK * main.mass and weight(c) >= BORDER_WEIGHT * c.mass]
-    box = (min(c.top for c in kept), max(c.bottom for c in kept), min(c.left for c in kept), max(c.right for c in kept))
-    return box, _paint(ink.shape, kept)
+    reach = 0.3 * extent
+    kept = ((blobs.top < blobs.bottom[main] + reach) & (blobs.bottom > blobs.top[main] - reach)
+            & (blobs.left < blobs.right[main] + reach) & (blobs.right > blobs.left[main] - reach)
+            & (weight >= SPECK * blobs.mass[main]) & (weight >= BORDER_WEIGHT * blobs.mass))
+    kept[main] = True
+    box = (int(blobs.top[kept].min()), int(blobs.bottom[kept].max()),
+           int(blobs.left[kept].min()), int(blobs.right[kept].max()))
+    return box, kept
 
 
-def _paint(shape: tuple[int, int], kept: list[_Component]) -> np.ndarray:
-    """A float mask of the kept blobs, grown by two pixels (their soft edges, faint bits of stroke)."""
-    changes = np.zeros((shape[0], shape[1] + 1), np.int32)
-    for c in kept:
-        rows, starts, ends = c.runs
-        changes[rows, starts] += 1  # runs are maximal, so no two share a start or an end
-        changes[rows, ends] -= 1
-    mask = (np.cumsum(changes, axis=1)[:, :-1] > 0).astype(np.float32)
-    return _window(mask, 5, np.maximum)
+def _paint(blobs: _Blobs, kept: np.ndarray) -> np.ndarray:
+    """A float mask of the kept blobs, grown by BLOB_MARGIN pixels."""
+    rows, starts, ends = (part[kept[blobs.label]] for part in blobs.runs)
+    changes = np.zeros((blobs.shape[0], blobs.shape[1] + 1), np.int8)
+    changes[rows, starts] = 1  # runs are maximal, so no two share a start or an end
+    changes[rows, ends] = -1
+    mask = np.cumsum(changes, axis=1, dtype=np.int8)[:, :-1] > 0
+    return _grow(mask, BLOB_MARGIN).astype(np.float32)
+
+
+def _grow(values: np.ndarray, by: int) -> np.ndarray:
+    """A square maximum filter of 2 * by + 1 (edges repeated): `by` 3x3 maximum filters, each four whole-array steps."""
+    for _ in range(by):
+        rows = values.copy()
+        np.maximum(rows[1:], values[:-1], out=rows[1:])
+        np.maximum(rows[:-1], values[1:], out=rows[:-1])
+        values = rows.copy()
+        np.maximum(values[:, 1:], rows[:, :-1], out=values[:, 1:])
+        np.maximum(values[:, :-1], rows[:, 1:], out=values[:, :-1])
+    return values
 
 
 def _is_mnist_style(grey: np.ndarray, box: tuple[int, int, int, int]) -> bool:
@@ -244,89 +405,52 @@ def _is_mnist_style(grey: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     return abs(rows - CENTRE) <= 1.5 and abs(cols - CENTRE) <= 1.5 and float(np.median(grey[0])) < MIN_CONTRAST
 
 
-def _ink_crop(grey: np.ndarray, paper_small: np.ndarray, weight_small: np.ndarray, box: tuple[int, int, int, int],
+def _ink_crop(grey: np.ndarray, paper: _Paper, mask: np.ndarray | None, box: tuple[int, int, int, int],
               level: float, noise: float) -> np.ndarray:
     """The digit's ink in [0, 1] at full resolution, cropped to its box (paper, specks and other marks removed).
 
-    `weight_small` is the light's gain where the digit's blobs are, and zero elsewhere.
+    `mask` (analysis scale) is where the kept blobs are; None keeps everything in the box.
     """
     top, bottom, left, right = box
     height, width = grey.shape
-    down, across = height / paper_small.shape[0], width / paper_small.shape[1]  # full pixels per analysis pixel
+    down, across = height / paper.ink.shape[0], width / paper.ink.shape[1]  # full pixels per analysis pixel
     margin = 1  # an analysis pixel around the box, for the anti-aliased edges
     y0, y1 = max(0, int((top - margin) * down)), min(height, int(np.ceil((bottom + margin) * down)))
     x0, x1 = max(0, int((left - margin) * across)), min(width, int(np.ceil((right + margin) * across)))
-    # The paper and the weights under the crop only, enlarged from the analysis image.
+    # Analysis-scale maps (paper, weights) are enlarged under the crop only.
     region = (x0 / across, y0 / down, x1 / across, y1 / down)
     size = (x1 - x0, y1 - y0)
-    paper = Image.fromarray(paper_small, "F").resize(size, Image.Resampling.BILINEAR, box=region)
-    weight = Image.fromarray(weight_small, "F").resize(size, Image.Resampling.BILINEAR, box=region)
-    ink = (grey[y0:y1, x0:x1] - np.asarray(paper, dtype=np.float32)) * np.asarray(weight, dtype=np.float32)
+
+    def enlarged(values: np.ndarray) -> np.ndarray:
+        image = Image.fromarray(values, "F").resize(size, Image.Resampling.BILINEAR, box=region)
+        return np.asarray(image, dtype=np.float32)
+
+    crop = grey[y0:y1, x0:x1]
+    if paper.gain is None:  # flat paper: one level, no gain (subtracting it makes floats of uint8 levels)
+        if paper.light:
+            ink = np.subtract(crop, paper.level, dtype=np.float32)
+        else:
+            ink = np.subtract(255.0 - paper.level, crop, dtype=np.float32)
+        if mask is not None:
+            ink *= enlarged(mask)
+    else:
+        crop = crop.astype(np.float32, copy=False)
+        weight = paper.gain if mask is None else paper.gain * mask
+        ink = ((crop if paper.light else 255.0 - crop) - enlarged(paper.level)) * enlarged(weight)
     # Full-resolution noise is about `down` times the analysis image's (area averaging divided it by that).
     floor = max(0.25 * level, 3.0 * noise * max(down, across))
     peak = max(level, floor + 1.0)
-    ink = np.clip((ink - floor) / (peak - floor), 0.0, 1.0)
-    rows, cols = np.nonzero(ink > 0.5)
+    # The digit is where the ink passes half its level; only that part is scaled to [0, 1].
+    inked = ink > floor + 0.5 * (peak - floor)
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if len(rows) == 0:
         raise no_digit()
-    return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    return _unit((ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] - floor) * (1.0 / (peak - floor)))
 
 
-@dataclass
-class _Component:
-    mass: float
-    top: int
-    bottom: int  # exclusive
-    left: int
-    right: int  # exclusive
-    runs: tuple[np.ndarray, np.ndarray, np.ndarray]  # row, start, end (exclusive) of each run of ink
-
-
-def _components(mask: np.ndarray, ink: np.ndarray) -> list[_Component]:
-    """8-connected components of `mask` (with their ink), found by joining runs of ink row by row."""
-    padded = np.pad(mask, ((0, 0), (1, 1))).astype(np.int8)
-    edges = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)  # row-major like the starts, so they pair up
-    if len(rows) == 0:
-        return []
-    weights = np.where(mask, ink, 0.0)
-    row_mass = np.concatenate([np.zeros((mask.shape[0], 1)), np.cumsum(weights, axis=1, dtype=np.float64)], 1)
-    parent = list(range(len(rows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first_run = np.searchsorted(rows, np.arange(mask.shape[0] + 1)).tolist()
-    row_list, start_list, end_list = rows.tolist(), starts.tolist(), ends.tolist()
-    for i, row in enumerate(row_list):
-        for j in range(first_run[row - 1], first_run[row]) if row else ():
-            # Runs [s, e) on neighbouring rows touch, diagonals included, when s_i <= e_j and s_j <= e_i.
-            if start_list[j] <= end_list[i] and start_list[i] <= end_list[j]:
-                a, b = find(i), find(j)
-                if a != b:
-                    parent[a] = b
-    roots = np.array([find(i) for i in range(len(rows))])
-    mass = row_mass[rows, ends] - row_mass[rows, starts]
-    labels, index = np.unique(roots, return_inverse=True)
-    count = len(labels)
-    totals = np.bincount(index, weights=mass, minlength=count)
-    tops = np.full(count, mask.shape[0])
-    bottoms = np.zeros(count, np.int64)
-    lefts = np.full(count, mask.shape[1])
-    rights = np.zeros(count, np.int64)
-    np.minimum.at(tops, index, rows)
-    np.maximum.at(bottoms, index, rows + 1)
-    np.minimum.at(lefts, index, starts)
-    np.maximum.at(rights, index, ends)
-    order = np.argsort(index, kind="stable")
-    bounds = np.searchsorted(index[order], np.arange(count + 1))
-    runs = [order[bounds[k]:bounds[k + 1]] for k in range(count)]
-    return [_Component(float(totals[k]), int(tops[k]), int(bottoms[k]), int(lefts[k]), int(rights[k]),
-                       (rows[runs[k]], starts[runs[k]], ends[runs[k]])) for k in range(count)]
+def _unit(values: np.ndarray) -> np.ndarray:
+    """`values` (a new array, changed in place) clipped to [0, 1]; ufuncs skip np.clip's Python-level checks."""
+    return np.minimum(np.maximum(values, 0.0, out=values), 1.0, out=values)
 
 
 def _resize(digit: np.ndarray, size: int) -> np.ndarray:
@@ -334,10 +458,11 @@ def _resize(digit: np.ndarray, size: int) -> np.ndarray:
     height, width = digit.shape
     scale = size / max(height, width)
     new = (max(1, round(width * scale)), max(1, round(height * scale)))
-    # Reducing averages (MNIST's anti-aliasing); enlarging interpolates smoothly.
-    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
-    resized = Image.fromarray(digit.astype(np.float32), "F").resize(new, method)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    image = Image.fromarray(digit.astype(np.float32, copy=False), "F")
+    if scale < 1:  # reducing averages (MNIST's anti-aliasing), which keeps values in [0, 1]
+        return np.asarray(image.resize(new, Image.Resampling.BOX), dtype=np.float32)
+    # Enlarging interpolates smoothly, overshooting a little at edges.
+    return _unit(np.array(image.resize(new, Image.Resampling.BICUBIC), dtype=np.float32))
 
 
 def _adjust_strokes(digit: np.ndarray) -> np.ndarray:
@@ -346,7 +471,7 @@ def _adjust_strokes(digit: np.ndarray) -> np.ndarray:
     width = _stroke_width(digit > 0.5)
     if width < THIN * target:
         digit = _widen(digit, THIN * target - width)
-    return np.clip((digit - 0.3) / 0.4, 0.0, 1.0)  # soft edges steepened around half ink
+    return _unit((digit - 0.3) * (1 / 0.4))  # soft edges steepened around half ink
 
 
 def _widen(digit: np.ndarray, change: float) -> np.ndarray:
@@ -354,20 +479,21 @@ def _widen(digit: np.ndarray, change: float) -> np.ndarray:
     size = 1 + change  # a maximum filter of size k widens a stroke by k - 1
     low = int(size) if int(size) % 2 else int(size) - 1
     fraction = (size - low) / 2
-    image = Image.fromarray(np.round(digit * 255).astype(np.uint8), "L")
-    near = np.asarray(image.filter(ImageFilter.MaxFilter(low)) if low > 1 else image, dtype=np.float32)
-    far = np.asarray(image.filter(ImageFilter.MaxFilter(low + 2)), dtype=np.float32)
-    return ((1 - fraction) * near + fraction * far) / 255.0
+    near = _grow(digit, low // 2)
+    far = _grow(near, 1)
+    return (1 - fraction) * near + fraction * far
 
 
 def _stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary image: twice the area over the perimeter."""
-    area = int(mask.sum())
+    area = np.count_nonzero(mask)
     if area == 0:
         return 0.0
-    padded = np.pad(mask, 1).astype(np.int8)
-    perimeter = int(np.abs(np.diff(padded, axis=0)).sum() + np.abs(np.diff(padded, axis=1)).sum())
-    return 2.0 * area / perimeter
+    # Edges between ink and paper inside the image, and ink on its border (paper lies beyond it).
+    perimeter = (np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+                 + np.count_nonzero(mask[0]) + np.count_nonzero(mask[-1])
+                 + np.count_nonzero(mask[:, 0]) + np.count_nonzero(mask[:, -1]))
+    return 2.0 * int(area) / int(perimeter)
 
 
 def _centre(digit: np.ndarray) -> np.ndarray:
@@ -378,17 +504,23 @@ def _centre(digit: np.ndarray) -> np.ndarray:
     """
     factor = STROKE_SIZE / BOX
     height, width = digit.shape
-    total = float(digit.sum())
+    rows, cols = digit.sum(axis=1), digit.sum(axis=0)
+    total = float(rows.sum())
     if total <= 0:
         raise no_digit()
-    com_row = float((digit.sum(axis=1) * np.arange(height)).sum()) / total + 0.5
-    com_col = float((digit.sum(axis=0) * np.arange(width)).sum()) / total + 0.5
+    com_row = float(rows @ np.arange(height)) / total + 0.5
+    com_col = float(cols @ np.arange(width)) / total + 0.5
     span = SIZE * factor
-    margin = int(span)
-    padded = np.pad(digit, margin)
     # Where the window starts (in the digit's coordinates), kept so that the digit stays inside it.
-    top = min(max(com_row - factor * (CENTRE + 0.5), height - span), 0.0) + margin
-    left = min(max(com_col - factor * (CENTRE + 0.5), width - span), 0.0) + margin
-    window = (left, top, left + span, top + span)
-    out = Image.fromarray(padded.astype(np.float32), "F").resize((SIZE, SIZE), Image.Resampling.BOX, box=window)
-    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+    top = min(max(com_row - factor * (CENTRE + 0.5), height - span), 0.0)
+    left = min(max(com_col - factor * (CENTRE + 0.5), width - span), 0.0)
+    out = _coverage(top, factor, height) @ digit @ _coverage(left, factor, width).T
+    return _unit(out * np.float32(1.0 / (factor * factor)))
+
+
+def _coverage(start: float, step: float, length: int) -> np.ndarray:
+    """How much of each of `length` unit pixels each of SIZE output pixels [start + i step, start + (i + 1) step) covers."""
+    # The part of pixel p left of x is clip(x - p, 0, 1); an output pixel covers the difference at its two edges.
+    edges = (start + step * np.arange(SIZE + 1, dtype=np.float32))[:, None] - np.arange(length, dtype=np.float32)
+    left = np.minimum(np.maximum(edges, 0.0, out=edges), 1.0, out=edges)
+    return left[1:] - left[:-1]

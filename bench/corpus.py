@@ -5,9 +5,10 @@ white on black) drawn as a canvas stroke, a scan, a phone photo, chalk on a boar
 digit sent as an array is the ceiling a kind is judged against. Used by `bench/read_images.py`
 (hundreds per kind) and by the test suite (a few dozen per kind); numpy and Pillow only.
 
-Canvas-like kinds re-draw the digit as a pen path: the digit's skeleton (Zhang-Suen thinning of the
-enlarged digit) traced with a round pen of a chosen width, supersampled 4x and reduced, as a
-browser's anti-aliased canvas does. Paper-like kinds composite the digit's own (smoothly
+Canvas-like kinds re-draw the digit as pen paths: the centre lines of its strokes, traced at 8x
+scale with thinning spurs pruned, loops kept closed and the paths smoothed (`bench/pen_trace.py`,
+which the browser tests draw with the mouse too), painted with a round pen of a chosen width,
+anti-aliased as a browser's canvas is. Paper-like kinds composite the digit's own (smoothly
 enlarged) ink onto paper with lighting, noise, blur and JPEG.
 """
 
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from bench.pen_trace import FRAME, draw_strokes, trace
+
 Kind = Callable[[np.ndarray, np.random.Generator], bytes]
-SUPERSAMPLE = 4  # canvas strokes are drawn this much larger, then reduced (anti-aliasing)
-TRACE_SCALE = 4  # the digit is enlarged this much before thinning, so its skeleton is smooth
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
@@ -40,57 +41,14 @@ def enlarge(digit: np.ndarray, size: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- pen paths
 
-def skeleton(digit: np.ndarray) -> np.ndarray:
-    """The one-pixel-wide centre lines of the digit's strokes, on a TRACE_SCALE-times larger grid."""
-    mask = enlarge(digit, 28 * TRACE_SCALE) > 0.4
-    grid = np.pad(mask, 1).astype(np.uint8)
-    changed = True
-    while changed:  # Zhang-Suen thinning: peel boundary pixels that do not break a stroke
-        changed = False
-        for step in (0, 1):
-            p2, p3, p4 = grid[:-2, 1:-1], grid[:-2, 2:], grid[1:-1, 2:]
-            p5, p6, p7 = grid[2:, 2:], grid[2:, 1:-1], grid[2:, :-2]
-            p8, p9 = grid[1:-1, :-2], grid[:-2, :-2]
-            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
-            neighbours = sum(p.astype(np.int32) for p in ring[:8])
-            transitions = sum(((ring[i] == 0) & (ring[i + 1] == 1)).astype(np.int32) for i in range(8))
-            if step == 0:
-                side = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
-            else:
-                side = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
-            peel = (grid[1:-1, 1:-1] == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & side
-            if peel.any():
-                grid[1:-1, 1:-1][peel] = 0
-                changed = True
-    return grid[1:-1, 1:-1].astype(bool)
-
-
 def pen_strokes(digit: np.ndarray, height: int, width: int, digit_height: float, pen: float,
                 top: float, left: float) -> np.ndarray:
-    """Ink in [0, 1] on a height x width field: the digit's skeleton traced with a round pen.
+    """Ink in [0, 1] on a height x width field: the digit's pen paths (`bench/pen_trace.py`) drawn with a round pen.
 
     `digit_height` is the drawn digit's height in pixels (MNIST's 20-pixel box scaled to it), `pen`
     the pen's width in pixels, (top, left) where the 28x28 frame's corner lands.
     """
-    bones = skeleton(digit)
-    scale = digit_height / (20 * TRACE_SCALE) * SUPERSAMPLE  # field pixels per skeleton pixel, supersampled
-    image = Image.new("L", (width * SUPERSAMPLE, height * SUPERSAMPLE), 0)
-    draw = ImageDraw.Draw(image)
-    radius = pen * SUPERSAMPLE / 2
-
-    def point(row: int, col: int) -> tuple[float, float]:
-        return (left * SUPERSAMPLE + (col + 0.5) * scale, top * SUPERSAMPLE + (row + 0.5) * scale)
-
-    rows, cols = np.nonzero(bones)
-    for row, col in zip(rows.tolist(), cols.tolist()):
-        x, y = point(row, col)
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-        for d_row, d_col in ((0, 1), (1, -1), (1, 0), (1, 1)):
-            r, c = row + d_row, col + d_col
-            if 0 <= r < bones.shape[0] and 0 <= c < bones.shape[1] and bones[r, c]:
-                draw.line((x, y, *point(r, c)), fill=255, width=max(1, int(round(2 * radius))))
-    reduced = image.resize((width, height), Image.Resampling.BOX)
-    return np.asarray(reduced, dtype=np.float32) / 255.0
+    return draw_strokes(trace(digit), height, width, digit_height * FRAME / 20, pen, top, left)
 
 
 def _traced(digit: np.ndarray, rng: np.random.Generator, size: tuple[int, int], height_range: tuple[float, float],

@@ -4,7 +4,7 @@
     python bench/page_digits.py --exports bench/results --per-class 10
 
 The first `--per-class` MNIST test digits of every class are traced into pen strokes
-(`tests/pen_paths.py`) and drawn with the mouse on the page (`GET /`), which posts each drawing to
+(`bench/pen_trace.py`) and drawn with the mouse on the page (`GET /`), which posts each drawing to
 `POST /predict` as a user's browser would; the export is served to `serverless offline` over loopback
 as `python -m ml_model serve` would. Prints how many were read right, per class, and the misread
 ones. Needs Chromium (`scripts/setup.sh`) and `npm ci`. Exits 2 without an export.
@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from loopback import free_port, serve_folder  # noqa: E402
 from browser_support import launch, opened  # noqa: E402

@@ -2,6 +2,7 @@
 
     python bench/read_images.py --export ml_model/exports/latest
     python bench/read_images.py --per-kind 60 --sheet misread.png     # a quicker look, and a picture
+    python bench/read_images.py --against 6798261     # also preprocessing then and now, interleaved
 
 For each kind of `bench/corpus.py` (canvas strokes, scans, photos, chalk on a board...), the same
 MNIST *test* digits are sent two ways: as pictures, through the API's real preprocessing
@@ -9,12 +10,14 @@ MNIST *test* digits are sent two ways: as pictures, through the API's real prepr
 28x28 arrays themselves (the ceiling). Printed per kind: both accuracies, the gap, how many
 pictures were refused as "no digit found" (counted as misread), and preprocessing time p50 (wall,
 and this thread's CPU time, which a busy machine inflates less). For the pen-path kinds, which
-re-draw the digit along its skeleton, "drawing" is the accuracy on the same clean drawings read the
+re-draw the digit along its traced pen paths, "drawing" is the accuracy on the same clean drawings read the
 plain way (crop, area-reduce, centre; not through the API): the drawing's own ceiling, since a
 re-drawn digit can lose what made the original readable (a filled loop, a stroke's varying width).
 
 Then the timing targets, each a median over interleaved repeats: preprocessing a 280x280 canvas
-PNG and a 12-megapixel JPEG photo, and a whole warm request (`api.handler`) with the canvas PNG.
+PNG and a 12-megapixel JPEG photo, and a whole warm request (`api.handler`) with the canvas PNG;
+beside them, our decoding alone and Pillow's alone (open, decode to grey; the JPEG at 1/8 scale),
+the floor that no preprocessing can go under.
 `--sheet` saves the 28x28 inputs of the misread pictures (with the label and the answer) as one PNG.
 """
 
@@ -22,14 +25,21 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib
+import importlib.util
+import io
 import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -135,10 +145,68 @@ def photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
     from corpus import uneven_light
 
-    small = Image.open(__import__("io").BytesIO(uneven_light(digit, rng))).convert("RGB")
+    small = Image.open(io.BytesIO(uneven_light(digit, rng))).convert("RGB")
     large = small.resize(PHOTO_SIZE, Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(2))
     noisy = np.asarray(large, np.int16) + rng.integers(-6, 7, (PHOTO_SIZE[1], PHOTO_SIZE[0], 1), dtype=np.int16)
     return encode(Image.fromarray(noisy.clip(0, 255).astype(np.uint8)), "JPEG", quality=90)
+
+
+def pillow_grey(data: bytes, draft: bool = False) -> object:
+    """The floor under decoding: Pillow alone opening the image and decoding it to grey (a JPEG at 1/8 scale)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    if draft:
+        image.draft("L", (image.width // 8, image.height // 8))
+    return image.convert("L")
+
+
+def timing_pictures(digits: np.ndarray, seed: int) -> tuple[list[bytes], list[bytes]]:
+    """The timing targets' pictures: five 280x280 canvas PNGs and two 12-megapixel JPEG photos."""
+    from corpus import canvas_white
+
+    rng = np.random.default_rng(seed)
+    canvases = [canvas_white(digits[i], rng) for i in range(5)]
+    return canvases, [photo_jpeg(digits[i], rng) for i in range(2)]
+
+
+def images_module_at(revision: str, folder: Path) -> ModuleType:
+    """`api.images` as it was at a git revision, importable beside this tree's (as `api_at_revision.images`)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision, "api"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    spec = importlib.util.spec_from_file_location("api_at_revision", folder / "api" / "__init__.py",
+                                                  submodule_search_locations=[str(folder / "api")])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["api_at_revision"] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module("api_at_revision.images")
+
+
+def compare_with(revision: str, digits: np.ndarray, repeats: int, seed: int) -> dict[str, dict[str, tuple[float, float]]]:
+    """Preprocessing the timing targets' pictures with `api` at `revision` and with this tree's, interleaved:
+    {case: {"then" / "now": (wall, CPU) p50 in ms}}. One run, so a busy machine slows both alike."""
+    from api import images as now
+    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+
+    canvases, photos = timing_pictures(digits, seed)
+    with tempfile.TemporaryDirectory() as folder:
+        then = images_module_at(revision, Path(folder))
+        versions = {"then": then, "now": now}
+        cases = {"canvas": (canvases, 10), "photo": (photos, 2)}
+        wall = {(case, version): [] for case in cases for version in versions}
+        cpu = {(case, version): [] for case in cases for version in versions}
+        for round_ in range(max(1, repeats // 10)):
+            for case, (pictures, runs) in cases.items():
+                for version, module in versions.items():
+                    picture = pictures[round_ % len(pictures)]
+                    w, c = times_ms(lambda: module.from_bytes(
+                        picture, module.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)), runs)
+                    wall[case, version] += w
+                    cpu[case, version] += c
+    return {case: {version: (statistics.median(wall[case, version]), statistics.median(cpu[case, version]))
+                   for version in versions} for case in cases}
 
 
 def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, tuple[float, float]]:
@@ -146,14 +214,10 @@ def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) ->
     from api.images import PixelBudget, decode, from_bytes
     from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
-    from corpus import canvas_white
-
     def budget() -> PixelBudget:
         return PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
 
-    rng = np.random.default_rng(seed)
-    canvases = [canvas_white(digits[i], rng) for i in range(5)]
-    photos = [photo_jpeg(digits[i], rng) for i in range(2)]
+    canvases, photos = timing_pictures(digits, seed)
     os.environ["MODEL_URL"] = str(export)
     os.environ.setdefault("MODEL_CACHE_DIR", str(REPO / "bench" / "results" / "model-cache"))
     logging.getLogger("api.request").setLevel(logging.WARNING)  # one log line per request is not the point here
@@ -169,8 +233,11 @@ def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) ->
     assert get_number_prediction(events[0], None)["statusCode"] == 200
     cases: dict[str, Callable[[int], object]] = {
         "canvas": lambda n: from_bytes(canvases[n % 5], budget()),
-        "photo decoding": lambda n: decode(photos[n % 2], budget()),
+        "canvas decoding": lambda n: decode(canvases[n % 5], budget()),
+        "canvas Pillow": lambda n: pillow_grey(canvases[n % 5]),
         "photo": lambda n: from_bytes(photos[n % 2], budget()),
+        "photo decoding": lambda n: decode(photos[n % 2], budget()),
+        "photo Pillow": lambda n: pillow_grey(photos[n % 2], draft=True),
         "request": lambda n: get_number_prediction(events[n % 5], None),
     }
     wall: dict[str, list[float]] = {name: [] for name in cases}
@@ -192,7 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
     parser.add_argument("--sheet", type=Path, help="save the misread pictures' 28x28 inputs to this PNG")
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed runs per target case (0: skip)")
+    parser.add_argument("--quick", action="store_true", help="10 pictures per kind and 10 timed runs per case")
+    parser.add_argument("--against", metavar="REVISION",
+                        help="also time the preprocessing of `api` at this git revision, interleaved with this tree's")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.per_kind, args.timing_repeats = min(args.per_kind, 10), min(args.timing_repeats, 10)
 
     export = args.export.absolute()
     if not (export / "model.json").is_file():
@@ -236,12 +308,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         t = timing_targets(mnist.test_images, export, args.timing_repeats, args.seed)
         print(f"load average {os.getloadavg()[0]:.1f}; figures are wall p50 / this thread's CPU p50")
         for name, label, target in (("canvas", "preprocessing, 280x280 canvas PNG", CANVAS_TARGET_MS),
+                                    ("canvas decoding", "  of which PNG decoding", None),
+                                    ("canvas Pillow", "  Pillow alone: open, convert to grey", None),
                                     ("photo", "preprocessing, 12-MP JPEG photo", PHOTO_TARGET_MS),
                                     ("photo decoding", "  of which JPEG decoding", None),
+                                    ("photo Pillow", "  Pillow alone: open, draft 1/8 grey, load", None),
                                     ("request", "whole warm request, canvas PNG", REQUEST_TARGET_MS)):
             wall, cpu = t[name]
-            goal = f"(target <= {target} ms: {'met' if wall <= target else 'NOT met'})" if target else ""
-            print(f"{label:<36} {wall:7.2f} ms / {cpu:7.2f} ms  {goal}")
+            goal = ""
+            if target:
+                verdict = "met" if wall <= target else "met in CPU time only" if cpu <= target else "NOT met"
+                goal = f"(target <= {target} ms: {verdict})"
+            print(f"{label:<40} {wall:7.2f} ms / {cpu:7.2f} ms  {goal}")
+    if args.against:
+        try:
+            compared = compare_with(args.against, mnist.test_images, max(args.timing_repeats, 10), args.seed)
+        except subprocess.CalledProcessError as failure:
+            print(f"error: git archive {args.against}: {failure.stderr.decode().strip()}", file=sys.stderr)
+            return 2
+        print(f"preprocessing at {args.against} and now, interleaved (wall p50 / CPU p50; now/then):")
+        for case, label in (("canvas", "280x280 canvas PNG"), ("photo", "12-MP JPEG photo")):
+            (then_wall, then_cpu), (now_wall, now_cpu) = compared[case]["then"], compared[case]["now"]
+            print(f"{label:<20} then {then_wall:7.2f} / {then_cpu:7.2f} ms   now {now_wall:7.2f} / {now_cpu:7.2f} ms"
+                  f"   now/then {now_wall / then_wall:.2f} / {now_cpu / then_cpu:.2f}")
     return 0
 
 

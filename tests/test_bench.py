@@ -16,9 +16,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_bench(script: str, export: Path, timeout: int) -> str:
+def run_bench(script: str, export: Path, timeout: int, *options: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "AWS_"))}
-    done = subprocess.run([sys.executable, str(REPO / "bench" / script), "--export", str(export), "--quick"],
+    done = subprocess.run([sys.executable, str(REPO / "bench" / script), "--export", str(export), "--quick", *options],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
@@ -55,3 +55,12 @@ def test_batch_arrangements_quick(mnist_export: Path) -> None:
 def test_http_load_quick(mnist_export: Path, serverless: Path) -> None:
     out = run_bench("http_load.py", mnist_export, 600)
     assert "80 requests, concurrency 4" in out and ", 0 errors" in out, out
+
+
+@pytest.mark.slow
+def test_read_images_quick(mnist_export: Path) -> None:
+    out = run_bench("read_images.py", mnist_export, 600, "--against", "HEAD")
+    for line in ("canvas_white", "chalkboard", "overall", "preprocessing, 280x280 canvas PNG",
+                 "Pillow alone: open, draft 1/8 grey, load", "whole warm request, canvas PNG",
+                 "preprocessing at HEAD and now"):
+        assert line in out, out

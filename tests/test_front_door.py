@@ -101,9 +101,17 @@ def test_every_route_reaches_the_handler(offline_api: Offline, path: str, method
     assert b"Serverless-offline" not in raw
 
 
+@pytest.mark.parametrize("path", [p for p, r in ROUTES.items() if "GET" in r.methods])
+def test_head_is_get_without_the_body(offline_api: Offline, path: str, model_version: str) -> None:
+    get_status, get_headers, _ = offline_api.raw_request("GET", concrete(path, model_version), None)
+    status, headers, raw = offline_api.raw_request("HEAD", concrete(path, model_version), None)
+    assert (status, raw) == (get_status, b"")
+    assert headers.get("content-type") == get_headers.get("content-type")
+
+
 @pytest.mark.parametrize("path", list(ROUTES))
 def test_other_methods_get_405_with_allow(offline_api: Offline, path: str) -> None:
-    allowed = set(ROUTES[path].methods) | {"OPTIONS"}
+    allowed = set(ROUTES[path].methods) | {"OPTIONS"} | ({"HEAD"} if "GET" in ROUTES[path].methods else set())
     method = next(m for m in OTHER_METHODS if m not in allowed)
     status, headers, raw = offline_api.raw_request(method, concrete(path), b"{}" if method != "GET" else None)
     assert status == 405, raw[:300]

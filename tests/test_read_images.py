@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from api import normalise
-from api.images import PixelBudget, from_bytes
+from api.images import PixelBudget, decode, from_bytes
 from api.inputs import read_array
 from api.normalise import NoDigit
 from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
@@ -37,6 +37,11 @@ def budget() -> PixelBudget:
 
 def grey_of(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.float32)
+
+
+def from_bytes_grey(data: bytes) -> np.ndarray:
+    """The grey levels the API decodes a picture to (transparent parts flattened)."""
+    return decode(data, budget())
 
 
 def paper(ink: np.ndarray, paper_level: float = 235.0, pen: float = 30.0) -> np.ndarray:
@@ -131,6 +136,58 @@ def test_noise_and_jpeg_quality_change_the_input_only_a_little(real_mnist) -> No
             out = normalise.to_mnist(np.asarray(variant, np.float32))
             assert np.abs(out - reference).mean() < 0.04
             assert np.abs(out - reference).max() < 0.8  # no stroke moved, appeared or vanished
+
+
+def full_path(grey: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
+    """`to_mnist` with the flat-paper shortcut refused: the paper always estimated by the opening."""
+    with monkeypatch.context() as patched:
+        patched.setattr(normalise, "_flat_level", lambda blocks: None)
+        return normalise.to_mnist(grey)
+
+
+def takes_the_shortcut(grey: np.ndarray) -> bool:
+    return normalise._flat_level(normalise._Blocks(normalise._reduce(np.asarray(grey)))) is not None
+
+
+def test_flat_paper_takes_the_shortcut_and_gets_the_full_paths_input(real_mnist, monkeypatch) -> None:
+    """On a canvas (one exact paper level) the shortcut must be taken, and change nothing."""
+    rng = np.random.default_rng(10)
+    for kind in ("canvas_white", "canvas_transparent"):
+        for digit in real_mnist.test_images[60:66]:
+            grey = np.asarray(from_bytes_grey(KINDS[kind](digit, rng)))
+            assert takes_the_shortcut(grey), kind
+            np.testing.assert_allclose(normalise.to_mnist(grey), full_path(grey, monkeypatch), atol=1e-5)
+
+
+def test_the_shortcut_cannot_flip_the_input_on_noise_or_jpeg(real_mnist, monkeypatch) -> None:
+    """Whether or not faint noise or a JPEG quality lets the shortcut be taken, the input stays the full path's."""
+    rng = np.random.default_rng(11)
+    taken = refused = 0
+    for digit in real_mnist.test_images[66:74]:
+        clean = paper(on_page(digit), 200.0, 140.0)  # low contrast: where a paper offset matters most
+        for sigma in (0.0, 0.6, 1.5, 5.0):
+            noisy = np.clip(clean + rng.normal(0, sigma, clean.shape), 0, 255).astype(np.uint8)
+            for variant in [noisy] + [grey_of(encode(Image.fromarray(noisy), "JPEG", quality=q)) for q in (60, 95)]:
+                variant = np.asarray(variant, np.uint8)
+                shortcut = takes_the_shortcut(variant)
+                taken, refused = taken + shortcut, refused + (not shortcut)
+                # Half of what noise itself may change (test_noise_and_jpeg_quality_...): the two paper
+                # estimates differ by a grey level or two (the opening sits under noisy paper's median).
+                difference = np.abs(normalise.to_mnist(variant) - full_path(variant, monkeypatch))
+                assert difference.mean() < 0.02 and difference.max() < 0.4, (sigma, shortcut)
+    assert taken and refused  # both sides of the decision were exercised
+
+
+@pytest.mark.parametrize("name", ["sigma-5 noise", "lighting gradient beside a white margin"])
+def test_paper_that_is_not_flat_is_not_taken_for_flat(real_mnist, name: str) -> None:
+    ink = on_page(real_mnist.test_images[80])
+    page = paper(ink)
+    if name == "sigma-5 noise":
+        page = page + np.random.default_rng(12).normal(0, 5, page.shape)
+    else:  # the left 60 % exactly white, the rest a photo's paper darkening to the right
+        cols = np.arange(300) / 300.0
+        page = np.where(cols < 0.6, 255.0, page * (1.1 - 0.6 * cols))
+    assert not takes_the_shortcut(np.clip(page, 0, 255).astype(np.uint8))
 
 
 def test_uneven_lighting_and_shadows_are_not_cropped_in(real_mnist) -> None:
