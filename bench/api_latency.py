@@ -115,6 +115,15 @@ print(json.dumps({"seconds": time.monotonic() - started}))
 # Requests
 
 
+def export_folder(path: Path) -> Path | None:
+    """The export at `path` as an absolute folder, or None after saying on stderr how to get one."""
+    export = path.absolute()
+    if (export / "model.json").is_file():
+        return export
+    print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
+    return None
+
+
 def event_with_body(template: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """test.json's HTTP API event with another JSON body."""
     event = copy.deepcopy(template)
@@ -464,9 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.requests, args.heavy_requests, args.rounds, args.block, args.cold_runs = 10, 4, 1, 5, 1
 
-    export = args.export.absolute()
-    if not (export / "model.json").is_file():
-        print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
+    export = export_folder(args.export)
+    if export is None:
         return 2
     if args.warm_worker:
         kinds = [*HANDLER_KINDS, *PREDICTOR_KINDS]

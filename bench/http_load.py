@@ -167,9 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.concurrency = 80, 4
-    export = args.export.absolute()
-    if not (export / "model.json").is_file():
-        print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
+    export = api_latency.export_folder(args.export)
+    if export is None:
         return 2
     print(f"export {export}; {os.cpu_count()} cpus; load average {os.getloadavg()[0]:.1f} at start")
     return run(export, args.requests, args.concurrency, args.seed)

@@ -310,9 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.requests, args.heavy_requests, args.naive_requests, args.block, args.cold_runs = 20, 4, 5, 5, 1
 
-    export = args.export.absolute()
-    if not (export / "model.json").is_file():
-        print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
+    export = api_latency.export_folder(args.export)
+    if export is None:
         return 2
     counts = {"light": args.requests, "heavy": args.heavy_requests, "naive": args.naive_requests, "block": args.block}
     if args.worker == "ours":
