@@ -354,9 +354,14 @@ def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     height, width = blobs.shape
     tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
     # Blobs cut by the border are most often paper edges, a table, a shadow or a ruled line:
-    # they count less, and those spanning most of the picture count little.
-    touches = (blobs.top == 0) | (blobs.left == 0) | (blobs.bottom == height) | (blobs.right == width)
-    long = (wide > 0.6 * width) | (tall > 0.6 * height)
+    # they count less, and those running along a border they touch for most of its length count
+    # little. Running *away* from the border is what a digit hanging over the edge does (a 7's stem
+    # cut by the bottom edge): such a blob keeps the lesser discount, so a small detached part of the
+    # digit (its serif) cannot outweigh it.
+    top, bottom = blobs.top == 0, blobs.bottom == height
+    left, right = blobs.left == 0, blobs.right == width
+    touches = top | bottom | left | right
+    long = ((top | bottom) & (wide > 0.6 * width)) | ((left | right) & (tall > 0.6 * height))
     weight = blobs.mass * np.where(touches, np.where(long, BORDER_WEIGHT * BORDER_WEIGHT, BORDER_WEIGHT), 1.0)
     main = int(np.argmax(weight))
     extent = max(int(tall[main]), int(wide[main]))

@@ -261,3 +261,23 @@ def test_a_faint_digit_is_still_a_digit(real_mnist) -> None:
     out = normalise.to_mnist(np.clip(faint, 0, 255).astype(np.float32))
     reference = normalise.to_mnist(paper(on_page(digit)))
     assert np.abs(out - reference).mean() < 0.05
+
+
+def test_a_digit_running_off_the_edge_is_not_outweighed_by_its_own_detached_serif() -> None:
+    """A 7 whose stem runs off the bottom of the canvas, with a serif drawn apart from it (canvas
+    #8285 of the benchmark's transparent kind read as 0: the border-touching stem counted as a page
+    edge, so the serif alone was cropped and enlarged). The cut picture must be read like the very
+    same pixels on a bigger page, where nothing touches the border."""
+    from PIL import ImageDraw
+
+    canvas = Image.new("L", (400, 400), 0)
+    pen = ImageDraw.Draw(canvas)
+    pen.line([(95, 90), (135, 90)], fill=255, width=24)  # the serif, apart from the rest
+    pen.line([(165, 90), (300, 90)], fill=255, width=24)  # the bar...
+    pen.line([(300, 90), (200, 420)], fill=255, width=24)  # ...and the stem, cut by the bottom edge
+    ink = np.asarray(canvas, np.float32) / 255
+    assert ink[-1].max() == 1.0 and ink[:, 0].max() == 0  # touches the bottom only
+    page = np.zeros((600, 600), np.float32)
+    page[100:500, 100:500] = ink
+    cut, whole = normalise.to_mnist(paper(ink)), normalise.to_mnist(paper(page))
+    assert np.abs(cut - whole).mean() < 0.02
