@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import signal
 import socket
 import threading
 from collections import Counter
@@ -88,3 +89,10 @@ def moto_s3() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def ctrl_c_reaches_the_child() -> None:
+    """`preexec_fn` for a child the test will interrupt: SIGINT back at its default. A suite started
+    in the background by a non-interactive shell inherits SIGINT ignored, and Python then never
+    turns Ctrl-C into KeyboardInterrupt, so the child would not see the interrupt under test."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

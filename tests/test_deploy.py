@@ -21,7 +21,7 @@ import pytest
 
 from api.manifest import MANIFEST_NAME, parse_manifest
 from fake_exports import corrupt, make_fake_export
-from loopback import DUMMY_AWS, free_port
+from loopback import DUMMY_AWS, ctrl_c_reaches_the_child, free_port
 from ml_model.deploy import (
     IMMUTABLE_CACHE_CONTROL, LATEST_CACHE_CONTROL, LATEST_KEY, deploy, list_versions, plan_deploy, rollback,
 )
@@ -460,7 +460,8 @@ def test_ctrl_c_during_a_deploy_leaves_latest_as_it_was(cli_env: dict[str, str],
     with FaultyProxy(moto_endpoint, delay=0.2) as slow:
         env = {**cli_env, "AWS_ENDPOINT_URL": slow.url}
         process = subprocess.Popen([sys.executable, "-m", "ml_model", "deploy", "--export", str(exports[V2]),
-                                    "--bucket", bucket], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+                                    "--bucket", bucket], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=ctrl_c_reaches_the_child)
         try:
             deadline = time.monotonic() + 30
             while slow.puts < 2 and time.monotonic() < deadline and process.poll() is None:

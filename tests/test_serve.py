@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from fake_exports import make_fake_export
+from loopback import ctrl_c_reaches_the_child
 from ml_model.errors import ServeError
 from ml_model.serve import ModelServer, make_server
 
@@ -181,7 +182,8 @@ def test_start_up_failures_are_user_errors(tmp_path: Path, server: ModelServer) 
 def test_the_command_serves_and_stops_cleanly(stop: signal.Signals, exports_root: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "ml_model", "serve", "--root", str(exports_root),
-                                "--port", "0"], stderr=subprocess.PIPE, text=True, env=env, cwd=exports_root)
+                                "--port", "0"], stderr=subprocess.PIPE, text=True, env=env, cwd=exports_root,
+                               preexec_fn=ctrl_c_reaches_the_child)
     try:
         url = _wait_for_url(process)
         host, port = re.match(r"http://([\d.]+):(\d+)/", url).groups()  # type: ignore[union-attr]
