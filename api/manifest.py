@@ -110,7 +110,7 @@ class Manifest:
 
         `auto`: the fastest variant (by the export's own timing) whose test accuracy is within
         ACCURACY_TOLERANCE of float32's, if it is SPEED_MARGIN faster; else (and when nothing was
-        measured: older manifests) float32.
+        measured: older manifests) float32. float16 computes in float32, so only `float16` asks for it.
         """
         if precision != AUTO:
             try:
@@ -121,8 +121,10 @@ class Manifest:
         baseline = self.variants[FLOAT32]
         if baseline.accuracy is None:
             return baseline
+        # float16 only stores the weights in half precision: LiteRT expands them and computes in
+        # float32, so its timing can differ from float32's by noise alone, and noise must not choose.
         eligible = [v for v in self.variants.values()
-                    if v.accuracy is not None and v.ms_per_image is not None
+                    if v.precision != FLOAT16 and v.accuracy is not None and v.ms_per_image is not None
                     and v.accuracy >= baseline.accuracy - ACCURACY_TOLERANCE - 1e-12]
         fastest = min(eligible, key=lambda v: v.ms_per_image, default=baseline)
         if baseline.ms_per_image is not None and fastest.ms_per_image is not None \
