@@ -104,13 +104,14 @@ def route(request: Request) -> Response:
     if request.method == "OPTIONS":  # a CORS preflight (API Gateway answers these itself when deployed)
         return Response(204)
     action = target.methods.get(request.method)
+    if params:
+        request = dataclasses.replace(request, params=params)
     if action is None and request.method == "HEAD" and "GET" in target.methods:
         # HEAD is GET without the body (RFC 9110 §9.3.2): same status and headers, for every GET route.
-        response = target.methods["GET"](dataclasses.replace(request, params=params) if params else request)
-        return dataclasses.replace(response, payload=None, raw="")
+        return dataclasses.replace(target.methods["GET"](request), payload=None, raw="")
     if action is None:
         raise MethodNotAllowed(request.method, _allowed(target))
-    return action(dataclasses.replace(request, params=params) if params else request)
+    return action(request)
 
 
 def _allowed(target: Route) -> tuple[str, ...]:
