@@ -17,11 +17,14 @@ source "$_root/.venv/bin/activate"
 
 _stamp() { sha256sum "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
-_py_stamp="$(_stamp "$_root/pyproject.toml")"
+# requirements-dev.lock pins every package with its hashes (refresh it with scripts/lock.sh), so every
+# machine runs the same stack; the project itself is then installed on top without resolving anything.
+_py_stamp="$(_stamp "$_root/pyproject.toml" "$_root/requirements-dev.lock")"
 if [ "$(cat "$_root/.venv/.installed" 2>/dev/null)" != "$_py_stamp" ]; then
-  echo "setup: installing Python packages (TensorFlow is large: a few minutes the first time)" >&2
-  python -m pip install --quiet --upgrade pip
-  python -m pip install --quiet -e "$_root[dev]"
+  echo "setup: installing the locked Python packages (TensorFlow is large: a few minutes the first time)" >&2
+  python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$_root/requirements-dev.lock"
+  python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$_root"
+  python -m pip check >&2
   echo "$_py_stamp" > "$_root/.venv/.installed"
 fi
 
