@@ -31,6 +31,14 @@ SAVEDMODEL = "savedmodel"
 REQUIRED_ARTIFACTS = (TFLITE, SAVEDMODEL)
 RUNTIMES = REQUIRED_ARTIFACTS
 ARTIFACT_FILES = {TFLITE: "model.tflite", SAVEDMODEL: "saved_model.tar.gz"}
+# The TF.js layers model of an export (for TF.js clients in a browser or Node; the API does not serve
+# from it): `tfjs/model.json` under the artifact key `tfjs`, its weight shards under `tfjs_shard1`,
+# `tfjs_shard2`, ... (`group1-shard1of2.bin`, ...: TF.js's own names), at most TFJS_SHARD_BYTES each.
+TFJS = "tfjs"
+TFJS_DIR = "tfjs"
+TFJS_MODEL = "tfjs/model.json"
+TFJS_SHARD_BYTES = 4 * 1024 * 1024
+TFJS_FORMAT = "layers-model"
 # The SavedModel's folder in an export, and its archive's one member root.
 SAVED_MODEL_DIR = "saved_model"
 # The name that points at the newest export (a link under exports/) or deployed version (a bucket prefix).
@@ -57,6 +65,7 @@ CONTENT_TYPES = {
     ".gz": "application/gzip",
     ".png": "image/png",
     ".csv": "text/csv",
+    ".bin": "application/octet-stream",
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _READ_CHUNK = 1 << 20
@@ -144,6 +153,21 @@ class Manifest:
         for entry in raw["artifacts"].values():
             entry["path"] = prefix + entry["path"]
         return raw
+
+
+def tfjs_shard_key(index: int) -> str:
+    """The manifest's artifact key of the TF.js weight shard `index` (from 1)."""
+    return f"{TFJS}_shard{index}"
+
+
+def tfjs_shard_name(index: int, count: int) -> str:
+    """The file name TF.js gives shard `index` (from 1) of `count` in the one weight group."""
+    return f"group1-shard{index}of{count}.bin"
+
+
+def is_tfjs_model(raw: Any) -> bool:
+    """Whether a parsed `model.json` is a TF.js layers model (the original project's format), not our manifest."""
+    return isinstance(raw, dict) and "modelTopology" in raw and "weightsManifest" in raw
 
 
 def known_content_type(path: str) -> str | None:
