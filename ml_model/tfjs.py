@@ -20,6 +20,7 @@ the layer (ExportError on export, TfjsImportError on import), never written appr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -120,7 +121,9 @@ def write_tfjs(model: "keras.Model", folder: Path) -> list[str]:
         "convertedBy": CONVERTED_BY,
         "modelTopology": topology,
         "weightsManifest": [{"paths": shards,
-                             "weights": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs]}],
+                             "weights": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs],
+                             # Not read by TF.js; lets `import-tfjs` check the shards it fetches.
+                             "sha256": [hashlib.sha256((folder / shard).read_bytes()).hexdigest() for shard in shards]}],
     }
     (folder / "model.json").write_text(json.dumps(document) + "\n", encoding="utf-8")
     return ["model.json", *shards]
