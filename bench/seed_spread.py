@@ -30,10 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench.corpus import KINDS, digit_indices, samples  # noqa: E402
+from bench.corpus import KINDS, canvas_white, digit_indices, samples, scan  # noqa: E402
 
 CONFIG = REPO / "ml_model" / "configs" / "small.json"
 CORPUS_PER_KIND = 40  # as tests/test_read_images.py
+# Tests name a few of the first MNIST test digits (7, 2, 1, 0, 4, ...), as arrays and drawn or scanned.
+NAMED_DIGITS = range(10)
+NAMED_PICTURES = {"canvas": canvas_white, "scan": scan}
 # The suite's bounds, beside which the spread is printed (the test that checks each).
 BOUNDS = {
     "accuracy": (">", 0.95, "conftest mnist_export"),
@@ -41,6 +44,10 @@ BOUNDS = {
     "accuracy_first_1000": (">", 0.95, "test_train"),
     "accuracy_one_epoch": (">=", 0.90, "test_train_cli_on_real_mnist"),
     "confidence_image_0": (">", 0.9, "test_serverless"),
+    "errors_first_16": ("<=", 1, "test_oip (>= 0.9 of 16)"),
+    "errors_first_64": ("<=", 3, "test_oip_http (>= 0.95 of 64)"),
+    "named_digits_misread": ("==", 0, "test_answers, test_serverless, test_front_door"),
+    "named_digits_min_confidence": (">", 0.5, "the same (confident: test_answers)"),
     "agreement_float16": (">=", 0.999, "test_quantize"),
     "agreement_int8": (">=", 0.997, "test_quantize"),
     "max_change_float16": ("<=", 0.01, "test_quantize"),
@@ -75,6 +82,25 @@ def corpus_gaps(mnist, predictor) -> tuple[float, float]:
     return min(gaps), right / total
 
 
+def named_digits(mnist, predictor) -> tuple[int, float]:
+    """The first test digits as arrays and as canvas and scan pictures (three each): misreads, least confidence."""
+    from api.images import PixelBudget, from_bytes
+    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+
+    budget = PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
+    inputs, truth = [], []
+    for index in NAMED_DIGITS:
+        digit = mnist.test_images[index]
+        inputs.append(digit / 255.0)
+        for kind in NAMED_PICTURES.values():
+            inputs += [from_bytes(kind(digit, np.random.default_rng(seed)), budget) for seed in range(3)]
+        truth += [int(mnist.test_labels[index])] * (1 + 3 * len(NAMED_PICTURES))
+    probabilities = predictor.predict(np.stack(inputs).astype(np.float32)[..., None])
+    truth_array = np.array(truth)
+    misread = int((probabilities.argmax(1) != truth_array).sum())
+    return misread, float(probabilities[np.arange(len(truth)), truth_array].min())
+
+
 def measure(seed: int, mnist, work: Path) -> dict[str, float]:
     from api.predictor import open_export
     from ml_model.config import load_config
@@ -91,12 +117,15 @@ def measure(seed: int, mnist, work: Path) -> dict[str, float]:
         "accuracy_first_200": float((p32[:200].argmax(1) == labels[:200]).mean()),
         "accuracy_first_1000": float((p32[:1000].argmax(1) == labels[:1000]).mean()),
         "confidence_image_0": float(p32[0, labels[0]]),
+        "errors_first_16": int((p32[:16].argmax(1) != labels[:16]).sum()),
+        "errors_first_64": int((p32[:64].argmax(1) != labels[:64]).sum()),
     }
     for precision in ("float16", "int8"):
         p = open_export(export, "tflite", precision).predict(images)
         figures[f"agreement_{precision}"] = float((p.argmax(1) == p32.argmax(1)).mean())
         figures[f"max_change_{precision}"] = float(np.abs(p - p32).max())
     figures["worst_kind_gap"], figures["overall_gap"] = corpus_gaps(mnist, float32)
+    figures["named_digits_misread"], figures["named_digits_min_confidence"] = named_digits(mnist, float32)
     one = train(config.with_overrides(epochs=1), mnist=mnist, export_dir=work / f"seed{seed}" / "one", progress=False)
     figures["accuracy_one_epoch"] = float(one.metrics["accuracy"])
     return figures
