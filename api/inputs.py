@@ -24,7 +24,7 @@ import numpy as np
 
 from . import images
 from .normalise import no_digit
-from .numbers import Digit
+from .numbers import Candidates, Digit, segment
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from .http import REPLACEMENT, Request, json_object
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
@@ -42,6 +42,12 @@ JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain", "appl
 RAW_TYPES = images.MEDIA_TYPES | {"application/octet-stream"}
 DECIMALS = 6
 DEBUG = "debug"
+# Pictures per request read as numbers: each costs up to a few dozen normalised candidates and a
+# forward pass of its own, where a digit costs one.
+NUMBER_BATCH = 32
+# A picture read as a number is decoded to at most this many pixels a side (a digit's: images.WORK_SIZE):
+# eight digits in a row on a 2000-pixel-wide photo stay over 40 pixels tall.
+NUMBER_WORK_SIZE = 1024
 READ = "read"
 DIGIT, NUMBER = "digit", "number"  # what a picture is read as: one digit (the default) or a number
 DEBUG_DECIMALS = 3
@@ -61,8 +67,8 @@ class Inputs:
     batch: np.ndarray  # float32 [N, 28, 28, 1] in [0, 1]; for a number, [0, 28, 28, 1]
     form: str
     debug: bool = False
-    # Read as numbers: each picture's grey levels and its own (width, height); None for digits.
-    pictures: tuple[tuple[np.ndarray, tuple[int, int]], ...] | None = None
+    # Read as numbers: each picture's candidate digits (`api.numbers.segment`); None for digits.
+    numbers: tuple[Candidates, ...] | None = None
 
 
 def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
@@ -71,7 +77,7 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
         if READ in request.query and _read_as(request.query[READ], "?read=") == NUMBER:
-            return _numbers([_raw_image(request, budget, read_picture)], SINGLE, False)
+            return _numbers([_raw_image(request, budget, number_candidates)], SINGLE, False)
         return Inputs(_stack([_raw_image(request, budget)]), SINGLE)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
@@ -126,8 +132,9 @@ def _number_inputs(document: dict[str, Any], form: str, debug: bool, max_batch: 
     if form == BATCH:
         if not isinstance(items, list) or not items:
             raise InvalidRequest(f'"{form}" must be a non-empty list')
-        if len(items) > max_batch:
-            raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {max_batch} per request')
+        limit = min(max_batch, NUMBER_BATCH)
+        if len(items) > limit:
+            raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {limit} per request read as numbers')
     pictures = []
     for index, item in enumerate(items):
         where = f"{form}[{index}]: " if form == BATCH else ""
@@ -138,7 +145,7 @@ def _number_inputs(document: dict[str, Any], form: str, debug: bool, max_batch: 
             raise InvalidRequest(f"{where}an image must be a base64 / data: URL string")
         try:
             data, _ = images.decode_string(item)
-            pictures.append(read_picture(data, budget))
+            pictures.append(number_candidates(data, budget))
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
             raise type(exc)(f"{where}{exc.message}", exc.headers) from None
     return _numbers(pictures, form, debug)
@@ -146,10 +153,15 @@ def _number_inputs(document: dict[str, Any], form: str, debug: bool, max_batch: 
 
 def read_picture(data: bytes, budget: images.PixelBudget) -> tuple[np.ndarray, tuple[int, int]]:
     """A picture to read a number from: its grey levels and its own (width, height)."""
-    return images.decode_sized(data, budget, grey_first=True)
+    return images.decode_sized(data, budget, grey_first=True, work_size=NUMBER_WORK_SIZE)
 
 
-def _numbers(pictures: list[tuple[np.ndarray, tuple[int, int]]], form: str, debug: bool) -> Inputs:
+def number_candidates(data: bytes, budget: images.PixelBudget) -> Candidates:
+    """An encoded picture of a number → its candidate digits (`api.numbers.segment`); 400 if it shows none."""
+    return segment(*read_picture(data, budget))
+
+
+def _numbers(pictures: list[Candidates], form: str, debug: bool) -> Inputs:
     return Inputs(np.zeros((0, images.SIZE, images.SIZE, 1), np.float32), form, debug, tuple(pictures))
 
 
