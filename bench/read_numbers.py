@@ -120,8 +120,9 @@ def request_times(digits: np.ndarray, export: Path, repeats: int, seed: int) -> 
     return times
 
 
-def check_single_digits(revision: str, repeats: int, seed: int) -> tuple[int, int, dict[str, tuple[float, float]]]:
-    """The single-digit corpus (20 per kind) read with `api` at `revision` and with this tree's:
+def check_single_digits(revision: str, repeats: int, seed: int, per_kind: int = 20
+                        ) -> tuple[int, int, dict[str, tuple[float, float]]]:
+    """The single-digit corpus (`per_kind` per kind) read with `api` at `revision` and with this tree's:
     (pictures, identical inputs, {"then"/"now": canvas preprocessing p50 ms wall, photo p50 ms})."""
     from corpus import KINDS as DIGIT_KINDS, digit_indices, samples
     from read_images import compare_with, images_module_at
@@ -131,7 +132,7 @@ def check_single_digits(revision: str, repeats: int, seed: int) -> tuple[int, in
     from ml_model.data import load_mnist
 
     mnist = load_mnist()
-    indices = digit_indices(len(mnist.test_labels), 20, seed)
+    indices = digit_indices(len(mnist.test_labels), per_kind, seed)
     same = total = 0
     with tempfile.TemporaryDirectory() as folder:
         then = images_module_at(revision, Path(folder))
@@ -197,9 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
     parser.add_argument("--sheet", type=Path, help="save the misread pictures to this PNG")
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed requests per case (0: skip)")
+    parser.add_argument("--quick", action="store_true", help="1 number per cell and 10 timed requests per case")
     parser.add_argument("--against", metavar="REVISION",
                         help="also check single-digit inputs bit for bit against `api` at this git revision")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.per_cell, args.timing_repeats = min(args.per_cell, 1), min(args.timing_repeats, 10)
 
     export = args.export.absolute()
     if not (export / "model.json").is_file():
@@ -257,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  one digit, 280x280 canvas PNG                          {digit:7.2f} ms   (number / digit {number / digit:.2f})")
     if args.against:
         try:
-            total, same, timing = check_single_digits(args.against, max(args.timing_repeats, 10), args.seed)
+            total, same, timing = check_single_digits(args.against, max(args.timing_repeats, 10), args.seed,
+                                                      2 if args.quick else 20)
         except subprocess.CalledProcessError as failure:
             print(f"error: git archive {args.against}: {failure.stderr.decode().strip()}", file=sys.stderr)
             return 2
