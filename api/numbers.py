@@ -5,16 +5,19 @@ polarity and level, 8-connected blobs, specks and page edges discounted), on an 
 larger than a single digit's (ANALYSIS_HEIGHT and ANALYSIS_LENGTH: a number is wider than a digit). Then:
 
 1. **Atoms.** Every blob that is kept is an atom, except blobs wide enough to hold two digits
-   (touching digits, joined by a stroke in fast writing): those are over-segmented by candidate
-   cut paths. A cut path runs from the blob's top to its bottom through as little ink as it can
-   (a minimum-cost path, one column sideways per row at most, a small cost per sideways step:
-   it slips between two digits that touch at one point, and crosses a joining stroke where it is
-   thinnest); the ends of the cheapest paths, at least MIN_PIECE digit heights apart, are the
-   candidates. Atoms are ordered left to right by the middle of their column span.
+   (SPLIT_WIDTH digit heights: touching digits, joined by a stroke in fast writing): those are
+   over-segmented by candidate cut paths. A cut path runs from the blob's top to its bottom
+   through as little ink as it can while staying within BAND digit heights of its start (a
+   minimum-cost path, one column sideways per row at most, a small cost per sideways step: it
+   slips between two digits that touch at one point, and crosses a joining stroke where it is
+   thinnest); the cheapest such paths, at least MIN_PIECE digit heights apart, crossing at most
+   MAX_CROSSINGS strokes and leaving no sliver, are the candidates. Atoms are ordered left to
+   right by the middle of their column span.
 2. **Segments.** A digit is a run of consecutive atoms: one blob, a 5's detached flag with its
    body, a 4 or 7 written in two strokes, a broken stroke, or the pieces between two cuts of one
    blob. Neighbouring atoms may share a digit when they are pieces of one blob, when their column
-   spans overlap, or when one of them is too short to be a digit alone and the gap between them is
+   spans overlap by OVERLAP of the narrower's width (a 4's two strokes, not two digits written
+   close), or when one of them is too short to be a digit alone and the gap between them is
    under JOIN_GAP digit heights; a run is at most MAX_WIDTH digit heights wide and must be at least
    MIN_HEIGHT of it tall. The digit height is the tallest blob's, so digits of different heights,
    a slanted baseline and uneven spacing change nothing here.
@@ -22,15 +25,18 @@ larger than a single digit's (ANALYSIS_HEIGHT and ANALYSIS_LENGTH: a number is w
    (`normalise._digit_input`: the ink cropped under its mask, sized into 20x20, centred by centre
    of mass), all of them in ONE forward pass; then dynamic programming over the atoms picks the
    segmentation whose digits the classifier is surest of: the sum of each segment's log top
-   probability, less a penalty for a segment wider than a digit (two digits read as one) and for
-   each atom left out (only atoms too short to be digits may be: a stray mark, a dash).
+   probability, less DIGIT_PENALTY per digit, a penalty for a segment wider than a digit (two
+   digits read as one), a term for how many strokes the cut a digit starts at crosses, and a
+   penalty for each atom left out (only atoms too short to be digits may be: a stray mark, a dash).
+
+`segment` needs no model (a blank picture or one of more than MAX_DIGITS digits is refused before
+the model loads); `choose` runs the one forward pass and the path search.
 
 numpy and Pillow only, like `api.normalise`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,9 +44,7 @@ import numpy as np
 
 from . import normalise
 from .errors import InvalidRequest
-from .normalise import BLOB_MARGIN, BORDER_WEIGHT, INK_CUT, SIZE, SPECK, no_digit
-
-log = logging.getLogger(__name__)
+from .normalise import BLOB_MARGIN, BORDER_WEIGHT, INK_CUT, SPECK, no_digit
 
 # At most this many digits are read from one picture; more is a 400.
 MAX_DIGITS = 16
@@ -448,4 +452,4 @@ def _own_box(atoms: _Atoms, start: int, end: int, scale: tuple[float, float]) ->
     return x0, y0, x1 - x0, y1 - y0
 
 
-__all__ = ["Candidates", "Digit", "MAX_DIGITS", "SIZE", "TooManyDigits", "choose", "read_number", "segment"]
+__all__ = ["Candidates", "Digit", "MAX_DIGITS", "TooManyDigits", "choose", "read_number", "segment"]
