@@ -167,6 +167,14 @@ def test_boxes_are_in_the_picture_s_own_pixels_when_it_is_reduced_to_be_read(rea
         assert np.allclose(digit.box, (x, y, w, h), atol=30), (digit.box, (x, y, w, h))  # 300-pixel digits
 
 
+def test_a_long_number_on_a_wide_picture_is_read(real_mnist, small_model, well_read) -> None:
+    """Fourteen digits across a 2,000-pixel strip (decoded to 1,024 pixels, analysed at 768)."""
+    chosen = well_read[:14]
+    ink, _ = number_ink([real_mnist.test_images[i] for i in chosen], height=80, gap=1.0, margin=40)
+    assert ink.shape[1] > 1800
+    assert read(png_of(ink), small_model) == labels_of(real_mnist, chosen)
+
+
 def test_wide_digits_are_not_cut_into_pieces_the_model_likes(real_mnist, small_model) -> None:
     """A 9 was once read as 0 and 1 (its loop and its stem), a wide 0 as two 1s: every candidate cut of a
     single digit makes pieces the classifier is sure of. Digits as wide as they are tall (MNIST's widest
