@@ -77,6 +77,8 @@ SPECK = 0.04
 BORDER_WEIGHT = 0.25
 # The kept blobs' mask is grown by this many analysis pixels: their soft edges, faint bits of stroke.
 BLOB_MARGIN = 2
+# Ink is where the ink image passes this fraction of the ink's own level.
+INK_CUT = 0.5
 NO_DIGIT = "no digit found"
 
 
@@ -109,7 +111,7 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
         grey = grey.astype(np.float32, copy=False)
     paper = _find_paper(_reduce(grey))
     level, noise = _ink_level(paper.ink, paper.noise)
-    blobs = _components(paper.ink > 0.5 * level, paper.ink)
+    blobs = _components(paper.ink > INK_CUT * level, paper.ink)
     box, kept = _digit_box(blobs)
     if grey.shape == (SIZE, SIZE):
         grey = grey.astype(np.float32, copy=False)
@@ -119,14 +121,23 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     # On flat paper nothing but left-out blobs needs masking: there is no paper estimate to be wrong.
     flat = paper.gain is None
     mask = None if flat and kept.all() else _paint(blobs, kept)
+    return _digit_input(grey, paper, mask, box, level, noise)
+
+
+def _digit_input(grey: np.ndarray, paper: _Paper, mask: np.ndarray | None, box: tuple[int, int, int, int],
+                 level: float, noise: float) -> np.ndarray:
+    """The ink in `box` (analysis scale; `mask` as in `_ink_crop`) as MNIST's 28x28: cropped, sized, centred.
+
+    Step 3's crop and step 4; `api.numbers` reads each digit of a number through it.
+    """
     digit = _ink_crop(grey, paper, mask, box, level, noise)
     return _centre(_adjust_strokes(_resize(digit, STROKE_SIZE)))
 
 
-def _reduce(grey: np.ndarray) -> np.ndarray:
-    """The image area-averaged to at most ANALYSIS_SIZE a side."""
+def _reduce(grey: np.ndarray, longest: int = ANALYSIS_SIZE) -> np.ndarray:
+    """The image area-averaged to at most `longest` (default ANALYSIS_SIZE) pixels a side."""
     height, width = grey.shape
-    scale = max(height, width) / ANALYSIS_SIZE
+    scale = max(height, width) / longest
     if scale <= 1.0:
         return grey.astype(np.float32)
     size = (max(1, round(width / scale)), max(1, round(height / scale)))
@@ -353,16 +364,7 @@ def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """Top, bottom, left, right (exclusive) of the digit in the analysis image, and which blobs are kept."""
     height, width = blobs.shape
     tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
-    # Blobs cut by the border are most often paper edges, a table, a shadow or a ruled line:
-    # they count less, and those running along a border they touch for most of its length count
-    # little. Running *away* from the border is what a digit hanging over the edge does (a 7's stem
-    # cut by the bottom edge): such a blob keeps the lesser discount, so a small detached part of the
-    # digit (its serif) cannot outweigh it.
-    top, bottom = blobs.top == 0, blobs.bottom == height
-    left, right = blobs.left == 0, blobs.right == width
-    touches = top | bottom | left | right
-    long = ((top | bottom) & (wide > 0.6 * width)) | ((left | right) & (tall > 0.6 * height))
-    weight = blobs.mass * np.where(touches, np.where(long, BORDER_WEIGHT * BORDER_WEIGHT, BORDER_WEIGHT), 1.0)
+    weight = _weights(blobs)
     main = int(np.argmax(weight))
     extent = max(int(tall[main]), int(wide[main]))
     if extent < max(2, max(height, width) // 25):
@@ -375,6 +377,24 @@ def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     box = (int(blobs.top[kept].min()), int(blobs.bottom[kept].max()),
            int(blobs.left[kept].min()), int(blobs.right[kept].max()))
     return box, kept
+
+
+def _weights(blobs: _Blobs) -> np.ndarray:
+    """Each blob's ink, discounted where it is cut by the border.
+
+    Blobs cut by the border are most often paper edges, a table, a shadow or a ruled line:
+    they count less, and those running along a border they touch for most of its length count
+    little. Running *away* from the border is what a digit hanging over the edge does (a 7's stem
+    cut by the bottom edge): such a blob keeps the lesser discount, so a small detached part of the
+    digit (its serif) cannot outweigh it.
+    """
+    height, width = blobs.shape
+    tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
+    top, bottom = blobs.top == 0, blobs.bottom == height
+    left, right = blobs.left == 0, blobs.right == width
+    touches = top | bottom | left | right
+    long = ((top | bottom) & (wide > 0.6 * width)) | ((left | right) & (tall > 0.6 * height))
+    return blobs.mass * np.where(touches, np.where(long, BORDER_WEIGHT * BORDER_WEIGHT, BORDER_WEIGHT), 1.0)
 
 
 def _paint(blobs: _Blobs, kept: np.ndarray) -> np.ndarray:
