@@ -17,7 +17,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from api.manifest import (
     ARTIFACT_FILES, FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, LATEST, MANIFEST_NAME, SAVED_MODEL_DIR,
@@ -59,12 +59,15 @@ def export_model(
     training: Mapping[str, Any] | None = None,
     mnist: "Mnist | None" = None,
     extra: Mapping[str, Any] | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write the export to `export_dir` and point `<its parent>/latest` at it; returns `export_dir`.
 
     With `mnist`, the export also carries the quantised `.tflite` variants, calibrated on its training
     images and measured on its test images (`ml_model.quantize`). `extra` adds top-level manifest keys
-    (an import's `importedFrom`). Every export carries the model as TF.js too (`tfjs/`, `ml_model.tfjs`).
+    (an import's `importedFrom`). `check` is called with the finished hidden folder before it is
+    renamed into place; whatever it raises stops the export with nothing written. Every export
+    carries the model as TF.js too (`tfjs/`, `ml_model.tfjs`).
     """
     export_dir = Path(export_dir)
     if export_dir.name == LATEST:
@@ -82,6 +85,8 @@ def export_model(
         manifest["artifacts"].update(tfjs_artifacts(partial, tfjs_files))
         manifest.update(extra or {})
         write_json(partial / MANIFEST_NAME, manifest)
+        if check is not None:
+            check(partial)
     point_latest(export_dir)
     log.info("Exported %s (version %s) to %s", export_dir.name, manifest["version"], export_dir)
     return export_dir
