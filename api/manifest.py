@@ -39,6 +39,12 @@ TFJS_DIR = "tfjs"
 TFJS_MODEL = "tfjs/model.json"
 TFJS_SHARD_BYTES = 4 * 1024 * 1024
 TFJS_FORMAT = "layers-model"
+# What marks a `model.json` as a TF.js layers model (the TF.js version's MODEL_URL pointed at one),
+# and the one command that turns it into a deployed export of ours (README "Coming from the TF.js version").
+TFJS_MODEL_KEYS = ("modelTopology", "weightsManifest")
+IMPORTED_EXPORT = "ml_model/exports/imported"
+IMPORT_COMMAND = (f'python -m ml_model import-tfjs "$MODEL_URL" --out {IMPORTED_EXPORT} '
+                  f"&& python -m ml_model deploy --export {IMPORTED_EXPORT}")
 # The SavedModel's folder in an export, and its archive's one member root.
 SAVED_MODEL_DIR = "saved_model"
 # The name that points at the newest export (a link under exports/) or deployed version (a bucket prefix).
@@ -202,6 +208,10 @@ def parse_manifest(data: bytes | str | Mapping[str, Any]) -> Manifest:
         raw = data
     if not isinstance(raw, dict):
         raise ManifestError("model.json must hold a JSON object")
+    if all(key in raw for key in TFJS_MODEL_KEYS):
+        raise ManifestError(f"model.json is a TF.js layers model (the TF.js version's format), not a {FORMAT} "
+                            f"manifest; import and deploy it with: {IMPORT_COMMAND} (then point MODEL_URL at "
+                            "the latest/model.json the deploy prints)")
     if raw.get("format") != FORMAT:
         raise ManifestError(f"model.json is not a {FORMAT} manifest (format={raw.get('format')!r})")
     if raw.get("formatVersion") != FORMAT_VERSION:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from api.manifest import LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
+from api.manifest import IMPORTED_EXPORT, LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
 
 from .errors import BucketNotFound, UserError
 from .native_log import native_notices_filtered
@@ -280,8 +280,8 @@ def _add_import(sub: Any) -> None:
                  "http(s):// URL or s3://BUCKET/KEY, rebuild it in Keras, measure it on the MNIST test "
                  "set and write a normal export (SavedModel, .tflite variants, tfjs/), ready for deploy.")
     p.add_argument("source", help="a folder or its model.json, http(s)://.../model.json or s3://BUCKET/KEY")
-    p.add_argument("--out", type=Path, default=DEFAULT_EXPORTS / "imported",
-                   help="export folder to write (default: ml_model/exports/imported; latest then points to it)")
+    p.add_argument("--out", type=Path, default=PACKAGE_DIR.parent / IMPORTED_EXPORT,
+                   help=f"export folder to write (default: {IMPORTED_EXPORT}; latest then points to it)")
     p.add_argument("--env", default="production", help="read .env.ENV for s3:// credentials (default: production)")
     p.add_argument("--endpoint-url", help="an S3-compatible endpoint for an s3:// source")
     _add_data_options(p)

@@ -46,3 +46,20 @@ def tfjs_predict(jobs: list[tuple[Path, np.ndarray]], work: Path) -> list[np.nda
         else:
             results.append(np.fromfile(spec["output"], dtype="<f4").reshape(done["outputShape"]))
     return results
+
+
+def tfjs_train(config: dict[str, Any], train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+               work: Path) -> tuple[Path, np.ndarray, dict[str, Any]]:
+    """Train `config` (layers, epochs, batchSize, validationSplit, as `config.json`) with TF.js on the uint8
+    MNIST images given (tests/tfjs/train.mjs); the saved model's folder (`model.json` + `weights.bin`,
+    written by TF.js's save handler), TF.js's probabilities for `test_images`, and the run's summary."""
+    work.mkdir(parents=True, exist_ok=True)
+    for file, array in (("train.u8", train_images), ("labels.u8", train_labels), ("test.u8", test_images)):
+        np.ascontiguousarray(array, dtype=np.uint8).tofile(work / file)
+    job = {"config": config, "train": str(work / "train.u8"), "labels": str(work / "labels.u8"),
+           "count": len(train_images), "test": str(work / "test.u8"), "testCount": len(test_images),
+           "out": str(work / "model"), "probabilities": str(work / "probabilities.f32")}
+    (work / "job.json").write_text(json.dumps(job))
+    summary = node("train.mjs", str(work / "job.json"))
+    probabilities = np.fromfile(work / "probabilities.f32", dtype="<f4").reshape(len(test_images), -1)
+    return work / "model", probabilities, summary

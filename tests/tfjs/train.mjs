@@ -13,7 +13,6 @@ import { fileSaver } from "./files.mjs";
 
 await tf.setBackend("cpu");
 const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-tf.util.seedrandom?.(0);
 
 function images(file, count) {
   const bytes = fs.readFileSync(file);
