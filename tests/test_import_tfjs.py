@@ -260,8 +260,10 @@ def test_model_url_at_a_tfjs_model_answers_503_naming_the_import_command(small_t
     tfjs_written = {key: original[key] for key in ("modelTopology", "weightsManifest")}  # as TF.js writes it
     tfjs_written.update({"format": "layers-model", "generatedBy": "TensorFlow.js tfjs-layers v4.22.0"})
     (tmp_path / "model.json").write_text(json.dumps(tfjs_written))
+    stroke = np.zeros((28, 28), dtype=np.uint8)
+    stroke[4:24, 13:16] = 255  # a "1"
     with serving(store_for(str(tmp_path / "model.json"), tmp_path / "cache")):
-        for event in (http_event(body={"image": [[0] * 28] * 28}), http_event("GET", "/model", None)):
+        for event in (http_event(body={"image": stroke.tolist()}), http_event("GET", "/model", None)):
             response = _call(event)
             assert response["statusCode"] == 503, response
             error = json.loads(response["body"])["error"]
