@@ -7,7 +7,6 @@ the import command."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -20,7 +19,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.manifest import FLOAT32, IMPORT_COMMAND, MANIFEST_NAME, TFJS_MODEL, TFLITE
+from api.manifest import FLOAT32, IMPORT_COMMAND, TFJS_MODEL, TFLITE
+from api import handler
+from ml_model import import_tfjs as import_module
 from ml_model.cli import main
 from ml_model.config import parse_config
 from ml_model.export import verify_export
@@ -91,8 +92,6 @@ def _served_probabilities(export: Path, cache: Path, images: np.ndarray) -> np.n
 
 
 def _call(event: dict[str, Any]) -> dict[str, Any]:
-    from api import handler
-
     return handler.get_number_prediction(event, LambdaContext())
 
 
@@ -147,6 +146,18 @@ def test_import_from_s3_through_the_cli_is_ready_to_deploy(tfjs_model: tuple[Pat
     assert manifest.raw["importedFrom"]["source"] == f"s3://{bucket}/model.json"
     assert manifest.raw["importedFrom"]["weightsSha256"] == verify_export(imported).raw["importedFrom"]["weightsSha256"]
     assert (out.parent / "latest").resolve() == out.resolve()
+
+
+def test_an_export_that_fails_its_verification_is_never_renamed_into_place(
+        tfjs_model: tuple[Path, np.ndarray], real_mnist: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check between assembling and renaming really stops it: with a tolerance no model meets."""
+    from ml_model.errors import TfjsImportError
+
+    monkeypatch.setattr(import_module, "VERIFY_TOLERANCE", -1.0)
+    exports = tmp_path / "exports"
+    with pytest.raises(TfjsImportError, match="model.tflite does not compute what the imported model does"):
+        import_tfjs(str(tfjs_model[0]), exports / "imported", mnist=real_mnist)
+    assert list(exports.iterdir()) == [], "no export, no hidden folder, no latest link"
 
 
 # ---------------------------------------------------------------- refusals
@@ -210,7 +221,7 @@ REFUSALS = {
     "absolute shard": "shard '/etc/passwd' must be a plain file name",
     "url shard": "shard 'http://127.0.0.1:9/w.bin' must be a plain file name",
     "shard in a folder": "shard 'sub/w.bin' must be a plain file name",
-    "too large": "over the 268435456 an import accepts",
+    "too large": f"over the {MAX_WEIGHT_BYTES} an import accepts",
     "quantised weights": "only float32 weights can be imported",
     "graph model": "is not a layers model",
     "functional model": "only Sequential models",
