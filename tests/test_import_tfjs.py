@@ -80,10 +80,10 @@ def _instances(images: np.ndarray) -> list[Any]:
     return [image[..., None].tolist() for image in images]
 
 
-def _served_probabilities(export: Path, cache: Path, images: np.ndarray) -> np.ndarray:
-    """What the API handler answers for `images` (TensorFlow Serving rows), MODEL_URL at `export`."""
+def _served_probabilities(model_url: str | Path, cache: Path, images: np.ndarray) -> np.ndarray:
+    """What the API handler answers for `images` (TensorFlow Serving rows), MODEL_URL at `model_url`."""
     rows = []
-    with serving(store_for(str(export), cache, runtime=TFLITE, precision=FLOAT32)):
+    with serving(store_for(str(model_url), cache, runtime=TFLITE, precision=FLOAT32)):
         for start in range(0, len(images), 250):  # under MAX_BATCH_IMAGES
             response = _call(http_event(body={"instances": _instances(images[start:start + 250])}))
             assert response["statusCode"] == 200, response["body"]
@@ -124,9 +124,12 @@ def test_import_over_http_reads_the_same_model(tfjs_model: tuple[Path, np.ndarra
     assert over_http.imported_from["source"] == f"{server.url}/model.json"
 
 
-def test_import_from_s3_through_the_cli_is_ready_to_deploy(tfjs_model: tuple[Path, np.ndarray], imported: Path,
-                                                           moto_endpoint: str, aws_env: None, tmp_path: Path) -> None:
-    """The whole command, as a user runs it, on the original's bucket layout (`s3://BUCKET/model.json`)."""
+def test_import_from_s3_through_the_cli_then_deploy_and_serve(
+        tfjs_model: tuple[Path, np.ndarray], imported: Path, real_mnist: Any, moto_endpoint: str, aws_env: None,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole move, as a user makes it: the original's bucket (`s3://BUCKET/model.json`) imported by
+    the command, deployed, and served by the API from `s3://BUCKET/latest/model.json` with TF.js's answers."""
+    from ml_model.deploy import deploy
     from ml_model.s3 import s3_client
 
     folder = tfjs_model[0]
@@ -146,6 +149,13 @@ def test_import_from_s3_through_the_cli_is_ready_to_deploy(tfjs_model: tuple[Pat
     assert manifest.raw["importedFrom"]["source"] == f"s3://{bucket}/model.json"
     assert manifest.raw["importedFrom"]["weightsSha256"] == verify_export(imported).raw["importedFrom"]["weightsSha256"]
     assert (out.parent / "latest").resolve() == out.resolve()
+    result = deploy(out, bucket, client=client)
+    assert f"{result.version}/{TFJS_MODEL}" in {spec.key for spec in result.objects}  # the TF.js model goes too
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    served = _served_probabilities(f"s3://{bucket}/latest/model.json", tmp_path / "cache",
+                                   real_mnist.test_images[:TEST_IMAGES])
+    assert np.array_equal(served.argmax(axis=1), tfjs_model[1].argmax(axis=1))
+    assert np.max(np.abs(served - tfjs_model[1])) <= PROBABILITY_TOLERANCE
 
 
 def test_an_export_that_fails_its_verification_is_never_renamed_into_place(
