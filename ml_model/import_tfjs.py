@@ -4,9 +4,10 @@ one of our exports, ready for `deploy`.
 SOURCE is a folder (or its `model.json`), an `http(s)://` URL or `s3://BUCKET/KEY`, read through the
 API's own sources (`api.sources`; s3:// with the deploy's client, `ml_model.s3`). The `model.json`
 and every shard it names are fetched with limits: `model.json` at most MAX_MODEL_JSON_BYTES, the
-weights it declares at most MAX_WEIGHT_BYTES in all, a shard name a plain file name beside
-`model.json` (no `/`, no `..`, no absolute path or URL), each group's shards exactly the bytes its
-weights need, and a group's `sha256` list (ours carry one; TF.js ignores it) checked.
+weights it declares at most MAX_WEIGHT_BYTES in all, everything within FETCH_DEADLINE, a shard name
+a plain file name beside `model.json` (no `/`, no `..`, no absolute path or URL), each group's
+shards exactly the bytes its weights need, and a group's `sha256` list (ours carry one; TF.js
+ignores it) checked.
 
 The model is rebuilt in Keras (`ml_model.tfjs`), measured on the MNIST test set, and exported like a
 trained one (SavedModel, `.tflite` variants, `tfjs/`) with `importedFrom` in the manifest. Before the
@@ -21,6 +22,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024
 MAX_WEIGHT_BYTES = 256 * 1024 * 1024  # 64 M float32 weights; the original's MNIST CNN has 1.2 M
 FETCH_TIMEOUT = 30.0  # seconds for each connect and read
+FETCH_DEADLINE = 600.0  # seconds for the whole model (model.json and every shard): no trickling source holds on
 # A shard name: a plain file name beside model.json (what TF.js's save handlers write).
 SHARD_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
 VERIFY_IMAGES = 1000  # test digits LiteRT's float32 model must answer as the Keras model does
@@ -78,7 +81,8 @@ def import_tfjs(source: str, out: Path, *, s3_client: Callable[[], Any] = lambda
 def read_tfjs(source: str, s3_client: Callable[[], Any] = lambda: None) -> TfjsModel:
     """Fetch, check and rebuild the TF.js layers model at `source`; TfjsImportError saying what is wrong."""
     model_json = _locate(source, s3_client)
-    raw_bytes = _read(model_json, MAX_MODEL_JSON_BYTES)
+    deadline = time.monotonic() + FETCH_DEADLINE
+    raw_bytes = _read(model_json, MAX_MODEL_JSON_BYTES, deadline)
     try:
         raw = json.loads(raw_bytes)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -92,7 +96,7 @@ def read_tfjs(source: str, s3_client: Callable[[], Any] = lambda: None) -> TfjsM
         for path in paths:
             _check_shard_name(path, name(model_json))
     model = build_keras(parsed)  # before any shard is fetched: a layer we cannot build stops here
-    blobs = [_group(model_json, paths, specs, group)
+    blobs = [_group(model_json, paths, specs, group, deadline)
              for (paths, specs), group in zip(parsed.groups, raw["weightsManifest"])]
     set_weights(model, parsed, blobs)
     imported_from = {
@@ -120,14 +124,15 @@ def _locate(source: str, s3_client: Callable[[], Any]) -> Source:
         raise TfjsImportError(str(exc).replace("MODEL_URL", "the source")) from None
 
 
-def _read(source: Source, limit: int) -> bytes:
+def _read(source: Source, limit: int, deadline: float) -> bytes:
     try:
-        return read(source, FETCH_TIMEOUT, limit)
+        return read(source, FETCH_TIMEOUT, limit, deadline)
     except FetchError as exc:
         raise TfjsImportError(str(exc)) from None
 
 
-def _group(model_json: Source, paths: Sequence[str], specs: Sequence[WeightSpec], group: Mapping[str, Any]) -> bytes:
+def _group(model_json: Source, paths: Sequence[str], specs: Sequence[WeightSpec], group: Mapping[str, Any],
+           deadline: float) -> bytes:
     """A weight group's shards joined, checked against the bytes its weights need (and `sha256`)."""
     expected = group_bytes(specs)
     digests = group.get("sha256") if isinstance(group.get("sha256"), list) else None
@@ -137,7 +142,7 @@ def _group(model_json: Source, paths: Sequence[str], specs: Sequence[WeightSpec]
     for index, path in enumerate(paths):
         digest = hashlib.sha256()
         try:
-            for chunk in chunks(model_json.join(path), FETCH_TIMEOUT):
+            for chunk in chunks(model_json.join(path), FETCH_TIMEOUT, deadline):
                 data += chunk
                 digest.update(chunk)
                 if len(data) > expected:

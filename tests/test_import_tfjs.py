@@ -32,10 +32,10 @@ from api_support import LambdaContext, http_event, serving, store_for
 from loopback import DUMMY_AWS, serve_folder
 from tfjs_support import REPO, tfjs_predict, tfjs_train
 
-TRAIN_IMAGES = 2000  # real MNIST training digits TF.js trains on (about 10 s on this CPU)
+TRAIN_IMAGES = 2000  # real MNIST training digits TF.js trains on, one epoch
 TEST_IMAGES = 500  # real MNIST test digits TF.js and the API both answer
 # The original's layer types (conv2d, maxPooling2d, flatten, dropout, dense), kept small: TF.js's pure
-# JavaScript backend trains convolutions at ~4 ms per image.
+# JavaScript CPU backend (no tfjs-node) trains convolutions slowly.
 TFJS_CONFIG = {"epochs": 1, "batchSize": 16, "validationSplit": 0.1, "layers": [
     {"type": "conv2d", "parameters": {"inputShape": [28, 28, 1], "filters": 8, "kernelSize": 3, "strides": 2,
                                       "activation": "relu"}},
@@ -269,6 +269,43 @@ def test_an_unreachable_source_is_one_line(tmp_path: Path, capsys: pytest.Captur
         assert main(["import-tfjs", source, "--out", str(tmp_path / "out")]) == 7
         err = capsys.readouterr().err.strip()
         assert reason in err and "\n" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_source_that_trickles_is_cut_off_at_the_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(50):  # 10 bytes every 50 ms: each read is quick, the whole never arrives
+                    self.wfile.write(b" " * 10)
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the importer gave up: the point
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
+            pass
+
+    monkeypatch.setattr(import_module, "FETCH_DEADLINE", 0.5)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code = main(["import-tfjs", f"http://127.0.0.1:{server.server_address[1]}/model.json", "--out",
+                     str(tmp_path / "out")])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip()
+    assert code == 7 and "model.json: too slow" in err and "\n" not in err, err
     assert not (tmp_path / "out").exists()
 
 
