@@ -121,7 +121,7 @@ def _locate(source: str, s3_client: Callable[[], Any]) -> Source:
     try:
         return locate(source, s3_client)
     except FetchError as exc:
-        raise TfjsImportError(str(exc).replace("MODEL_URL", "the source")) from None
+        raise TfjsImportError(str(exc).replace("MODEL_URL", "source")) from None
 
 
 def _read(source: Source, limit: int, deadline: float) -> bytes:
