@@ -193,7 +193,7 @@ def _broken(small_tfjs: Path, work: Path, how: str) -> Path:
     elif how == "keras 3 config":
         layers[3].update({"module": "keras.layers", "registered_name": None})
     elif how == "shape mismatch":
-        dense = next(w for w in group["weights"] if w["name"].endswith("dense/kernel"))
+        dense = next(w for w in group["weights"] if len(w["shape"]) == 2)  # the dense layer's kernel
         rows, units = dense["shape"]
         dense["shape"] = [units, rows]  # the same bytes, the wrong arrangement
     elif how == "truncated shard":
@@ -223,7 +223,7 @@ def _broken(small_tfjs: Path, work: Path, how: str) -> Path:
 REFUSALS = {
     "unknown layer": "FancyPooling2D",
     "keras 3 config": "a Keras 3 config (module, registered_name)",
-    "shape mismatch": "weight 'dense/kernel' has shape",
+    "shape mismatch": "/kernel' has shape [10, 338], the layer needs [338, 10]",
     "truncated shard": "group1-shard1of1.bin: the shards hold",
     "altered shard": "group1-shard1of1.bin: does not match its sha256",
     "longer shard": "group1-shard1of1.bin: the shards hold more than",
