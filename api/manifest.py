@@ -31,6 +31,20 @@ SAVEDMODEL = "savedmodel"
 REQUIRED_ARTIFACTS = (TFLITE, SAVEDMODEL)
 RUNTIMES = REQUIRED_ARTIFACTS
 ARTIFACT_FILES = {TFLITE: "model.tflite", SAVEDMODEL: "saved_model.tar.gz"}
+# The TF.js layers model of an export (for TF.js clients in a browser or Node; the API does not serve
+# from it): `tfjs/model.json` under the artifact key `tfjs`, its weight shards under `tfjs_shard1`,
+# `tfjs_shard2`, ... (`group1-shard1of2.bin`, ...: TF.js's own names), at most TFJS_SHARD_BYTES each.
+TFJS = "tfjs"
+TFJS_DIR = "tfjs"
+TFJS_MODEL = "tfjs/model.json"
+TFJS_SHARD_BYTES = 4 * 1024 * 1024
+TFJS_FORMAT = "layers-model"
+# What marks a `model.json` as a TF.js layers model (the TF.js version's MODEL_URL pointed at one),
+# and the one command that turns it into a deployed export of ours (README "Coming from the TF.js version").
+TFJS_MODEL_KEYS = ("modelTopology", "weightsManifest")
+IMPORTED_EXPORT = "ml_model/exports/imported"
+IMPORT_COMMAND = (f'python -m ml_model import-tfjs "$MODEL_URL" --out {IMPORTED_EXPORT} '
+                  f"&& python -m ml_model deploy --export {IMPORTED_EXPORT}")
 # The SavedModel's folder in an export, and its archive's one member root.
 SAVED_MODEL_DIR = "saved_model"
 # The name that points at the newest export (a link under exports/) or deployed version (a bucket prefix).
@@ -57,6 +71,7 @@ CONTENT_TYPES = {
     ".gz": "application/gzip",
     ".png": "image/png",
     ".csv": "text/csv",
+    ".bin": "application/octet-stream",
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _READ_CHUNK = 1 << 20
@@ -146,6 +161,21 @@ class Manifest:
         return raw
 
 
+def tfjs_shard_key(index: int) -> str:
+    """The manifest's artifact key of the TF.js weight shard `index` (from 1)."""
+    return f"{TFJS}_shard{index}"
+
+
+def tfjs_shard_name(index: int, count: int) -> str:
+    """The file name TF.js gives shard `index` (from 1) of `count` in the one weight group."""
+    return f"group1-shard{index}of{count}.bin"
+
+
+def is_tfjs_model(raw: Any) -> bool:
+    """Whether a parsed `model.json` is a TF.js layers model (the original project's format), not our manifest."""
+    return isinstance(raw, dict) and "modelTopology" in raw and "weightsManifest" in raw
+
+
 def known_content_type(path: str) -> str | None:
     """The content type of an export's file by its suffix, or None for a suffix exports do not use."""
     for suffix, kind in CONTENT_TYPES.items():
@@ -178,6 +208,10 @@ def parse_manifest(data: bytes | str | Mapping[str, Any]) -> Manifest:
         raw = data
     if not isinstance(raw, dict):
         raise ManifestError("model.json must hold a JSON object")
+    if all(key in raw for key in TFJS_MODEL_KEYS):
+        raise ManifestError(f"model.json is a TF.js layers model (the TF.js version's format), not a {FORMAT} "
+                            f"manifest; import and deploy it with: {IMPORT_COMMAND} (then point MODEL_URL at "
+                            "the latest/model.json the deploy prints)")
     if raw.get("format") != FORMAT:
         raise ManifestError(f"model.json is not a {FORMAT} manifest (format={raw.get('format')!r})")
     if raw.get("formatVersion") != FORMAT_VERSION:

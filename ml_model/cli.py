@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from api.manifest import LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
+from api.manifest import IMPORTED_EXPORT, LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
 
 from .errors import BucketNotFound, UserError
 from .native_log import native_notices_filtered
@@ -102,6 +102,26 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_tfjs(args: argparse.Namespace) -> int:
+    from .env import load_env
+    from .import_tfjs import import_tfjs
+    from .s3 import s3_client
+
+    clients: list[Any] = []
+
+    def client() -> Any:  # only an s3:// source needs one (and its credentials)
+        if not clients:
+            clients.append(s3_client(args.endpoint_url, settings=load_env(args.env).from_files))
+        return clients[0]
+
+    out = import_tfjs(args.source, args.out, s3_client=client, data_dir=args.data_dir, cache_dir=args.cache_dir)
+    manifest = parse_manifest((out / MANIFEST_NAME).read_bytes())
+    print(f"imported {args.source}: test accuracy {manifest.test_accuracy:.4f}")
+    print(f"export: {out} (version {manifest.version})")
+    print(f"next: python -m ml_model deploy --export {out}")
+    return 0
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     from .deploy import format_size, list_versions
 
@@ -185,7 +205,7 @@ def _add_export_argument(parser: argparse.ArgumentParser, name: str = "export") 
 
 def _command(sub: Any, func: Any, summary: str, description: str) -> argparse.ArgumentParser:
     """The subcommand that runs `func` (`cmd_NAME` is the command NAME)."""
-    parser = sub.add_parser(func.__name__.removeprefix("cmd_"), help=summary, description=description)
+    parser = sub.add_parser(func.__name__.removeprefix("cmd_").replace("_", "-"), help=summary, description=description)
     parser.set_defaults(func=func)
     return parser
 
@@ -254,6 +274,19 @@ def _add_bucket_commands(sub: Any) -> None:
     _add_bucket_options(p, public_read=True)
 
 
+def _add_import(sub: Any) -> None:
+    p = _command(sub, cmd_import_tfjs, "import a TF.js layers model (the original project's) as an export",
+                 "Read a TF.js layers model (model.json and its weight shards) from a folder, an "
+                 "http(s):// URL or s3://BUCKET/KEY, rebuild it in Keras, measure it on the MNIST test "
+                 "set and write a normal export (SavedModel, .tflite variants, tfjs/), ready for deploy.")
+    p.add_argument("source", help="a folder or its model.json, http(s)://.../model.json or s3://BUCKET/KEY")
+    p.add_argument("--out", type=Path, default=PACKAGE_DIR.parent / IMPORTED_EXPORT,
+                   help=f"export folder to write (default: {IMPORTED_EXPORT}; latest then points to it)")
+    p.add_argument("--env", default="production", help="read .env.ENV for s3:// credentials (default: production)")
+    p.add_argument("--endpoint-url", help="an S3-compatible endpoint for an s3:// source")
+    _add_data_options(p)
+
+
 def _add_serve(sub: Any) -> None:
     p = _command(sub, cmd_serve, "serve the exports folder over HTTP for local development",
                  "A static file server for ml_model/exports/, so that MODEL_URL="
@@ -269,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml_model", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_train, _add_export_commands, _add_bucket_commands, _add_serve):
+    for add in (_add_train, _add_export_commands, _add_import, _add_bucket_commands, _add_serve):
         add(sub)
     return parser
 

@@ -39,3 +39,9 @@ class ServeError(UserError):
     """The local model server cannot start (no such folder, port taken)."""
 
     exit_code = 6
+
+
+class TfjsImportError(UserError):
+    """A TF.js layers model cannot be imported: unreadable, unsafe, or not expressible as our export."""
+
+    exit_code = 7

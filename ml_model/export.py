@@ -17,14 +17,16 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from api.manifest import (
     ARTIFACT_FILES, FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, LATEST, MANIFEST_NAME, SAVED_MODEL_DIR,
-    SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS, Manifest, ManifestError, content_type, parse_manifest, sha256_file,
+    SAVEDMODEL, TFJS, TFJS_DIR, TFLITE, VARIANT_ARTIFACTS, Manifest, ManifestError, content_type, parse_manifest,
+    sha256_file, tfjs_shard_key,
 )
 
 from .errors import ExportError
+from .tfjs import write_tfjs
 
 if TYPE_CHECKING:
     import keras
@@ -56,17 +58,23 @@ def export_model(
     history: Mapping[str, list[float]],
     training: Mapping[str, Any] | None = None,
     mnist: "Mnist | None" = None,
+    extra: Mapping[str, Any] | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write the export to `export_dir` and point `<its parent>/latest` at it; returns `export_dir`.
 
     With `mnist`, the export also carries the quantised `.tflite` variants, calibrated on its training
-    images and measured on its test images (`ml_model.quantize`).
+    images and measured on its test images (`ml_model.quantize`). `extra` adds top-level manifest keys
+    (an import's `importedFrom`). `check` is called with the finished hidden folder before it is
+    renamed into place; whatever it raises stops the export with nothing written. Every export
+    carries the model as TF.js too (`tfjs/`, `ml_model.tfjs`).
     """
     export_dir = Path(export_dir)
     if export_dir.name == LATEST:
         raise ExportError("an export cannot be named 'latest': that name is the link to the newest one")
     with assembling(export_dir) as partial:
         partial.mkdir()
+        tfjs_files = write_tfjs(model, partial / TFJS_DIR)  # first: it refuses layers TF.js lacks
         _write_artifacts(model, partial, history)
         variants = None
         if mnist is not None:
@@ -74,7 +82,11 @@ def export_model(
 
             variants = add_variants(partial, partial / SAVED_MODEL_DIR, mnist)
         manifest = _manifest(partial, export_dir.name, config, metrics, training or {}, variants)
+        manifest["artifacts"].update(tfjs_artifacts(partial, tfjs_files))
+        manifest.update(extra or {})
         write_json(partial / MANIFEST_NAME, manifest)
+        if check is not None:
+            check(partial)
     point_latest(export_dir)
     log.info("Exported %s (version %s) to %s", export_dir.name, manifest["version"], export_dir)
     return export_dir
@@ -91,6 +103,15 @@ def _write_artifacts(model: "keras.Model", folder: Path, history: Mapping[str, l
     (folder / FILES[TFLITE]).write_bytes(converter.convert())
     write_json(folder / FILES["history"], {k: [float(v) for v in vs] for k, vs in history.items()})
     plot_history(history, folder / FILES["curves"])
+
+
+def tfjs_artifacts(folder: Path, files: list[str]) -> dict[str, Any]:
+    """The manifest's entries for the TF.js model written into `folder/tfjs`: `model.json`, then its shards."""
+    model_json, *shards = files
+    entries = {TFJS: artifact_entry(folder, f"{TFJS_DIR}/{model_json}")}
+    for index, shard in enumerate(shards, start=1):
+        entries[tfjs_shard_key(index)] = artifact_entry(folder, f"{TFJS_DIR}/{shard}")
+    return entries
 
 
 def _reproducible(info: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -95,6 +95,14 @@ def keras_class(index: int, layer_type: str) -> type:
     return cls
 
 
+def keras_class_by_name(class_name: str) -> type:
+    """The Keras layer class of a Keras class name (`Conv2D`), as a TF.js topology names it."""
+    cls = _keras_classes().get(class_name.lower())
+    if cls is None:
+        raise ConfigError(f"Keras has no layer class {class_name!r}")
+    return cls
+
+
 def keras_arguments(index: int, spec: LayerSpec, cls: type) -> dict[str, Any]:
     """The spec's parameters as keyword arguments for `cls`, each checked against its signature."""
     signature = inspect.signature(cls.__init__).parameters

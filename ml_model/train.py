@@ -18,6 +18,7 @@ from api.manifest import NUM_CLASSES
 from .config import TrainConfig
 from .data import Mnist, load_mnist, to_model_input
 from .export import export_model
+from .tfjs import model_topology
 from .layers import build_network
 from .model import compile_model
 
@@ -55,7 +56,8 @@ def train(
 ) -> TrainResult:
     """Train the config's network, evaluate it on the test set, export it; returns what happened.
 
-    The network is built first, so a config Keras rejects is refused before any data is read.
+    The network is built first, so a config Keras (or the TF.js export) rejects is refused before any
+    data is read.
     """
     import keras
 
@@ -65,6 +67,7 @@ def train(
 
         tf.config.experimental.enable_op_determinism()
     network = build_network(config)
+    model_topology(network)  # every export carries a TF.js model: refuse a layer it cannot hold now, not after training
     if mnist is None:
         mnist = load_mnist(data_dir, cache_dir)
 

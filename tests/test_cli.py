@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["train", "evaluate", "quantize", "deploy", "versions", "rollback", "serve"]
+COMMANDS = ["train", "evaluate", "quantize", "import-tfjs", "deploy", "versions", "rollback", "serve"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
