@@ -54,9 +54,27 @@ ANALYSIS_SIZE = 96
 PAPER_CELLS = 5
 # Paper whose coarse block medians all lie within this many grey levels of one level is flat.
 FLAT = 0.5
-# Width of the opening that estimates the paper, as a fraction of the image's shorter side: wider
-# than the thickest marker stroke of a digit filling the image (about a fifth of its height).
+# Width of the opening that estimates the paper, as a fraction of the image's height: wider than
+# the thickest marker stroke (about a fifth of the digit's height) of an upright digit as tall as
+# the image, whatever its width (a 1 cut tight to its ink is 3-4 times taller than wide, and its
+# stroke most of its width: a fraction of the shorter side would follow the stroke).
 PAPER_WINDOW = 0.3
+# When the frame and the block medians disagree on the ink's polarity, the block medians win only
+# when one side's departures outweigh the other's this many times (on a page, with the frame as
+# paper, they agree; in a crop cut tight, where the blocks are mostly ink, they were seen to
+# outweigh the wrong way by up to 20 times).
+POLARITY_EVIDENCE = 100.0
+# The light's gain is measured on paper at least this fraction of the picture's brightest level.
+GAIN_FLOOR = 0.25
+# Images with fewer pixels than 4 x this are sampled whole for the paper's noise.
+SMALL_SAMPLE = 256
+# Pixels may be two populations (paper and ink) when a two-way split explains this share of their
+# variance: Gaussian noise alone, split anywhere, explains at most 2/pi (0.64) of it; a page with
+# 0.5 % of its pixels as ink, 150 levels above paper of noise sigma 5, 0.82; a digit cut tight to
+# its ink, with as much ink as paper and strokes of MNIST's graded ink, 0.76 (the lowest seen).
+TWO_POPULATIONS = 0.7
+# The paper's pixels are clipped at this many spreads above their median, this many times.
+CLIP, CLIP_ROUNDS = 2.0, 8
 # The digit is brought to this size to measure and adjust its strokes before the final reduction.
 STROKE_SIZE = 4 * BOX
 # MNIST's median stroke width in its 20x20 box (ink over half intensity), measured on the test set
@@ -73,8 +91,13 @@ MIN_CONTRAST = 24.0
 MIN_SIGNAL_TO_NOISE = 6.0
 # A blob is a speck, not part of the digit, below this fraction of the digit's main blob's ink.
 SPECK = 0.04
-# Blobs touching the border are most often paper edges or shadows; their ink counts this much.
+# A blob that runs along a border as a band (a page edge, a table, a shadow down one side, a ruled
+# line: `_page_edges`) counts BORDER_WEIGHT squared of its ink, and is never kept beside the digit.
 BORDER_WEIGHT = 0.25
+# Such a band spans more than EDGE_SPAN of the border's length and is at most BAND_DEPTH of its
+# length thick.
+EDGE_SPAN = 0.6
+BAND_DEPTH = 0.35
 # The kept blobs' mask is grown by this many analysis pixels: their soft edges, faint bits of stroke.
 BLOB_MARGIN = 2
 NO_DIGIT = "no digit found"
@@ -156,41 +179,98 @@ def _window(values: np.ndarray, size: int, reduce: np.ufunc) -> np.ndarray:
 def _find_paper(small: np.ndarray) -> _Paper:
     """The paper and the ink above it, with the ink's polarity.
 
-    The paper is most of the picture, so a coarse local median follows it (lighting included);
-    the strokes depart from it one way, while noise, JPEG ringing and shadow edges depart both
-    ways alike, so comparing the two sides' departures has a wide margin. On flat paper the
-    local median is the paper's one level, and the ink is the departure from it.
+    On a page the paper is most of the picture, so a coarse local median follows it (lighting
+    included); the strokes depart from it one way, while noise, JPEG ringing and shadow edges depart
+    both ways alike, so comparing the two sides' departures has a wide margin. In a picture cut
+    tight to the digit the blocks are as much ink as paper and their medians follow the ink; what
+    still surrounds the digit there is the picture's frame (`_frame_says_light`). The two agree on
+    a page; when they disagree, the block medians win only with overwhelming evidence
+    (POLARITY_EVIDENCE). On flat paper the local median is the paper's one level, and the ink is
+    the departure from it.
     """
     blocks = _Blocks(small)
+    frame = _frame(small)
     flat = _flat_level(blocks)
+    if flat is not None and abs(float(_median(frame)) - flat) > FLAT:
+        flat = None  # the blocks' common level is not the frame's: ink filling most of the blocks, not paper
     local = flat if flat is not None else blocks.local_median()
     departure = small - local
-    base, spread = _noise(departure)
-    light = _strength(departure - base, spread) > _strength(base - departure, spread)
+    if flat is not None:  # most of every neighbourhood is paper: the departures' median and spread are the paper's
+        base, spread = _spread(departure[::2, ::2])
+    else:
+        base, spread = float(_median(departure[::2, ::2])), _pixel_noise(small)
+    lighter, darker = _strength(departure - base, spread), _strength(base - departure, spread)
+    light = lighter > darker
+    if flat is None and light != _frame_says_light(small, frame):
+        if max(lighter, darker) < POLARITY_EVIDENCE * (min(lighter, darker) + spread):
+            light = not light
     if flat is not None:
-        # The ink is the departure itself, or its negative: so are its paper level and noise.
+        # The ink is the departure itself, or its negative.
         if light:
             return _Paper(True, departure, (base, spread), flat)
         return _Paper(False, -departure, (-base, spread), 255.0 - flat)
     return _ink_on_uneven_paper(small, light)
 
 
+def _frame(small: np.ndarray) -> np.ndarray:
+    """The picture's outermost ring of pixels."""
+    if min(small.shape) < 3:
+        return small.ravel()
+    return np.concatenate([small[0], small[-1], small[1:-1, 0], small[1:-1, -1]])
+
+
+def _frame_says_light(small: np.ndarray, frame: np.ndarray) -> bool:
+    """Whether the ink is lighter than the paper, taking the paper to be what most of the frame is.
+
+    The ink is the picture's extreme farther from the frame's level: its strongest pixels (as
+    `_ink_level` measures them) on each side are compared.
+    """
+    level = float(_median(frame))
+    ordered = np.sort(small, axis=None)
+    count = _strongest_count(ordered.size)
+    return float(_median(ordered[ordered.size - count:])) - level > level - float(_median(ordered[:count]))
+
+
+def _spread(values: np.ndarray) -> tuple[float, float]:
+    """Median and robust standard deviation (1.4826 median absolute deviations, at least 0.5) of values."""
+    base = float(_median(values))
+    return base, max(1.4826 * float(_median(np.abs(values - base))), 0.5)
+
+
+def _pixel_noise(values: np.ndarray) -> float:
+    """The picture's noise (a robust standard deviation) from differences of neighbouring pixels.
+
+    Paper and the inside of strokes are both smooth, so this does not grow with the share of the
+    picture that is ink (a median over the pixels does); only stroke edges depart, a minority of
+    the differences.
+    """
+    across = np.abs(values[:, 1::2] - values[:, :-1:2]) if values.shape[1] > 1 else np.zeros(1, np.float32)
+    down = np.abs(values[1::2] - values[:-1:2]) if values.shape[0] > 1 else np.zeros(1, np.float32)
+    differences = np.concatenate([across.ravel(), down.ravel()])
+    return max(1.4826 * float(_median(differences)) / float(np.sqrt(2.0)), 0.5)
+
+
 def _ink_on_uneven_paper(small: np.ndarray, light: bool) -> _Paper:
     """Ink above an opening of the paper, relative to the light there.
 
     Light multiplies paper and ink alike, so ink is measured relative to the paper's brightness
-    where it lies: a stroke in a shadow is as strong as one in the light.
+    where it lies: a stroke in a shadow is as strong as one in the light. Paper much darker than
+    the picture's brightest (a black board, the dark paper of a negative) shows the light too
+    faintly to measure: its brightness is floored at GAIN_FLOOR of the brightest level, else the
+    noise and error of its estimate would scale the strokes at random.
     """
     values = small if light else 255.0 - small
     paper = _paper(values)
-    brightness = np.maximum(paper if light else 255.0 - paper, MIN_CONTRAST)
+    ordered = np.sort(small, axis=None)
+    brightest = float(_median(ordered[ordered.size - _strongest_count(ordered.size):]))
+    brightness = np.maximum(paper if light else 255.0 - paper, max(MIN_CONTRAST, GAIN_FLOOR * brightest))
     gain = (float(_median(brightness[::3, ::3])) / brightness).astype(np.float32)
     return _Paper(light, (values - paper) * gain, None, paper, gain)
 
 
 def _paper(values: np.ndarray) -> np.ndarray:
     """The paper under ink that is brighter than it: the opening, smoothed."""
-    size = max(3, int(PAPER_WINDOW * min(values.shape)) | 1)
+    size = max(3, int(PAPER_WINDOW * values.shape[0]) | 1)
     opened = _window(_window(values, size, np.minimum), size, np.maximum)
     # The opening is blocky at its corners; averaging over a third of its width smooths it.
     return _smooth(opened, max(3, size // 3))
@@ -272,17 +352,75 @@ def _strength(ink: np.ndarray, spread: float) -> float:
 
 
 def _noise(ink: np.ndarray) -> tuple[float, float]:
-    """The paper's level and spread in an ink image (median and robust standard deviation)."""
-    sample = ink[::2, ::2]  # a quarter of the pixels estimate both as well, in a quarter of the time
-    base = float(_median(sample))
-    spread = 1.4826 * float(_median(np.abs(sample - base)))
-    return base, max(spread, 0.5)
+    """The paper's level and spread in an ink image (median and robust standard deviation of the paper's pixels).
+
+    The paper is not always most of the picture (a digit cut tight to its ink may be mostly ink), so
+    the pixels are first split in two (Otsu's threshold, which maximises the variance between the
+    two sides). When the split explains most of their variance (TWO_POPULATIONS; noise alone, split
+    anywhere, explains 2/pi of it) and the upper side's median stands MIN_SIGNAL_TO_NOISE of the
+    lower side's spreads above it, there are two populations, paper below and ink above, and the
+    paper is the lower; otherwise (a blank page, noise alone) every pixel is. The anti-aliased
+    edges of the strokes, which lie between the two, are clipped off the paper's top (sigma
+    clipping, CLIP spreads above its median, CLIP_ROUNDS times).
+    """
+    sample = ink[::2, ::2] if ink.size >= 4 * SMALL_SAMPLE else ink  # a quarter of the pixels estimate both as well
+    ordered = np.sort(sample, axis=None)
+    if ordered.size >= 4:
+        split, explained = _two_classes(ordered)
+        if explained >= TWO_POPULATIONS:
+            base, spread = _clipped(ordered[:split])
+            # Where the paper is a few pixels between wide anti-aliased edges (a tiny picture mostly
+            # ink), neighbouring pixels tell its noise better than their levels do.
+            spread = min(spread, _pixel_noise(ink))
+            # ...and the upper population stands clearly above the lower: it is ink.
+            if float(_median(ordered[split:])) - base >= MIN_SIGNAL_TO_NOISE * spread:
+                return base, spread
+    return _clipped(ordered)
+
+
+def _clipped(ordered: np.ndarray) -> tuple[float, float]:
+    """The paper's level and spread in sorted values whose top may hold ink and stroke edges.
+
+    The spread is measured below the median only (1.4826 times the median deviation of the values
+    under it: the standard deviation for symmetric noise), where no ink is; values more than CLIP
+    spreads above the median are clipped off, CLIP_ROUNDS times (sigma clipping), which walks the
+    median down off the strokes' anti-aliased edges onto the paper.
+    """
+    for _ in range(CLIP_ROUNDS):
+        base, spread = _lower_level_and_spread(ordered)
+        ordered = ordered[:max(1, int(np.searchsorted(ordered, base + CLIP * spread, "right")))]
+    return _lower_level_and_spread(ordered)
+
+
+def _lower_level_and_spread(ordered: np.ndarray) -> tuple[float, float]:
+    """Median of sorted values, and their robust standard deviation measured below it (at least 0.5)."""
+    base = float(_median(ordered))
+    below = ordered[:(ordered.size + 1) // 2]
+    return base, max(1.4826 * float(_median(base - below)), 0.5)
+
+
+def _two_classes(ordered: np.ndarray) -> tuple[int, float]:
+    """Otsu's split of sorted values: how many fall in the lower class, and the share of their variance it explains."""
+    values = ordered.astype(np.float64)
+    total = np.cumsum(values)
+    count = np.arange(1, values.size, dtype=np.float64)  # the lower class's size at each split
+    lower_mean = total[:-1] / count
+    upper_mean = (total[-1] - total[:-1]) / (values.size - count)
+    between = count * (values.size - count) * (upper_mean - lower_mean) ** 2 / values.size ** 2
+    best = int(np.argmax(between))
+    variance = float(values.var())
+    return best + 1, float(between[best]) / variance if variance > 0 else 0.0
+
+
+def _strongest_count(size: int) -> int:
+    """How many of a picture's pixels are its strongest, whose median is the ink's level."""
+    return min(size, max(16, size // 500))  # a tiny picture (1x1, 2x2) has fewer pixels than 16
 
 
 def _ink_level(ink: np.ndarray, noise: tuple[float, float] | None = None) -> tuple[float, float]:
     """The ink's own level (of its strongest pixels) and the paper's noise; NoDigit if no ink stands out."""
     base, spread = noise if noise is not None else _noise(ink)
-    count = min(ink.size, max(16, ink.size // 500))  # a tiny picture (1x1, 2x2) has fewer pixels than 16
+    count = _strongest_count(ink.size)
     strongest = np.sort(ink, axis=None)[ink.size - count:]  # (np.partition is slow on many equal values)
     level = float(_median(strongest)) - base
     if level < max(MIN_CONTRAST, MIN_SIGNAL_TO_NOISE * spread):
@@ -349,20 +487,45 @@ def _components(mask: np.ndarray, ink: np.ndarray) -> _Blobs:
                   rows[is_root], bottom, left, right)
 
 
+def _page_edges(blobs: _Blobs) -> np.ndarray:
+    """Which blobs are a page's edge, a table, a shadow down one side or a ruled line rather than ink of the digit.
+
+    Touching the border says nothing by itself: a digit cut tight to its ink touches one to four
+    sides, and one hanging over the edge runs off it. What such a thing does that a digit does not
+    is run *along* a border it touches, as a band: over most of that border's length (EDGE_SPAN),
+    thin across it (BAND_DEPTH of its length), and farther along it than all the rest of the ink
+    (a digit's own stroke along the edge of a tight crop, a 5's bar or a 2's base, spans no more
+    than the digit does).
+    """
+    height, width = blobs.shape
+    tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
+    across = (blobs.top == 0) | (blobs.bottom == height)  # touches a horizontal border...
+    down = (blobs.left == 0) | (blobs.right == width)  # ...a vertical one
+    band_across = across & (wide > EDGE_SPAN * width) & (tall < BAND_DEPTH * wide)
+    band_down = down & (tall > EDGE_SPAN * height) & (wide < BAND_DEPTH * tall)
+    candidates = np.flatnonzero(band_across | band_down)
+    edges = np.zeros(len(blobs.mass), bool)
+    if len(candidates) == 0:
+        return edges
+    ink = blobs.mass >= SPECK * blobs.mass.max()  # the rest of the ink, specks aside
+    for blob in candidates.tolist():
+        rest = ink.copy()
+        rest[blob] = False
+        if not rest.any():
+            continue  # nothing else to be the digit
+        if band_across[blob] and wide[blob] > blobs.right[rest].max() - blobs.left[rest].min():
+            edges[blob] = True
+        if band_down[blob] and tall[blob] > blobs.bottom[rest].max() - blobs.top[rest].min():
+            edges[blob] = True
+    return edges
+
+
 def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """Top, bottom, left, right (exclusive) of the digit in the analysis image, and which blobs are kept."""
     height, width = blobs.shape
     tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
-    # Blobs cut by the border are most often paper edges, a table, a shadow or a ruled line:
-    # they count less, and those running along a border they touch for most of its length count
-    # little. Running *away* from the border is what a digit hanging over the edge does (a 7's stem
-    # cut by the bottom edge): such a blob keeps the lesser discount, so a small detached part of the
-    # digit (its serif) cannot outweigh it.
-    top, bottom = blobs.top == 0, blobs.bottom == height
-    left, right = blobs.left == 0, blobs.right == width
-    touches = top | bottom | left | right
-    long = ((top | bottom) & (wide > 0.6 * width)) | ((left | right) & (tall > 0.6 * height))
-    weight = blobs.mass * np.where(touches, np.where(long, BORDER_WEIGHT * BORDER_WEIGHT, BORDER_WEIGHT), 1.0)
+    edges = _page_edges(blobs)
+    weight = blobs.mass * np.where(edges, BORDER_WEIGHT * BORDER_WEIGHT, 1.0)
     main = int(np.argmax(weight))
     extent = max(int(tall[main]), int(wide[main]))
     if extent < max(2, max(height, width) // 25):
@@ -370,7 +533,7 @@ def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     reach = 0.3 * extent
     kept = ((blobs.top < blobs.bottom[main] + reach) & (blobs.bottom > blobs.top[main] - reach)
             & (blobs.left < blobs.right[main] + reach) & (blobs.right > blobs.left[main] - reach)
-            & (weight >= SPECK * blobs.mass[main]) & (weight >= BORDER_WEIGHT * blobs.mass))
+            & (weight >= SPECK * blobs.mass[main]) & ~edges)
     kept[main] = True
     box = (int(blobs.top[kept].min()), int(blobs.bottom[kept].max()),
            int(blobs.left[kept].min()), int(blobs.right[kept].max()))
