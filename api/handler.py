@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import oip
-from .errors import MethodNotAllowed, NotFound
+from .errors import InvalidRequest, MethodNotAllowed, NotFound
 from .http import ErrorStyle, Request, Response, dumps, error_response, event_path, parse_event
-from .inputs import read_inputs, response_body
+from .inputs import SINGLE, Inputs, number_body, read_inputs, response_body
+from .numbers import Digit, choose
 from .model_store import ModelStore
 from .page import drawing_page
 from .routing import Action, Route, error_style, resolve
@@ -51,8 +52,24 @@ def predict(request: Request) -> Response:
     store = model_store()
     inputs = read_inputs(request, store.settings.max_batch)
     model = store.model()
+    if inputs.numbers is not None:  # "read": "number"
+        return Response(200, number_body(inputs, _read_numbers(inputs, model.predictor.predict), model.info))
     probabilities = model.predictor.predict(inputs.batch)
     return Response(200, response_body(inputs, probabilities, model.info))
+
+
+def _read_numbers(inputs: Inputs, predict: Callable[[Any], Any]) -> list[list[Digit]]:
+    """Each picture's number chosen from its candidates (one forward pass each); a picture's 400 names
+    its index in a batch."""
+    readings = []
+    for index, candidates in enumerate(inputs.numbers or ()):
+        try:
+            readings.append(choose(candidates, predict))
+        except InvalidRequest as exc:
+            if inputs.form == SINGLE:
+                raise
+            raise type(exc)(f"{inputs.form}[{index}]: {exc.message}", exc.headers) from None
+    return readings
 
 
 def describe_model(request: Request) -> Response:

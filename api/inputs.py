@@ -5,12 +5,18 @@ Accepted (README, "Requests and answers"): `{"image": X}`, `{"images": [X, ...]}
 X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image. `"debug": true` adds
 the normalised 28x28 inputs to the answer (numbers and a PNG data URL), to show what the model saw.
 Every answer says whether the model is sure (`"confident"`: the top probability at least CONFIDENT).
+
+`"read": "number"` (or `?read=number`, for a raw image body) reads every picture as a written number
+instead (`api.numbers`): the answer gives the digits left to right, each with its box, and the
+number's confidence, the product of its digits' (the chance that every digit is right, if each
+digit's confidence is the chance it is); it is `"confident"` when every digit is.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +24,7 @@ import numpy as np
 
 from . import images
 from .normalise import no_digit
+from .numbers import Candidates, Digit, segment
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from .http import REPLACEMENT, Request, json_object
 from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
@@ -35,6 +42,14 @@ JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain", "appl
 RAW_TYPES = images.MEDIA_TYPES | {"application/octet-stream"}
 DECIMALS = 6
 DEBUG = "debug"
+# Pictures per request read as numbers: each costs up to a few dozen normalised candidates and a
+# forward pass of its own, where a digit costs one.
+NUMBER_BATCH = 32
+# A picture read as a number is decoded to at most this many pixels a side (a digit's: images.WORK_SIZE):
+# eight digits in a row on a 2000-pixel-wide photo stay over 40 pixels tall.
+NUMBER_WORK_SIZE = 1024
+READ = "read"
+DIGIT, NUMBER = "digit", "number"  # what a picture is read as: one digit (the default) or a number
 DEBUG_DECIMALS = 3
 # Below this top probability an answer is flagged `"confident": false`: the model's guess on a
 # scribble, a letter or a blank is often 0.2-0.5, while ~99% of MNIST test digits score above 0.9.
@@ -49,9 +64,11 @@ MANGLED_SIGNATURES = {"PNG": REPLACEMENT + b"PNG\r\n\x1a\n", "JPEG": REPLACEMENT
 class Inputs:
     """The images of one request, as the model takes them, and which form they came in."""
 
-    batch: np.ndarray  # float32 [N, 28, 28, 1] in [0, 1]
+    batch: np.ndarray  # float32 [N, 28, 28, 1] in [0, 1]; for a number, [0, 28, 28, 1]
     form: str
     debug: bool = False
+    # Read as numbers: each picture's candidate digits (`api.numbers.segment`); None for digits.
+    numbers: tuple[Candidates, ...] | None = None
 
 
 def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
@@ -59,6 +76,8 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     media_type = request.media_type
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
+        if READ in request.query and _read_as(request.query[READ], "?read=") == NUMBER:
+            return _numbers([_raw_image(request, budget, number_candidates)], SINGLE, False)
         return Inputs(_stack([_raw_image(request, budget)]), SINGLE)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
@@ -71,6 +90,10 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     debug = document.get(DEBUG, False)
     if not isinstance(debug, bool):
         raise InvalidRequest('"debug" must be true or false')
+    if READ in document or READ in request.query:
+        read = _read_as(document[READ], '"read"') if READ in document else _read_as(request.query[READ], "?read=")
+        if read == NUMBER:
+            return _number_inputs(document, form, debug, max_batch, budget)
     if form == SINGLE:
         return Inputs(_stack([_image(document[SINGLE], budget)]), SINGLE, debug)
     items = document[form]
@@ -88,6 +111,58 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
             raise type(exc)(f"{form}[{index}]: {exc.message}", exc.headers) from None
     return Inputs(_stack(batch), form, debug)
+
+
+def _read_as(value: Any, where: str) -> str:
+    """What `"read"` (or `?read=`) asks pictures to be read as; 400 for anything but "digit" or "number"."""
+    if isinstance(value, str) and value in (DIGIT, NUMBER):
+        return value
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    raise InvalidRequest(f'{where} must be "{DIGIT}" (one digit, the default) or "{NUMBER}" (a written number), '
+                         f"not {shown}")
+
+
+def _number_inputs(document: dict[str, Any], form: str, debug: bool, max_batch: int,
+                   budget: images.PixelBudget) -> Inputs:
+    """The pictures of a `"read": "number"` request: "image" or "images", pictures only (an array holds one digit)."""
+    if form == INSTANCES:
+        raise InvalidRequest('"read": "number" reads "image" or "images", not "instances"')
+    items = [document[SINGLE]] if form == SINGLE else document[BATCH]
+    if form == BATCH:
+        if not isinstance(items, list) or not items:
+            raise InvalidRequest(f'"{form}" must be a non-empty list')
+        limit = min(max_batch, NUMBER_BATCH)
+        if len(items) > limit:
+            raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {limit} per request read as numbers')
+    pictures = []
+    for index, item in enumerate(items):
+        where = f"{form}[{index}]: " if form == BATCH else ""
+        if isinstance(item, list):
+            raise InvalidRequest(f'{where}"read": "number" needs a picture (a base64 string or data: URL '
+                                 "of an image); an array is one 28x28 digit")
+        if not isinstance(item, str):
+            raise InvalidRequest(f"{where}an image must be a base64 / data: URL string")
+        try:
+            data, _ = images.decode_string(item)
+            pictures.append(number_candidates(data, budget))
+        except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
+            raise type(exc)(f"{where}{exc.message}", exc.headers) from None
+    return _numbers(pictures, form, debug)
+
+
+def read_picture(data: bytes, budget: images.PixelBudget) -> tuple[np.ndarray, tuple[int, int]]:
+    """A picture to read a number from: its grey levels and its own (width, height)."""
+    return images.decode_sized(data, budget, grey_first=True, work_size=NUMBER_WORK_SIZE)
+
+
+def number_candidates(data: bytes, budget: images.PixelBudget) -> Candidates:
+    """An encoded picture of a number → its candidate digits (`api.numbers.segment`); 400 if it shows none."""
+    return segment(*read_picture(data, budget))
+
+
+def _numbers(pictures: list[Candidates], form: str, debug: bool) -> Inputs:
+    return Inputs(np.zeros((0, images.SIZE, images.SIZE, 1), np.float32), form, debug, tuple(pictures))
 
 
 def read_array(value: Any) -> np.ndarray:
@@ -149,10 +224,11 @@ def _whole_pixels(items: list[Any]) -> np.ndarray | None:
     return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(items), images.SIZE, images.SIZE).astype(np.float32)
 
 
-def _raw_image(request: Request, budget: images.PixelBudget) -> np.ndarray:
-    """A raw image body; one that reached us as text with its binary bytes replaced is named as such."""
+def _raw_image(request: Request, budget: images.PixelBudget, read: Any = images.from_bytes) -> Any:
+    """A raw image body read by `read` (default: as one digit's input); one that reached us as text
+    with its binary bytes replaced is named as such."""
     try:
-        return images.from_bytes(request.body, budget)
+        return read(request.body, budget)
     except (InvalidRequest, UnsupportedMediaType):
         # A body passed as text is intact only if it was UTF-8 to begin with (then it decoded above).
         # `serverless offline` passes image/* bodies that way, where API Gateway base64-encodes them.
@@ -223,3 +299,26 @@ def debug_input(image: np.ndarray) -> dict[str, Any]:
     Image.fromarray(np.round(image * 255).astype(np.uint8), "L").save(buffer, "PNG")
     return {"input": np.round(image.astype(np.float64), DEBUG_DECIMALS).tolist(),
             "png": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")}
+
+
+def number_body(inputs: Inputs, readings: list[list[Digit]], model: dict[str, str]) -> dict[str, Any]:
+    """The 200 body of a `"read": "number"` request: one number per picture (README, "Reading numbers")."""
+    results = [_number(digits, inputs.debug) for digits in readings]
+    if inputs.form == SINGLE:
+        return {**results[0], "model": model}
+    return {"predictions": results, "model": model}
+
+
+def _number(digits: list[Digit], debug: bool) -> dict[str, Any]:
+    rows = np.round(np.stack([d.probabilities for d in digits]).astype(np.float64), DECIMALS).tolist()
+    labels = [int(np.argmax(row)) for row in rows]
+    answers = []
+    for digit, label, row in zip(digits, labels, rows):
+        answer: dict[str, Any] = {"prediction": label, "confidence": row[label], "probabilities": row,
+                                  "box": list(digit.box)}
+        if debug:
+            answer[DEBUG] = debug_input(digit.input)
+        answers.append(answer)
+    confidence = float(np.prod([row[label] for label, row in zip(labels, rows)]))
+    return {"number": "".join(map(str, labels)), "confidence": round(confidence, DECIMALS),
+            "confident": all(row[label] >= CONFIDENT for label, row in zip(labels, rows)), "digits": answers}

@@ -100,6 +100,8 @@ EDGE_SPAN = 0.6
 BAND_DEPTH = 0.35
 # The kept blobs' mask is grown by this many analysis pixels: their soft edges, faint bits of stroke.
 BLOB_MARGIN = 2
+# Ink is where the ink image passes this fraction of the ink's own level.
+INK_CUT = 0.5
 NO_DIGIT = "no digit found"
 
 
@@ -132,7 +134,7 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
         grey = grey.astype(np.float32, copy=False)
     paper = _find_paper(_reduce(grey))
     level, noise = _ink_level(paper.ink, paper.noise)
-    blobs = _components(paper.ink > 0.5 * level, paper.ink)
+    blobs = _components(paper.ink > INK_CUT * level, paper.ink)
     box, kept = _digit_box(blobs)
     if grey.shape == (SIZE, SIZE):
         grey = grey.astype(np.float32, copy=False)
@@ -142,14 +144,23 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     # On flat paper nothing but left-out blobs needs masking: there is no paper estimate to be wrong.
     flat = paper.gain is None
     mask = None if flat and kept.all() else _paint(blobs, kept)
+    return _digit_input(grey, paper, mask, box, level, noise)
+
+
+def _digit_input(grey: np.ndarray, paper: _Paper, mask: np.ndarray | None, box: tuple[int, int, int, int],
+                 level: float, noise: float) -> np.ndarray:
+    """The ink in `box` (analysis scale; `mask` as in `_ink_crop`) as MNIST's 28x28: cropped, sized, centred.
+
+    Step 3's crop and step 4; `api.numbers` reads each digit of a number through it.
+    """
     digit = _ink_crop(grey, paper, mask, box, level, noise)
     return _centre(_adjust_strokes(_resize(digit, STROKE_SIZE)))
 
 
-def _reduce(grey: np.ndarray) -> np.ndarray:
-    """The image area-averaged to at most ANALYSIS_SIZE a side."""
+def _reduce(grey: np.ndarray, longest: int = ANALYSIS_SIZE) -> np.ndarray:
+    """The image area-averaged to at most `longest` (default ANALYSIS_SIZE) pixels a side."""
     height, width = grey.shape
-    scale = max(height, width) / ANALYSIS_SIZE
+    scale = max(height, width) / longest
     if scale <= 1.0:
         return grey.astype(np.float32)
     size = (max(1, round(width / scale)), max(1, round(height / scale)))
@@ -525,7 +536,7 @@ def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     height, width = blobs.shape
     tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
     edges = _page_edges(blobs)
-    weight = blobs.mass * np.where(edges, BORDER_WEIGHT * BORDER_WEIGHT, 1.0)
+    weight = _weights(blobs, edges)
     main = int(np.argmax(weight))
     extent = max(int(tall[main]), int(wide[main]))
     if extent < max(2, max(height, width) // 25):
@@ -538,6 +549,17 @@ def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     box = (int(blobs.top[kept].min()), int(blobs.bottom[kept].max()),
            int(blobs.left[kept].min()), int(blobs.right[kept].max()))
     return box, kept
+
+
+def _weights(blobs: _Blobs, edges: np.ndarray | None = None) -> np.ndarray:
+    """Each blob's ink, discounted (BORDER_WEIGHT squared) when it is a page edge (`_page_edges`).
+
+    `edges` is `_page_edges(blobs)`, computed here when not given. A blob merely touching the border
+    (a digit cut tight to its ink, or hanging over the edge) keeps all its weight.
+    """
+    if edges is None:
+        edges = _page_edges(blobs)
+    return blobs.mass * np.where(edges, BORDER_WEIGHT * BORDER_WEIGHT, 1.0)
 
 
 def _paint(blobs: _Blobs, kept: np.ndarray) -> np.ndarray:

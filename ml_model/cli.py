@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from api.manifest import LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
 
 from .errors import BucketNotFound, UserError
+from .native_log import native_notices_filtered
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_DIR / "config.json"
@@ -286,6 +287,13 @@ def _setup_logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        return _run(args)
+    with native_notices_filtered():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)

@@ -18,8 +18,9 @@ from api.predictor import choose_runtime
 from api.settings import Settings
 
 # What LiteRT and TensorFlow write from C++, which must stay off a user's screen: absl-style
-# "I0000 00:00:..." lines, absl's and oneDNN's notices, LiteRT's "Created TensorFlow Lite XNNPACK delegate".
-NATIVE_NOISE = re.compile(r"^[IWE]\d{4} |XNNPACK|oneDNN|absl::", re.MULTILINE)
+# "I0000 00:00:..." lines, absl's and oneDNN's notices, LiteRT's "Created TensorFlow Lite XNNPACK delegate",
+# the TFLite converter's "fully_quantize: 0, inference_type: ..." line.
+NATIVE_NOISE = re.compile(r"^[IWE]\d{4} |XNNPACK|oneDNN|absl::|fully_quantize", re.MULTILINE)
 
 
 class Clock:

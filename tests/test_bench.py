@@ -64,3 +64,14 @@ def test_read_images_quick(mnist_export: Path) -> None:
                  "Pillow alone: open, draft 1/8 grey, load", "whole warm request, canvas PNG",
                  "preprocessing at HEAD and now"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_read_numbers_quick(mnist_export: Path) -> None:
+    out = run_bench("read_numbers.py", mnist_export, 600, "--against", "HEAD")
+    for line in ("canvas_white", "chalkboard", "touching", "overlapping", "target separated", "target touching",
+                 "4-digit number, 560x280 canvas PNG", "one digit, 280x280 canvas PNG",
+                 "give the same input bit for bit"):
+        assert line in out, out
+    same = out.split("single digits at HEAD and now: ")[1].split()
+    assert same[0] == same[2], out  # this tree reads every single-digit picture as HEAD does

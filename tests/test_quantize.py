@@ -1,9 +1,14 @@
 """The fast paths give the plain path's answers: quantised models, big batches, more threads.
 
-Measured tolerances, on the trained test export and the whole MNIST test set (10,000 images):
-against the float32 `.tflite`, float16 changes no probability by more than 0.01 and int8 by no
-more than 0.15 (int8's output is quantised to steps of 1/256; it measured 0.07 on the seed network); both name the same digit on at least 99.9 % of the
-images. A batch, and more interpreter threads, give float32's probabilities to 1e-5.
+Measured tolerances, on the trained test export and the whole MNIST test set (10,000 images),
+against the float32 `.tflite`. The test export is trained here, and another machine or library
+version trains another model, so the bounds rest on the spread over training runs
+(`python bench/seed_spread.py`, seeds 1-7 of the suite's config; BENCHMARKS.md): float16 names the
+same digit on 99.99-100 % of the images and moves no probability by more than 0.0010; int8 agrees
+on 99.79-99.91 % and moves probabilities by at most 0.061 (its output is quantised to steps of
+1/256; 0.07 on the seed network). The bounds sit well outside that: float16 99.9 % and 0.01; int8
+99.6 % (twice the worst run's disagreements) and 0.15. A batch, and more interpreter threads, give
+float32's probabilities to 1e-5 (the same model: no training luck in it).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from api.settings import Settings
 from api_support import http_event, serving
 from fake_exports import make_fake_export
 
-AGREEMENT = 0.999
+AGREEMENT = {"float16": 0.999, "int8": 0.996}
 PROBABILITY_TOLERANCE = {"float16": 0.01, "int8": 0.15}
 SAME_MODEL_TOLERANCE = 1e-5
 
@@ -105,7 +110,7 @@ def test_quantised_models_agree_with_float32(mnist_export: Path, test_set, float
     images, labels = test_set
     probabilities = open_export(mnist_export, "tflite", precision).predict(images)
     agreement = float(np.mean(probabilities.argmax(1) == float32_probabilities.argmax(1)))
-    assert agreement >= AGREEMENT, agreement
+    assert agreement >= AGREEMENT[precision], agreement
     assert np.max(np.abs(probabilities - float32_probabilities)) <= PROBABILITY_TOLERANCE[precision]
     # What the manifest recorded is what the model does.
     entry = parse_manifest((mnist_export / MANIFEST_NAME).read_bytes()).variants[precision]
