@@ -64,6 +64,14 @@ PAPER_WINDOW = 0.3
 # paper, they agree; in a crop cut tight, where the blocks are mostly ink, they were seen to
 # outweigh the wrong way by up to 20 times).
 POLARITY_EVIDENCE = 100.0
+# A plane is fitted to the paper (`_plane`) while at least this many of its pixels are left.
+PLANE_MIN_PIXELS = 8
+# The plane is the paper only if the paper's pixels clear of the strokes spread about it by at most
+# PLANE_FIT times the picture's pixel noise plus PLANE_SLACK grey levels.
+PLANE_FIT, PLANE_SLACK = 2.0, 1.0
+# ...and fits a slope along an axis only where the paper's pixels spread over it this much (the
+# standard deviation of their coordinates, in heights or widths: 0.29 for paper all over it).
+PLANE_SPREAD = 0.1
 # The light's gain is measured on paper at least this fraction of the picture's brightest level.
 GAIN_FLOOR = 0.25
 # Images with fewer pixels than 4 x this are sampled whole for the paper's noise.
@@ -252,13 +260,17 @@ def _pixel_noise(values: np.ndarray) -> float:
     """The picture's noise (a robust standard deviation) from differences of neighbouring pixels.
 
     Paper and the inside of strokes are both smooth, so this does not grow with the share of the
-    picture that is ink (a median over the pixels does); only stroke edges depart, a minority of
-    the differences.
+    picture that is ink (a median over the pixels does); only stroke edges depart. Differences
+    across and down are measured apart and the smaller taken: noise is the same both ways, while a
+    picture that is mostly strokes running one way (a 1 cut tight to its ink is edges from side to
+    side) has edges in every difference across them and few along them.
     """
-    across = np.abs(values[:, 1::2] - values[:, :-1:2]) if values.shape[1] > 1 else np.zeros(1, np.float32)
-    down = np.abs(values[1::2] - values[:-1:2]) if values.shape[0] > 1 else np.zeros(1, np.float32)
-    differences = np.concatenate([across.ravel(), down.ravel()])
-    return max(1.4826 * float(_median(differences)) / float(np.sqrt(2.0)), 0.5)
+    estimates = []
+    if values.shape[1] > 1:
+        estimates.append(float(_median(np.abs(values[:, 1::2] - values[:, :-1:2]))))
+    if values.shape[0] > 1:
+        estimates.append(float(_median(np.abs(values[1::2] - values[:-1:2]))))
+    return max(1.4826 * min(estimates, default=0.0) / float(np.sqrt(2.0)), 0.5)
 
 
 def _ink_on_uneven_paper(small: np.ndarray, light: bool) -> _Paper:
@@ -280,11 +292,111 @@ def _ink_on_uneven_paper(small: np.ndarray, light: bool) -> _Paper:
 
 
 def _paper(values: np.ndarray) -> np.ndarray:
-    """The paper under ink that is brighter than it: the opening, smoothed."""
+    """The paper under ink that is brighter than it: the opening, smoothed, or a plane where that misreads less.
+
+    The opening cannot see paper narrower than its window: in a picture cut tight to a digit, or
+    one mostly ink, it climbs onto the strokes and cuts them to fragments. A plane fitted to the
+    paper's pixels (`_plane`) cannot follow a shadow's edge or a vignette. Each is judged by the
+    same count (`_misfits`): the ink it would lose and the paper it would take for ink; the plane
+    replaces the opening only when it makes strictly fewer such errors.
+    """
     size = max(3, int(PAPER_WINDOW * values.shape[0]) | 1)
     opened = _window(_window(values, size, np.minimum), size, np.maximum)
     # The opening is blocky at its corners; averaging over a third of its width smooths it.
-    return _smooth(opened, max(3, size // 3))
+    smoothed = _smooth(opened, max(3, size // 3))
+    populations = _populations(values)
+    if populations is None:
+        return smoothed
+    plane = _plane(values, populations)
+    if _flat_enough(values, plane, populations) and (
+            _misfits(values, plane, populations) < _misfits(values, smoothed, populations)):
+        return plane
+    return smoothed
+
+
+@dataclass
+class _Populations:
+    """A picture's pixels split in two, paper below and ink above (`_populations`)."""
+
+    paper: np.ndarray  # bool: the lower population
+    ink: np.ndarray  # bool: the upper population
+    far: np.ndarray  # bool: paper farther than BLOB_MARGIN pixels from any ink (no anti-aliased edge)
+    half: float  # half the ink's height above the paper
+
+
+def _populations(values: np.ndarray) -> _Populations | None:
+    """Paper and ink by Otsu's split (`_two_classes`), when the split shows two populations (TWO_POPULATIONS)."""
+    ordered = np.sort(values, axis=None)
+    if ordered.size < 4:
+        return None
+    split, explained = _two_classes(ordered)
+    if explained < TWO_POPULATIONS:
+        return None  # one population: noise or light alone, nothing to tell paper from ink by
+    threshold = ordered[split]
+    base, _ = _clipped(ordered[:split])
+    ink = values >= threshold
+    near = _grow(ink.astype(np.float32), BLOB_MARGIN) > 0
+    return _Populations(~ink, ink, ~near, 0.5 * (float(_median(ordered[split:])) - base))
+
+
+def _plane(values: np.ndarray, populations: _Populations) -> np.ndarray:
+    """The plane under the paper's pixels: least squares on the paper away from the strokes, their edges clipped.
+
+    Fitted to the lower population's pixels beyond the strokes' anti-aliased edges (`far`), then
+    refitted CLIP_ROUNDS times to those within CLIP residual spreads above the residuals' median
+    (the spread measured below it, where only the paper's noise is), as `_clipped` does for one
+    level. A slope is fitted only along an axis the paper spreads over (PLANE_SPREAD); when almost
+    no paper is clear of the strokes (a crop cut inside the ink's edges), the paper is one level:
+    that of the lowest PLANE_MIN_PIXELS pixels, all the picture shows of it.
+    """
+    height, width = values.shape
+    step = 2 if values.size >= 4 * SMALL_SAMPLE else 1  # a quarter of the pixels fit a plane as well
+    level = values[::step, ::step].astype(np.float64).ravel()
+    chosen = populations.far[::step, ::step].ravel()
+    if np.count_nonzero(chosen) < PLANE_MIN_PIXELS:
+        lowest = np.sort(values, axis=None)[:PLANE_MIN_PIXELS]
+        return np.full(values.shape, float(_median(lowest)), np.float32)
+    rows, cols = np.mgrid[0:height:step, 0:width:step]
+    spans = [rows.ravel() / height - 0.5, cols.ravel() / width - 0.5]
+    along = [float(span[chosen].std()) >= PLANE_SPREAD for span in spans]
+    design = np.stack([np.ones(level.size), *(span for span, used in zip(spans, along) if used)], axis=1)
+    fit = np.zeros(design.shape[1])
+    for _ in range(CLIP_ROUNDS):
+        if np.count_nonzero(chosen) < PLANE_MIN_PIXELS:
+            break
+        picked = design[chosen]
+        fit = np.linalg.solve(picked.T @ picked, picked.T @ level[chosen])
+        residual = level - design @ fit
+        base, spread = _lower_level_and_spread(np.sort(residual[chosen]))
+        chosen = chosen & (residual <= base + CLIP * spread)
+    coefficients = iter(fit[1:])
+    slope_down = next(coefficients) if along[0] else 0.0
+    slope_across = next(coefficients) if along[1] else 0.0
+    plane = (fit[0] + slope_down * (np.arange(height) / height - 0.5)[:, None]
+             + slope_across * (np.arange(width) / width - 0.5)[None, :])
+    return plane.astype(np.float32)
+
+
+def _flat_enough(values: np.ndarray, plane: np.ndarray, populations: _Populations) -> bool:
+    """Whether the paper clear of the strokes lies on `plane` to within its noise (PLANE_FIT, PLANE_SLACK).
+
+    Measured on every such pixel, not only those the fit kept: under a shadow's edge or a
+    vignette they stray from any plane by far more than the picture's pixel noise (and there the
+    two populations may be lit and shadowed paper, not paper and ink).
+    """
+    residual = (values - plane)[populations.far]
+    if residual.size < PLANE_MIN_PIXELS:
+        return True  # nothing clear of the strokes to contradict one level
+    _, spread = _spread(residual)
+    return spread <= PLANE_FIT * _pixel_noise(values) + PLANE_SLACK
+
+
+def _misfits(values: np.ndarray, paper: np.ndarray, populations: _Populations) -> int:
+    """How many pixels a paper estimate misreads: ink it leaves under half the ink's height, far paper it puts over."""
+    departure = values - paper
+    lost = np.count_nonzero(populations.ink & (departure < populations.half))
+    invented = np.count_nonzero(populations.far & (departure > populations.half))
+    return lost + invented
 
 
 def _smooth(values: np.ndarray, size: int) -> np.ndarray:
