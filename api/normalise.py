@@ -111,6 +111,9 @@ BLOB_MARGIN = 2
 # Ink is where the ink image passes this fraction of the ink's own level.
 INK_CUT = 0.5
 NO_DIGIT = "no digit found"
+# A picture whose longer side is under this many pixels is refused as too small to hold a digit:
+# the smallest handwritten-digit sets are 8x8 (and 16x16); a digit cut tight is read from 8 up.
+MIN_SIDE = 8
 
 
 class NoDigit(InvalidRequest):
@@ -138,6 +141,10 @@ class _Paper:
 def to_mnist(grey: np.ndarray) -> np.ndarray:
     """Grey levels (0-255: uint8 as decoded, or float) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
     grey = np.asarray(grey)
+    if max(grey.shape) < MIN_SIDE:
+        height, width = grey.shape
+        raise InvalidRequest(f"the image is {width}x{height} pixels: too small to hold a digit "
+                             f"(its longer side must be at least {MIN_SIDE} pixels)")
     if grey.dtype != np.uint8:  # decoded pictures stay uint8: only the analysis copy and the crop become floats
         grey = grey.astype(np.float32, copy=False)
     paper = _find_paper(_reduce(grey))
