@@ -112,6 +112,8 @@ BLOB_MARGIN = 2
 # along its strokes as far as they pass STROKE_CUT (hysteresis: `_strokes`).
 INK_CUT = 0.5
 STROKE_CUT = 0.25
+# In the crop, ink under this fraction of its level (or three times the noise) is paper.
+CROP_FLOOR = 0.1
 NO_DIGIT = "no digit found"
 # A picture whose longer side is under this many pixels is refused as too small to hold a digit:
 # the smallest handwritten-digit sets are 8x8 (and 16x16); a digit cut tight is read from 8 up.
@@ -292,22 +294,27 @@ def _ink_on_uneven_paper(small: np.ndarray, light: bool) -> _Paper:
     noise and error of its estimate would scale the strokes at random.
     """
     values = small if light else 255.0 - small
-    paper = _paper(values)
+    paper, noise = _paper(values)
     ordered = np.sort(small, axis=None)
     brightest = float(_median(ordered[ordered.size - _strongest_count(ordered.size):]))
     brightness = np.maximum(paper if light else 255.0 - paper, max(MIN_CONTRAST, GAIN_FLOOR * brightest))
     gain = (float(_median(brightness[::3, ::3])) / brightness).astype(np.float32)
-    return _Paper(light, (values - paper) * gain, None, paper, gain)
+    if noise is not None:  # measured on the paper about the plane, in the ink image's units
+        scale = float(_median(gain[::3, ::3]))
+        noise = (noise[0] * scale, max(noise[1] * scale, 0.5))
+    return _Paper(light, (values - paper) * gain, noise, paper, gain)
 
 
-def _paper(values: np.ndarray) -> np.ndarray:
+def _paper(values: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
     """The paper under ink that is brighter than it: the opening, smoothed, or a plane where that misreads less.
 
     The opening cannot see paper narrower than its window: in a picture cut tight to a digit, or
     one mostly ink, it climbs onto the strokes and cuts them to fragments. A plane fitted to the
     paper's pixels (`_plane`) cannot follow a shadow's edge or a vignette. Each is judged by the
     same count (`_misfits`): the ink it would lose and the paper it would take for ink; the plane
-    replaces the opening only when it makes strictly fewer such errors.
+    replaces the opening when it makes no more of them and the paper lies on it within its noise
+    (`_flat_enough`). With the plane comes the paper's level and noise about it, measured on the
+    paper's own pixels; with the opening, None (`_noise` measures them on the ink image).
     """
     size = max(3, int(PAPER_WINDOW * values.shape[0]) | 1)
     opened = _window(_window(values, size, np.minimum), size, np.maximum)
@@ -315,12 +322,12 @@ def _paper(values: np.ndarray) -> np.ndarray:
     smoothed = _smooth(opened, max(3, size // 3))
     populations = _populations(values)
     if populations is None:
-        return smoothed
-    plane = _plane(values, populations)
+        return smoothed, None
+    plane, noise = _plane(values, populations)
     if _flat_enough(values, plane, populations) and (
             _misfits(values, plane, populations) <= _misfits(values, smoothed, populations)):
-        return plane
-    return smoothed
+        return plane, noise
+    return smoothed, None
 
 
 @dataclass
@@ -348,7 +355,7 @@ def _populations(values: np.ndarray) -> _Populations | None:
     return _Populations(~ink, ink, ~near, 0.5 * (float(_median(ordered[split:])) - base))
 
 
-def _plane(values: np.ndarray, populations: _Populations) -> np.ndarray:
+def _plane(values: np.ndarray, populations: _Populations) -> tuple[np.ndarray, tuple[float, float]]:
     """The plane under the paper's pixels: least squares on the paper away from the strokes, their edges clipped.
 
     Fitted to the lower population's pixels beyond the strokes' anti-aliased edges (`far`), then
@@ -356,7 +363,8 @@ def _plane(values: np.ndarray, populations: _Populations) -> np.ndarray:
     (the spread measured below it, where only the paper's noise is), as `_clipped` does for one
     level. A slope is fitted only along an axis the paper spreads over (PLANE_SPREAD); when almost
     no paper is clear of the strokes (a crop cut inside the ink's edges), the paper is one level:
-    that of the lowest PLANE_MIN_PIXELS pixels, all the picture shows of it.
+    that of the lowest PLANE_MIN_PIXELS pixels, all the picture shows of it. Returned with the
+    paper pixels' residual level and spread about it (`_spread`).
     """
     height, width = values.shape
     step = 2 if values.size >= 4 * SMALL_SAMPLE else 1  # a quarter of the pixels fit a plane as well
@@ -364,12 +372,14 @@ def _plane(values: np.ndarray, populations: _Populations) -> np.ndarray:
     chosen = populations.far[::step, ::step].ravel()
     if np.count_nonzero(chosen) < PLANE_MIN_PIXELS:
         lowest = np.sort(values, axis=None)[:PLANE_MIN_PIXELS]
-        return np.full(values.shape, float(_median(lowest)), np.float32)
+        level = float(_median(lowest))
+        return np.full(values.shape, level, np.float32), _spread(lowest - level)
     rows, cols = np.mgrid[0:height:step, 0:width:step]
     spans = [rows.ravel() / height - 0.5, cols.ravel() / width - 0.5]
     along = [float(span[chosen].std()) >= PLANE_SPREAD for span in spans]
     design = np.stack([np.ones(level.size), *(span for span, used in zip(spans, along) if used)], axis=1)
     fit = np.zeros(design.shape[1])
+    residual = level
     for _ in range(CLIP_ROUNDS):
         if np.count_nonzero(chosen) < PLANE_MIN_PIXELS:
             break
@@ -383,7 +393,7 @@ def _plane(values: np.ndarray, populations: _Populations) -> np.ndarray:
     slope_across = next(coefficients) if along[1] else 0.0
     plane = (fit[0] + slope_down * (np.arange(height) / height - 0.5)[:, None]
              + slope_across * (np.arange(width) / width - 0.5)[None, :])
-    return plane.astype(np.float32)
+    return plane.astype(np.float32), _spread(residual[chosen])
 
 
 def _flat_enough(values: np.ndarray, plane: np.ndarray, populations: _Populations) -> bool:
@@ -770,7 +780,7 @@ def _ink_crop(grey: np.ndarray, paper: _Paper, mask: np.ndarray | None, box: tup
         weight = paper.gain if mask is None else paper.gain * mask
         ink = ((crop if paper.light else 255.0 - crop) - enlarged(paper.level)) * enlarged(weight)
     # Full-resolution noise is about `down` times the analysis image's (area averaging divided it by that).
-    floor = max(0.25 * level, 3.0 * noise * max(down, across))
+    floor = max(CROP_FLOOR * level, 3.0 * noise * max(down, across))
     peak = max(level, floor + 1.0)
     # The digit is where the ink passes half its level; only that part is scaled to [0, 1].
     inked = ink > floor + 0.5 * (peak - floor)
