@@ -64,6 +64,10 @@ PAPER_WINDOW = 0.3
 # paper, they agree; in a crop cut tight, where the blocks are mostly ink, they were seen to
 # outweigh the wrong way by up to 20 times).
 POLARITY_EVIDENCE = 100.0
+# Ink is strokes: on average no wider than this fraction of the picture's longer side (a marker's
+# stroke is about a fifth of the digit's height); a wider upper population is a region (lit paper
+# beside a shadow, a table), and the picture is not split into paper and ink by level.
+MAX_STROKE = 0.2
 # A plane is fitted to the paper (`_plane`) while at least this many of its pixels are left.
 PLANE_MIN_PIXELS = 8
 # The plane is the paper only if the paper's pixels clear of the strokes spread about it by at most
@@ -112,8 +116,9 @@ BLOB_MARGIN = 2
 # along its strokes as far as they pass STROKE_CUT (hysteresis: `_strokes`).
 INK_CUT = 0.5
 STROKE_CUT = 0.25
-# In the crop, ink under this fraction of its level (or three times the noise) is paper.
-CROP_FLOOR = 0.1
+# In the crop, ink under this fraction of its level (or three times the noise) is paper (a tenth kept
+# a few more faint strokes of tight crops, +0.2 points, but let a shadow's edge into the digit).
+CROP_FLOOR = 0.25
 NO_DIGIT = "no digit found"
 # A picture whose longer side is under this many pixels is refused as too small to hold a digit:
 # the smallest handwritten-digit sets are 8x8 (and 16x16); a digit cut tight is read from 8 up.
@@ -341,7 +346,8 @@ class _Populations:
 
 
 def _populations(values: np.ndarray) -> _Populations | None:
-    """Paper and ink by Otsu's split (`_two_classes`), when the split shows two populations (TWO_POPULATIONS)."""
+    """Paper and ink by Otsu's split (`_two_classes`), when the split shows two populations (TWO_POPULATIONS)
+    and the upper one is strokes: no wider on average (`_stroke_width`) than MAX_STROKE of the picture."""
     ordered = np.sort(values, axis=None)
     if ordered.size < 4:
         return None
@@ -351,6 +357,8 @@ def _populations(values: np.ndarray) -> _Populations | None:
     threshold = ordered[split]
     base, _ = _clipped(ordered[:split])
     ink = values >= threshold
+    if _stroke_width(ink) > MAX_STROKE * max(values.shape):
+        return None  # the upper population is no strokes but a region: lit paper beside a shadow, a table
     near = _grow(ink.astype(np.float32), BLOB_MARGIN) > 0
     return _Populations(~ink, ink, ~near, 0.5 * (float(_median(ordered[split:])) - base))
 
