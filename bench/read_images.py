@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed runs per target case (0: skip)")
     parser.add_argument("--quick", action="store_true", help="10 pictures per kind and 10 timed runs per case")
     parser.add_argument("--against", metavar="REVISION",
-                        help="also time the preprocessing of `api` at this git revision, interleaved with this tree's")
+                        help="also read every picture through `api` at this git revision (accuracy, refusals, answers gained and lost) and time its preprocessing, interleaved with this tree's")
     args = parser.parse_args(argv)
     if args.quick:
         args.per_kind, args.timing_repeats = min(args.per_kind, 10), min(args.timing_repeats, 10)
