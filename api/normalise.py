@@ -593,24 +593,17 @@ class _Blobs:
 
 
 def _strokes(ink: np.ndarray, level: float) -> _Blobs:
-    """The blobs of ink, by hysteresis: connected where the ink passes STROKE_CUT of its level, kept where it passes INK_CUT.
+    """The blobs of ink, by hysteresis: connected where the ink passes STROKE_CUT of its level, weighed where it passes INK_CUT.
 
     A stroke fades along its length (a pen lifting, a thin bar of a 5, a small picture's
     area-averaged hairline): cut at half the ink's level alone, it falls apart into pieces, the
     small ones are taken for specks and the digit is read from a fragment. Joined at the lower cut,
-    they stay one blob; a blob that never reaches INK_CUT (faint paper texture, a shadow's edge)
-    weighs nothing, as if it were not there.
+    they stay one blob. Each blob weighs only its ink above INK_CUT: faint, broad marks (paper
+    texture, a shadow's soft edge) would otherwise gain far more weight from the lower cut than
+    strokes do, and a blob that never reaches INK_CUT weighs nothing, as if it were not there.
     """
-    blobs = _components(ink > STROKE_CUT * level, ink)
-    rows, starts, ends = blobs.runs
-    width = blobs.shape[1]
-    flat = np.append(ink.ravel(), np.float32(0))
-    bounds = np.stack((rows * width + starts, rows * width + ends), axis=1).ravel()
-    peaks = np.maximum.reduceat(flat, bounds)[0::2]
-    strong = np.zeros(len(blobs.mass), bool)
-    strong[blobs.label[peaks > INK_CUT * level]] = True
-    blobs.mass = np.where(strong, blobs.mass, 0.0)
-    return blobs
+    strong = np.where(ink > INK_CUT * level, ink, np.float32(0))
+    return _components(ink > STROKE_CUT * level, strong)
 
 
 def _components(mask: np.ndarray, ink: np.ndarray) -> _Blobs:
