@@ -54,9 +54,39 @@ ANALYSIS_SIZE = 96
 PAPER_CELLS = 5
 # Paper whose coarse block medians all lie within this many grey levels of one level is flat.
 FLAT = 0.5
-# Width of the opening that estimates the paper, as a fraction of the image's shorter side: wider
-# than the thickest marker stroke of a digit filling the image (about a fifth of its height).
+# Width of the opening that estimates the paper, as a fraction of the image's height: wider than
+# the thickest marker stroke (about a fifth of the digit's height) of an upright digit as tall as
+# the image, whatever its width (a 1 cut tight to its ink is 3-4 times taller than wide, and its
+# stroke most of its width: a fraction of the shorter side would follow the stroke).
 PAPER_WINDOW = 0.3
+# When the frame and the block medians disagree on the ink's polarity, the block medians win only
+# when one side's departures outweigh the other's this many times (on a page, with the frame as
+# paper, they agree; in a crop cut tight, where the blocks are mostly ink, they were seen to
+# outweigh the wrong way by up to 20 times).
+POLARITY_EVIDENCE = 100.0
+# Ink is strokes: on average no wider than this fraction of the picture's longer side (a marker's
+# stroke is about a fifth of the digit's height); a wider upper population is a region (lit paper
+# beside a shadow, a table), and the picture is not split into paper and ink by level.
+MAX_STROKE = 0.2
+# A plane is fitted to the paper (`_plane`) while at least this many of its pixels are left.
+PLANE_MIN_PIXELS = 8
+# The plane is the paper only if the paper's pixels clear of the strokes spread about it by at most
+# PLANE_FIT times the picture's pixel noise plus PLANE_SLACK grey levels.
+PLANE_FIT, PLANE_SLACK = 2.0, 1.0
+# ...and fits a slope along an axis only where the paper's pixels spread over it this much (the
+# standard deviation of their coordinates, in heights or widths: 0.29 for paper all over it).
+PLANE_SPREAD = 0.1
+# The light's gain is measured on paper at least this fraction of the picture's brightest level.
+GAIN_FLOOR = 0.25
+# Images with fewer pixels than 4 x this are sampled whole for the paper's noise.
+SMALL_SAMPLE = 256
+# Pixels may be two populations (paper and ink) when a two-way split explains this share of their
+# variance: Gaussian noise alone, split anywhere, explains at most 2/pi (0.64) of it; a page with
+# 0.5 % of its pixels as ink, 150 levels above paper of noise sigma 5, 0.82; a digit cut tight to
+# its ink, with as much ink as paper and strokes of MNIST's graded ink, 0.76 (the lowest seen).
+TWO_POPULATIONS = 0.7
+# The paper's pixels are clipped at this many spreads above their median, this many times.
+CLIP, CLIP_ROUNDS = 2.0, 8
 # The digit is brought to this size to measure and adjust its strokes before the final reduction.
 STROKE_SIZE = 4 * BOX
 # MNIST's median stroke width in its 20x20 box (ink over half intensity), measured on the test set
@@ -73,13 +103,26 @@ MIN_CONTRAST = 24.0
 MIN_SIGNAL_TO_NOISE = 6.0
 # A blob is a speck, not part of the digit, below this fraction of the digit's main blob's ink.
 SPECK = 0.04
-# Blobs touching the border are most often paper edges or shadows; their ink counts this much.
+# A blob that runs along a border as a band (a page edge, a table, a shadow down one side, a ruled
+# line: `_page_edges`) counts BORDER_WEIGHT squared of its ink, and is never kept beside the digit.
 BORDER_WEIGHT = 0.25
+# Such a band spans more than EDGE_SPAN of the border's length and is at most BAND_DEPTH of its
+# length thick.
+EDGE_SPAN = 0.6
+BAND_DEPTH = 0.35
 # The kept blobs' mask is grown by this many analysis pixels: their soft edges, faint bits of stroke.
 BLOB_MARGIN = 2
-# Ink is where the ink image passes this fraction of the ink's own level.
+# Ink is where the ink image passes this fraction of the ink's own level; a blob of it extends
+# along its strokes as far as they pass STROKE_CUT (hysteresis: `_strokes`).
 INK_CUT = 0.5
+STROKE_CUT = 0.25
+# In the crop, ink under this fraction of its level (or three times the noise) is paper (a tenth kept
+# a few more faint strokes of tight crops, +0.2 points, but let a shadow's edge into the digit).
+CROP_FLOOR = 0.25
 NO_DIGIT = "no digit found"
+# A picture whose longer side is under this many pixels is refused as too small to hold a digit:
+# the smallest handwritten-digit sets are 8x8 (and 16x16); a digit cut tight is read from 8 up.
+MIN_SIDE = 8
 
 
 class NoDigit(InvalidRequest):
@@ -107,11 +150,15 @@ class _Paper:
 def to_mnist(grey: np.ndarray) -> np.ndarray:
     """Grey levels (0-255: uint8 as decoded, or float) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
     grey = np.asarray(grey)
+    if max(grey.shape) < MIN_SIDE:
+        height, width = grey.shape
+        raise InvalidRequest(f"the image is {width}x{height} pixels: too small to hold a digit "
+                             f"(its longer side must be at least {MIN_SIDE} pixels)")
     if grey.dtype != np.uint8:  # decoded pictures stay uint8: only the analysis copy and the crop become floats
         grey = grey.astype(np.float32, copy=False)
     paper = _find_paper(_reduce(grey))
     level, noise = _ink_level(paper.ink, paper.noise)
-    blobs = _components(paper.ink > INK_CUT * level, paper.ink)
+    blobs = _strokes(paper.ink, level)
     box, kept = _digit_box(blobs)
     if grey.shape == (SIZE, SIZE):
         grey = grey.astype(np.float32, copy=False)
@@ -167,44 +214,216 @@ def _window(values: np.ndarray, size: int, reduce: np.ufunc) -> np.ndarray:
 def _find_paper(small: np.ndarray) -> _Paper:
     """The paper and the ink above it, with the ink's polarity.
 
-    The paper is most of the picture, so a coarse local median follows it (lighting included);
-    the strokes depart from it one way, while noise, JPEG ringing and shadow edges depart both
-    ways alike, so comparing the two sides' departures has a wide margin. On flat paper the
-    local median is the paper's one level, and the ink is the departure from it.
+    On a page the paper is most of the picture, so a coarse local median follows it (lighting
+    included); the strokes depart from it one way, while noise, JPEG ringing and shadow edges depart
+    both ways alike, so comparing the two sides' departures has a wide margin. In a picture cut
+    tight to the digit the blocks are as much ink as paper and their medians follow the ink; what
+    still surrounds the digit there is the picture's frame (`_frame_says_light`). The two agree on
+    a page; when they disagree, the block medians win only with overwhelming evidence
+    (POLARITY_EVIDENCE). On flat paper the local median is the paper's one level, and the ink is
+    the departure from it.
     """
     blocks = _Blocks(small)
+    frame = _frame(small)
     flat = _flat_level(blocks)
+    if flat is not None and abs(float(_median(frame)) - flat) > FLAT:
+        flat = None  # the blocks' common level is not the frame's: ink filling most of the blocks, not paper
     local = flat if flat is not None else blocks.local_median()
     departure = small - local
-    base, spread = _noise(departure)
-    light = _strength(departure - base, spread) > _strength(base - departure, spread)
+    if flat is not None:  # most of every neighbourhood is paper: the departures' median and spread are the paper's
+        base, spread = _spread(departure[::2, ::2])
+    else:
+        base, spread = float(_median(departure[::2, ::2])), _pixel_noise(small)
+    lighter, darker = _strength(departure - base, spread), _strength(base - departure, spread)
+    light = lighter > darker
+    if flat is None and light != _frame_says_light(small, frame):
+        if max(lighter, darker) < POLARITY_EVIDENCE * (min(lighter, darker) + spread):
+            light = not light
     if flat is not None:
-        # The ink is the departure itself, or its negative: so are its paper level and noise.
+        # The ink is the departure itself, or its negative.
         if light:
             return _Paper(True, departure, (base, spread), flat)
         return _Paper(False, -departure, (-base, spread), 255.0 - flat)
     return _ink_on_uneven_paper(small, light)
 
 
+def _frame(small: np.ndarray) -> np.ndarray:
+    """The picture's outermost ring of pixels."""
+    if min(small.shape) < 3:
+        return small.ravel()
+    return np.concatenate([small[0], small[-1], small[1:-1, 0], small[1:-1, -1]])
+
+
+def _frame_says_light(small: np.ndarray, frame: np.ndarray) -> bool:
+    """Whether the ink is lighter than the paper, taking the paper to be what most of the frame is.
+
+    The ink is the picture's extreme farther from the frame's level: its strongest pixels (as
+    `_ink_level` measures them) on each side are compared.
+    """
+    level = float(_median(frame))
+    ordered = np.sort(small, axis=None)
+    count = _strongest_count(ordered.size)
+    return float(_median(ordered[ordered.size - count:])) - level > level - float(_median(ordered[:count]))
+
+
+def _spread(values: np.ndarray) -> tuple[float, float]:
+    """Median and robust standard deviation (1.4826 median absolute deviations, at least 0.5) of values."""
+    base = float(_median(values))
+    return base, max(1.4826 * float(_median(np.abs(values - base))), 0.5)
+
+
+def _pixel_noise(values: np.ndarray) -> float:
+    """The picture's noise (a robust standard deviation) from differences of neighbouring pixels.
+
+    Paper and the inside of strokes are both smooth, so this does not grow with the share of the
+    picture that is ink (a median over the pixels does); only stroke edges depart. Differences
+    across and down are measured apart and the smaller taken: noise is the same both ways, while a
+    picture that is mostly strokes running one way (a 1 cut tight to its ink is edges from side to
+    side) has edges in every difference across them and few along them.
+    """
+    estimates = []
+    if values.shape[1] > 1:
+        estimates.append(float(_median(np.abs(values[:, 1::2] - values[:, :-1:2]))))
+    if values.shape[0] > 1:
+        estimates.append(float(_median(np.abs(values[1::2] - values[:-1:2]))))
+    return max(1.4826 * min(estimates, default=0.0) / float(np.sqrt(2.0)), 0.5)
+
+
 def _ink_on_uneven_paper(small: np.ndarray, light: bool) -> _Paper:
     """Ink above an opening of the paper, relative to the light there.
 
     Light multiplies paper and ink alike, so ink is measured relative to the paper's brightness
-    where it lies: a stroke in a shadow is as strong as one in the light.
+    where it lies: a stroke in a shadow is as strong as one in the light. Paper much darker than
+    the picture's brightest (a black board, the dark paper of a negative) shows the light too
+    faintly to measure: its brightness is floored at GAIN_FLOOR of the brightest level, else the
+    noise and error of its estimate would scale the strokes at random.
     """
     values = small if light else 255.0 - small
-    paper = _paper(values)
-    brightness = np.maximum(paper if light else 255.0 - paper, MIN_CONTRAST)
+    paper, noise = _paper(values)
+    ordered = np.sort(small, axis=None)
+    brightest = float(_median(ordered[ordered.size - _strongest_count(ordered.size):]))
+    brightness = np.maximum(paper if light else 255.0 - paper, max(MIN_CONTRAST, GAIN_FLOOR * brightest))
     gain = (float(_median(brightness[::3, ::3])) / brightness).astype(np.float32)
-    return _Paper(light, (values - paper) * gain, None, paper, gain)
+    if noise is not None:  # measured on the paper about the plane, in the ink image's units
+        scale = float(_median(gain[::3, ::3]))
+        noise = (noise[0] * scale, max(noise[1] * scale, 0.5))
+    return _Paper(light, (values - paper) * gain, noise, paper, gain)
 
 
-def _paper(values: np.ndarray) -> np.ndarray:
-    """The paper under ink that is brighter than it: the opening, smoothed."""
-    size = max(3, int(PAPER_WINDOW * min(values.shape)) | 1)
+def _paper(values: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """The paper under ink that is brighter than it: the opening, smoothed, or a plane where that misreads less.
+
+    The opening cannot see paper narrower than its window: in a picture cut tight to a digit, or
+    one mostly ink, it climbs onto the strokes and cuts them to fragments. A plane fitted to the
+    paper's pixels (`_plane`) cannot follow a shadow's edge or a vignette. Each is judged by the
+    same count (`_misfits`): the ink it would lose and the paper it would take for ink; the plane
+    replaces the opening when it makes no more of them and the paper lies on it within its noise
+    (`_flat_enough`). With the plane comes the paper's level and noise about it, measured on the
+    paper's own pixels; with the opening, None (`_noise` measures them on the ink image).
+    """
+    size = max(3, int(PAPER_WINDOW * values.shape[0]) | 1)
     opened = _window(_window(values, size, np.minimum), size, np.maximum)
     # The opening is blocky at its corners; averaging over a third of its width smooths it.
-    return _smooth(opened, max(3, size // 3))
+    smoothed = _smooth(opened, max(3, size // 3))
+    populations = _populations(values)
+    if populations is None:
+        return smoothed, None
+    plane, noise = _plane(values, populations)
+    if _flat_enough(values, plane, populations) and (
+            _misfits(values, plane, populations) <= _misfits(values, smoothed, populations)):
+        return plane, noise
+    return smoothed, None
+
+
+@dataclass
+class _Populations:
+    """A picture's pixels split in two, paper below and ink above (`_populations`)."""
+
+    paper: np.ndarray  # bool: the lower population
+    ink: np.ndarray  # bool: the upper population
+    far: np.ndarray  # bool: paper farther than BLOB_MARGIN pixels from any ink (no anti-aliased edge)
+    half: float  # half the ink's height above the paper
+
+
+def _populations(values: np.ndarray) -> _Populations | None:
+    """Paper and ink by Otsu's split (`_two_classes`), when the split shows two populations (TWO_POPULATIONS)
+    and the upper one is strokes: no wider on average (`_stroke_width`) than MAX_STROKE of the picture."""
+    ordered = np.sort(values, axis=None)
+    if ordered.size < 4:
+        return None
+    split, explained = _two_classes(ordered)
+    if explained < TWO_POPULATIONS:
+        return None  # one population: noise or light alone, nothing to tell paper from ink by
+    threshold = ordered[split]
+    base, _ = _clipped(ordered[:split])
+    ink = values >= threshold
+    if _stroke_width(ink) > MAX_STROKE * max(values.shape):
+        return None  # the upper population is no strokes but a region: lit paper beside a shadow, a table
+    near = _grow(ink.astype(np.float32), BLOB_MARGIN) > 0
+    return _Populations(~ink, ink, ~near, 0.5 * (float(_median(ordered[split:])) - base))
+
+
+def _plane(values: np.ndarray, populations: _Populations) -> tuple[np.ndarray, tuple[float, float]]:
+    """The plane under the paper's pixels: least squares on the paper away from the strokes, their edges clipped.
+
+    Fitted to the lower population's pixels beyond the strokes' anti-aliased edges (`far`), then
+    refitted CLIP_ROUNDS times to those within CLIP residual spreads above the residuals' median
+    (the spread measured below it, where only the paper's noise is), as `_clipped` does for one
+    level. A slope is fitted only along an axis the paper spreads over (PLANE_SPREAD); when almost
+    no paper is clear of the strokes (a crop cut inside the ink's edges), the paper is one level:
+    that of the lowest PLANE_MIN_PIXELS pixels, all the picture shows of it. Returned with the
+    paper pixels' residual level and spread about it (`_spread`).
+    """
+    height, width = values.shape
+    step = 2 if values.size >= 4 * SMALL_SAMPLE else 1  # a quarter of the pixels fit a plane as well
+    level = values[::step, ::step].astype(np.float64).ravel()
+    chosen = populations.far[::step, ::step].ravel()
+    if np.count_nonzero(chosen) < PLANE_MIN_PIXELS:
+        lowest = np.sort(values, axis=None)[:PLANE_MIN_PIXELS]
+        level = float(_median(lowest))
+        return np.full(values.shape, level, np.float32), _spread(lowest - level)
+    rows, cols = np.mgrid[0:height:step, 0:width:step]
+    spans = [rows.ravel() / height - 0.5, cols.ravel() / width - 0.5]
+    along = [float(span[chosen].std()) >= PLANE_SPREAD for span in spans]
+    design = np.stack([np.ones(level.size), *(span for span, used in zip(spans, along) if used)], axis=1)
+    fit = np.zeros(design.shape[1])
+    residual = level
+    for _ in range(CLIP_ROUNDS):
+        if np.count_nonzero(chosen) < PLANE_MIN_PIXELS:
+            break
+        picked = design[chosen]
+        fit = np.linalg.solve(picked.T @ picked, picked.T @ level[chosen])
+        residual = level - design @ fit
+        base, spread = _lower_level_and_spread(np.sort(residual[chosen]))
+        chosen = chosen & (residual <= base + CLIP * spread)
+    coefficients = iter(fit[1:])
+    slope_down = next(coefficients) if along[0] else 0.0
+    slope_across = next(coefficients) if along[1] else 0.0
+    plane = (fit[0] + slope_down * (np.arange(height) / height - 0.5)[:, None]
+             + slope_across * (np.arange(width) / width - 0.5)[None, :])
+    return plane.astype(np.float32), _spread(residual[chosen])
+
+
+def _flat_enough(values: np.ndarray, plane: np.ndarray, populations: _Populations) -> bool:
+    """Whether the paper clear of the strokes lies on `plane` to within its noise (PLANE_FIT, PLANE_SLACK).
+
+    Measured on every such pixel, not only those the fit kept: under a shadow's edge or a
+    vignette they stray from any plane by far more than the picture's pixel noise (and there the
+    two populations may be lit and shadowed paper, not paper and ink).
+    """
+    residual = (values - plane)[populations.far]
+    if residual.size < PLANE_MIN_PIXELS:
+        return True  # nothing clear of the strokes to contradict one level
+    _, spread = _spread(residual)
+    return spread <= PLANE_FIT * _pixel_noise(values) + PLANE_SLACK
+
+
+def _misfits(values: np.ndarray, paper: np.ndarray, populations: _Populations) -> int:
+    """How many pixels a paper estimate misreads: ink it leaves under half the ink's height, far paper it puts over."""
+    departure = values - paper
+    lost = np.count_nonzero(populations.ink & (departure < populations.half))
+    invented = np.count_nonzero(populations.far & (departure > populations.half))
+    return lost + invented
 
 
 def _smooth(values: np.ndarray, size: int) -> np.ndarray:
@@ -283,17 +502,75 @@ def _strength(ink: np.ndarray, spread: float) -> float:
 
 
 def _noise(ink: np.ndarray) -> tuple[float, float]:
-    """The paper's level and spread in an ink image (median and robust standard deviation)."""
-    sample = ink[::2, ::2]  # a quarter of the pixels estimate both as well, in a quarter of the time
-    base = float(_median(sample))
-    spread = 1.4826 * float(_median(np.abs(sample - base)))
-    return base, max(spread, 0.5)
+    """The paper's level and spread in an ink image (median and robust standard deviation of the paper's pixels).
+
+    The paper is not always most of the picture (a digit cut tight to its ink may be mostly ink), so
+    the pixels are first split in two (Otsu's threshold, which maximises the variance between the
+    two sides). When the split explains most of their variance (TWO_POPULATIONS; noise alone, split
+    anywhere, explains 2/pi of it) and the upper side's median stands MIN_SIGNAL_TO_NOISE of the
+    lower side's spreads above it, there are two populations, paper below and ink above, and the
+    paper is the lower; otherwise (a blank page, noise alone) every pixel is. The anti-aliased
+    edges of the strokes, which lie between the two, are clipped off the paper's top (sigma
+    clipping, CLIP spreads above its median, CLIP_ROUNDS times).
+    """
+    sample = ink[::2, ::2] if ink.size >= 4 * SMALL_SAMPLE else ink  # a quarter of the pixels estimate both as well
+    ordered = np.sort(sample, axis=None)
+    if ordered.size >= 4:
+        split, explained = _two_classes(ordered)
+        if explained >= TWO_POPULATIONS:
+            base, spread = _clipped(ordered[:split])
+            # Where the paper is a few pixels between wide anti-aliased edges (a tiny picture mostly
+            # ink), neighbouring pixels tell its noise better than their levels do.
+            spread = min(spread, _pixel_noise(ink))
+            # ...and the upper population stands clearly above the lower: it is ink.
+            if float(_median(ordered[split:])) - base >= MIN_SIGNAL_TO_NOISE * spread:
+                return base, spread
+    return _clipped(ordered)
+
+
+def _clipped(ordered: np.ndarray) -> tuple[float, float]:
+    """The paper's level and spread in sorted values whose top may hold ink and stroke edges.
+
+    The spread is measured below the median only (1.4826 times the median deviation of the values
+    under it: the standard deviation for symmetric noise), where no ink is; values more than CLIP
+    spreads above the median are clipped off, CLIP_ROUNDS times (sigma clipping), which walks the
+    median down off the strokes' anti-aliased edges onto the paper.
+    """
+    for _ in range(CLIP_ROUNDS):
+        base, spread = _lower_level_and_spread(ordered)
+        ordered = ordered[:max(1, int(np.searchsorted(ordered, base + CLIP * spread, "right")))]
+    return _lower_level_and_spread(ordered)
+
+
+def _lower_level_and_spread(ordered: np.ndarray) -> tuple[float, float]:
+    """Median of sorted values, and their robust standard deviation measured below it (at least 0.5)."""
+    base = float(_median(ordered))
+    below = ordered[:(ordered.size + 1) // 2]
+    return base, max(1.4826 * float(_median(base - below)), 0.5)
+
+
+def _two_classes(ordered: np.ndarray) -> tuple[int, float]:
+    """Otsu's split of sorted values: how many fall in the lower class, and the share of their variance it explains."""
+    values = ordered.astype(np.float64)
+    total = np.cumsum(values)
+    count = np.arange(1, values.size, dtype=np.float64)  # the lower class's size at each split
+    lower_mean = total[:-1] / count
+    upper_mean = (total[-1] - total[:-1]) / (values.size - count)
+    between = count * (values.size - count) * (upper_mean - lower_mean) ** 2 / values.size ** 2
+    best = int(np.argmax(between))
+    variance = float(values.var())
+    return best + 1, float(between[best]) / variance if variance > 0 else 0.0
+
+
+def _strongest_count(size: int) -> int:
+    """How many of a picture's pixels are its strongest, whose median is the ink's level."""
+    return min(size, max(16, size // 500))  # a tiny picture (1x1, 2x2) has fewer pixels than 16
 
 
 def _ink_level(ink: np.ndarray, noise: tuple[float, float] | None = None) -> tuple[float, float]:
     """The ink's own level (of its strongest pixels) and the paper's noise; NoDigit if no ink stands out."""
     base, spread = noise if noise is not None else _noise(ink)
-    count = min(ink.size, max(16, ink.size // 500))  # a tiny picture (1x1, 2x2) has fewer pixels than 16
+    count = _strongest_count(ink.size)
     strongest = np.sort(ink, axis=None)[ink.size - count:]  # (np.partition is slow on many equal values)
     level = float(_median(strongest)) - base
     if level < max(MIN_CONTRAST, MIN_SIGNAL_TO_NOISE * spread):
@@ -313,6 +590,20 @@ class _Blobs:
     bottom: np.ndarray  # exclusive
     left: np.ndarray
     right: np.ndarray  # exclusive
+
+
+def _strokes(ink: np.ndarray, level: float) -> _Blobs:
+    """The blobs of ink, by hysteresis: connected where the ink passes STROKE_CUT of its level, weighed where it passes INK_CUT.
+
+    A stroke fades along its length (a pen lifting, a thin bar of a 5, a small picture's
+    area-averaged hairline): cut at half the ink's level alone, it falls apart into pieces, the
+    small ones are taken for specks and the digit is read from a fragment. Joined at the lower cut,
+    they stay one blob. Each blob weighs only its ink above INK_CUT: faint, broad marks (paper
+    texture, a shadow's soft edge) would otherwise gain far more weight from the lower cut than
+    strokes do, and a blob that never reaches INK_CUT weighs nothing, as if it were not there.
+    """
+    strong = np.where(ink > INK_CUT * level, ink, np.float32(0))
+    return _components(ink > STROKE_CUT * level, strong)
 
 
 def _components(mask: np.ndarray, ink: np.ndarray) -> _Blobs:
@@ -360,11 +651,45 @@ def _components(mask: np.ndarray, ink: np.ndarray) -> _Blobs:
                   rows[is_root], bottom, left, right)
 
 
+def _page_edges(blobs: _Blobs) -> np.ndarray:
+    """Which blobs are a page's edge, a table, a shadow down one side or a ruled line rather than ink of the digit.
+
+    Touching the border says nothing by itself: a digit cut tight to its ink touches one to four
+    sides, and one hanging over the edge runs off it. What such a thing does that a digit does not
+    is run *along* a border it touches, as a band: over most of that border's length (EDGE_SPAN),
+    thin across it (BAND_DEPTH of its length), and farther along it than all the rest of the ink
+    (a digit's own stroke along the edge of a tight crop, a 5's bar or a 2's base, spans no more
+    than the digit does).
+    """
+    height, width = blobs.shape
+    tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
+    across = (blobs.top == 0) | (blobs.bottom == height)  # touches a horizontal border...
+    down = (blobs.left == 0) | (blobs.right == width)  # ...a vertical one
+    band_across = across & (wide > EDGE_SPAN * width) & (tall < BAND_DEPTH * wide)
+    band_down = down & (tall > EDGE_SPAN * height) & (wide < BAND_DEPTH * tall)
+    candidates = np.flatnonzero(band_across | band_down)
+    edges = np.zeros(len(blobs.mass), bool)
+    if len(candidates) == 0:
+        return edges
+    ink = blobs.mass >= SPECK * blobs.mass.max()  # the rest of the ink, specks aside
+    for blob in candidates.tolist():
+        rest = ink.copy()
+        rest[blob] = False
+        if not rest.any():
+            continue  # nothing else to be the digit
+        if band_across[blob] and wide[blob] > blobs.right[rest].max() - blobs.left[rest].min():
+            edges[blob] = True
+        if band_down[blob] and tall[blob] > blobs.bottom[rest].max() - blobs.top[rest].min():
+            edges[blob] = True
+    return edges
+
+
 def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """Top, bottom, left, right (exclusive) of the digit in the analysis image, and which blobs are kept."""
     height, width = blobs.shape
     tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
-    weight = _weights(blobs)
+    edges = _page_edges(blobs)
+    weight = _weights(blobs, edges)
     main = int(np.argmax(weight))
     extent = max(int(tall[main]), int(wide[main]))
     if extent < max(2, max(height, width) // 25):
@@ -372,29 +697,22 @@ def _digit_box(blobs: _Blobs) -> tuple[tuple[int, int, int, int], np.ndarray]:
     reach = 0.3 * extent
     kept = ((blobs.top < blobs.bottom[main] + reach) & (blobs.bottom > blobs.top[main] - reach)
             & (blobs.left < blobs.right[main] + reach) & (blobs.right > blobs.left[main] - reach)
-            & (weight >= SPECK * blobs.mass[main]) & (weight >= BORDER_WEIGHT * blobs.mass))
+            & (weight >= SPECK * blobs.mass[main]) & ~edges)
     kept[main] = True
     box = (int(blobs.top[kept].min()), int(blobs.bottom[kept].max()),
            int(blobs.left[kept].min()), int(blobs.right[kept].max()))
     return box, kept
 
 
-def _weights(blobs: _Blobs) -> np.ndarray:
-    """Each blob's ink, discounted where it is cut by the border.
+def _weights(blobs: _Blobs, edges: np.ndarray | None = None) -> np.ndarray:
+    """Each blob's ink, discounted (BORDER_WEIGHT squared) when it is a page edge (`_page_edges`).
 
-    Blobs cut by the border are most often paper edges, a table, a shadow or a ruled line:
-    they count less, and those running along a border they touch for most of its length count
-    little. Running *away* from the border is what a digit hanging over the edge does (a 7's stem
-    cut by the bottom edge): such a blob keeps the lesser discount, so a small detached part of the
-    digit (its serif) cannot outweigh it.
+    `edges` is `_page_edges(blobs)`, computed here when not given. A blob merely touching the border
+    (a digit cut tight to its ink, or hanging over the edge) keeps all its weight.
     """
-    height, width = blobs.shape
-    tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
-    top, bottom = blobs.top == 0, blobs.bottom == height
-    left, right = blobs.left == 0, blobs.right == width
-    touches = top | bottom | left | right
-    long = ((top | bottom) & (wide > 0.6 * width)) | ((left | right) & (tall > 0.6 * height))
-    return blobs.mass * np.where(touches, np.where(long, BORDER_WEIGHT * BORDER_WEIGHT, BORDER_WEIGHT), 1.0)
+    if edges is None:
+        edges = _page_edges(blobs)
+    return blobs.mass * np.where(edges, BORDER_WEIGHT * BORDER_WEIGHT, 1.0)
 
 
 def _paint(blobs: _Blobs, kept: np.ndarray) -> np.ndarray:
@@ -463,7 +781,7 @@ def _ink_crop(grey: np.ndarray, paper: _Paper, mask: np.ndarray | None, box: tup
         weight = paper.gain if mask is None else paper.gain * mask
         ink = ((crop if paper.light else 255.0 - crop) - enlarged(paper.level)) * enlarged(weight)
     # Full-resolution noise is about `down` times the analysis image's (area averaging divided it by that).
-    floor = max(0.25 * level, 3.0 * noise * max(down, across))
+    floor = max(CROP_FLOOR * level, 3.0 * noise * max(down, across))
     peak = max(level, floor + 1.0)
     # The digit is where the ink passes half its level; only that part is scaled to [0, 1].
     inked = ink > floor + 0.5 * (peak - floor)

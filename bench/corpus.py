@@ -272,6 +272,98 @@ def chalkboard(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     return encode(_noisy(rgb, float(rng.uniform(2, 5)), rng), "JPEG", quality=int(rng.integers(70, 93)))
 
 
+# ---------------------------------------------------------------- tight crops
+
+# A tight crop is cut at this much of the ink's peak: where a form pipeline's binarisation says ink.
+TIGHT_INK = 0.2
+# Digits are made this many times larger before shearing and cutting (sub-pixel cuts, smooth shear).
+TIGHT_SCALE = 8
+# The shear of a deslant is capped at this (x per y): MNIST's slants stay well inside it.
+MAX_SHEAR = 1.0
+
+
+def deslant(digit: np.ndarray) -> np.ndarray:
+    """The 28x28 digit sheared so its principal axis is vertical, by its image moments (uint8).
+
+    x' = x + s (y - cy) with s = -mu11 / mu02: the shear that zeroes the second moment mu11 (the
+    classic deslant of handwriting recognition). Bicubic, on a frame wide enough to keep every stroke.
+    """
+    ink = digit.astype(np.float64)
+    total = ink.sum()
+    if total <= 0:
+        return digit
+    rows, cols = np.mgrid[0:28, 0:28]
+    cy, cx = (ink * rows).sum() / total, (ink * cols).sum() / total
+    mu02 = (ink * (rows - cy) ** 2).sum() / total
+    mu11 = (ink * (rows - cy) * (cols - cx)).sum() / total
+    shear = float(np.clip(mu11 / mu02, -MAX_SHEAR, MAX_SHEAR)) if mu02 > 0 else 0.0
+    pad = 14
+    image = Image.fromarray(np.pad(digit, pad))
+    centre = cy + pad
+    # PIL's affine maps each output (x, y) to the input (a x + b y + c, d x + e y + f).
+    sheared = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -shear * centre, 0, 1, 0),
+                              Image.Resampling.BICUBIC)
+    return np.asarray(sheared)
+
+
+def tight_crop(digit: np.ndarray, rng: np.random.Generator, size_range: tuple[int, int] = (16, 64)) -> np.ndarray:
+    """Ink in [0, 1]: the digit cut tight to its ink box, or to a box 1-2 pixels larger on some sides.
+
+    The crop's longer side is 16-64 px. 1-4 of its sides (at random) are cut exactly at the ink's
+    box (the ink touches them, and its anti-aliased edge beyond the box is cut off); the others
+    leave 1 or 2 pixels of paper. Area-reduced from TIGHT_SCALE times MNIST's size, as a scanner does.
+    """
+    large = np.asarray(Image.fromarray(digit).resize((digit.shape[1] * TIGHT_SCALE, digit.shape[0] * TIGHT_SCALE),
+                                                     Image.Resampling.BICUBIC), np.float32).clip(0, 255) / 255.0
+    rows, cols = np.nonzero(large > TIGHT_INK * large.max())
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    longer = int(rng.integers(size_range[0], size_range[1] + 1))
+    scale = longer / max(bottom - top, right - left)  # output pixels per large pixel
+    touching = rng.permutation(4)[:int(rng.integers(1, 5))]
+    margins = [0.0 if side in touching else float(rng.integers(1, 3)) / scale for side in range(4)]
+    pad = int(np.ceil(max(margins))) + 1
+    padded = Image.fromarray(np.pad(large, pad), "F")
+    region = (left + pad - margins[2], top + pad - margins[0], right + pad + margins[3], bottom + pad + margins[1])
+    size = (max(1, round((region[2] - region[0]) * scale)), max(1, round((region[3] - region[1]) * scale)))
+    return np.asarray(padded.resize(size, Image.Resampling.BOX, box=region), np.float32).clip(0, 1)
+
+
+def _tight(digit: np.ndarray, rng: np.random.Generator, light_on_dark: bool, noisy: bool) -> bytes:
+    """A tight crop as grey PNG (clean) or with scanner noise (sigma 2-8) and JPEG 60-95."""
+    ink = tight_crop(digit, rng)[..., np.newaxis]
+    paper, pen = float(rng.uniform(200, 250)), float(rng.uniform(10, 70))
+    if light_on_dark:
+        paper, pen = 255.0 - paper, 255.0 - pen
+    if not noisy:
+        return encode(_noisy(_paper(ink[..., 0], paper, pen), 0.0, rng))
+    return _scanned(ink[..., 0], rng, paper, pen, float(rng.uniform(2, 8)), int(rng.integers(60, 96)))
+
+
+def tight_dark_on_light(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A form's digit box cut tight to the ink (touching 1-4 sides), 16-64 px, dark on light, clean PNG."""
+    return _tight(digit, rng, light_on_dark=False, noisy=False)
+
+
+def tight_scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The tight crop scanned: dark on light, noise sigma 2-8, JPEG 60-95."""
+    return _tight(digit, rng, light_on_dark=False, noisy=True)
+
+
+def tight_light_on_dark(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The tight crop light on dark (a negative, a dark-mode form), clean PNG or noise and JPEG."""
+    return _tight(digit, rng, light_on_dark=True, noisy=bool(rng.random() < 0.5))
+
+
+def tight_deslanted(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The tight crop of the deslanted digit (sheared upright by moments), dark on light, clean PNG."""
+    return _tight(deslant(digit), rng, light_on_dark=False, noisy=False)
+
+
+def tight_deslanted_scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The deslanted tight crop scanned (noise and JPEG), dark on light or light on dark."""
+    return _tight(deslant(digit), rng, light_on_dark=bool(rng.random() < 0.5), noisy=True)
+
+
 KINDS: dict[str, Kind] = {
     "canvas_white": canvas_white,
     "canvas_transparent": canvas_transparent,
@@ -286,6 +378,12 @@ KINDS: dict[str, Kind] = {
     "rotated": rotated,
     "specks": specks,
     "chalkboard": chalkboard,
+    # Appended last: sample_rng and digit_indices use a kind's place here, so the kinds above keep their pictures.
+    "tight_dark_on_light": tight_dark_on_light,
+    "tight_scan": tight_scan,
+    "tight_light_on_dark": tight_light_on_dark,
+    "tight_deslanted": tight_deslanted,
+    "tight_deslanted_scan": tight_deslanted_scan,
 }
 
 

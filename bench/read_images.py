@@ -1,13 +1,14 @@
-"""How well the API reads pictures of digits: a corpus of 13 kinds made from MNIST test digits.
+"""How well the API reads pictures of digits: a corpus of 18 kinds made from MNIST test digits.
 
     python bench/read_images.py --export ml_model/exports/latest
     python bench/read_images.py --per-kind 60 --sheet misread.png     # a quicker look, and a picture
-    python bench/read_images.py --against 6798261     # also preprocessing then and now, interleaved
+    python bench/read_images.py --against 6798261     # also the API then: its accuracy, and timing interleaved
 
 For each kind of `bench/corpus.py` (canvas strokes, scans, photos, chalk on a board...), the same
-MNIST *test* digits are sent two ways: as pictures, through the API's real preprocessing
+MNIST *test* digits are read three ways: as pictures, through the API's real preprocessing
 (`api.images.from_bytes`: decoding, normalisation) and the export's LiteRT model, and as the
-28x28 arrays themselves (the ceiling). Printed per kind: both accuracies, the gap, how many
+28x28 arrays themselves (the ceiling), and through the plain tutorial pipeline a user would
+otherwise write (`bench/plain_pipeline.py`: the fair baseline). Printed per kind: the accuracies, the gap, how many
 pictures were refused as "no digit found" (counted as misread), and preprocessing time p50 (wall,
 and this thread's CPU time, which a busy machine inflates less). For the pen-path kinds, which
 re-draw the digit along its traced pen paths, "drawing" is the accuracy on the same clean drawings read the
@@ -18,6 +19,9 @@ Then the timing targets, each a median over interleaved repeats: preprocessing a
 PNG and a 12-megapixel JPEG photo, and a whole warm request (`api.handler`) with the canvas PNG;
 beside them, our decoding alone and Pillow's alone (open, decode to grey; the JPEG at 1/8 scale),
 the floor that no preprocessing can go under.
+`--against REVISION` also reads every picture through `api` as it was at that git revision (same
+pictures, same model): its accuracy and refusals per kind, how many answers changed, and how many
+were gained and lost, so a change to the normaliser is judged picture by picture.
 `--sheet` saves the 28x28 inputs of the misread pictures (with the label and the answer) as one PNG.
 """
 
@@ -46,6 +50,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
+import plain_pipeline  # noqa: E402
 from corpus import KINDS, PEN_PATHS, Sample, digit_indices, encode, sample_rng, samples  # noqa: E402
 
 DEFAULT_EXPORT = REPO / "ml_model" / "exports" / "latest"
@@ -56,13 +61,15 @@ PHOTO_SIZE = (4000, 3000)  # 12 megapixels, as a phone's camera
 
 
 def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.ndarray, predictor,
-              seed: int) -> dict:
-    """Accuracy as pictures and as arrays, refusals, preprocessing times, and the misread inputs."""
+              seed: int, then: ModuleType | None = None) -> dict:
+    """Accuracy as pictures (through the API, the plain pipeline, and `then`'s API if given) and as
+    arrays, refusals, preprocessing times, and the misread inputs."""
     from api.errors import InvalidRequest
     from api.images import PixelBudget, from_bytes
     from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     inputs, times, cpu_times, refused = [], [], [], []
+    plain_inputs, plain_refused, then_inputs, then_refused = [], [], [], []
     batch = list(samples(digits, labels, kind, indices, seed))
     for n, sample in enumerate(batch):
         started, cpu_started = time.perf_counter_ns(), time.thread_time_ns()
@@ -74,15 +81,41 @@ def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.nda
         times.append(time.perf_counter_ns() - started)
         cpu_times.append(time.thread_time_ns() - cpu_started)
         inputs.append(image)
-    stacked = np.stack(inputs)[..., np.newaxis]
-    answers = predictor.predict(stacked).argmax(axis=1)
+        try:
+            plain_inputs.append(plain_pipeline.to_mnist(sample.data))
+        except plain_pipeline.Blank:
+            plain_inputs.append(np.zeros((28, 28), np.float32))
+            plain_refused.append(n)
+        if then is not None:
+            try:
+                then_inputs.append(then.from_bytes(sample.data, then.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)))
+            except Exception as error:  # noqa: BLE001 - the old module's own InvalidRequest class
+                if type(error).__name__ not in ("InvalidRequest", "NoDigit"):
+                    raise
+                then_inputs.append(np.zeros((28, 28), np.float32))
+                then_refused.append(n)
     truth = labels[indices]
-    answers[refused] = -1  # "no digit found" counts as misread
+
+    def answers(pictures: list[np.ndarray], refusals: list[int]) -> np.ndarray:
+        read = predictor.predict(np.stack(pictures)[..., np.newaxis]).argmax(axis=1)
+        read[refusals] = -1  # "no digit found" counts as misread
+        return read
+
+    stacked = np.stack(inputs)[..., np.newaxis]
+    read = answers(inputs, refused)
+    plain = answers(plain_inputs, plain_refused)
     ceiling = predictor.predict((digits[indices] / 255.0).astype(np.float32)[..., np.newaxis]).argmax(axis=1)
-    wrong = [(batch[i], stacked[i, ..., 0], int(answers[i])) for i in np.nonzero(answers != truth)[0]]
-    return {"count": len(batch), "accuracy": float((answers == truth).mean()),
-            "ceiling": float((ceiling == truth).mean()), "refused": len(refused),
-            "p50_ms": statistics.median(times) / 1e6, "cpu_p50_ms": statistics.median(cpu_times) / 1e6, "wrong": wrong}
+    wrong = [(batch[i], stacked[i, ..., 0], int(read[i])) for i in np.nonzero(read != truth)[0]]
+    result = {"count": len(batch), "accuracy": float((read == truth).mean()),
+              "ceiling": float((ceiling == truth).mean()), "refused": len(refused),
+              "plain": float((plain == truth).mean()), "plain_refused": len(plain_refused),
+              "p50_ms": statistics.median(times) / 1e6, "cpu_p50_ms": statistics.median(cpu_times) / 1e6, "wrong": wrong}
+    if then is not None:
+        before = answers(then_inputs, then_refused)
+        result.update(then=float((before == truth).mean()), then_refused=len(then_refused),
+                      changed=int((before != read).sum()), gained=int(((read == truth) & (before != truth)).sum()),
+                      lost=int(((read != truth) & (before == truth)).sum()))
+    return result
 
 
 def drawing_input(ink: np.ndarray) -> np.ndarray:
@@ -261,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed runs per target case (0: skip)")
     parser.add_argument("--quick", action="store_true", help="10 pictures per kind and 10 timed runs per case")
     parser.add_argument("--against", metavar="REVISION",
-                        help="also time the preprocessing of `api` at this git revision, interleaved with this tree's")
+                        help="also read every picture through `api` at this git revision (accuracy, refusals, answers gained and lost) and time its preprocessing, interleaved with this tree's")
     args = parser.parse_args(argv)
     if args.quick:
         args.per_kind, args.timing_repeats = min(args.per_kind, 10), min(args.timing_repeats, 10)
@@ -279,28 +312,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = json.loads((export / "model.json").read_text()).get("name", export.name)
     print(f"export {export} ({name}); {args.per_kind} MNIST test digits per kind; seed {args.seed}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'kind':<20} {'n':>5} {'images':>8} {'arrays':>8} {'gap':>7} {'drawing':>8} {'refused':>8} "
-          f"{'prep p50':>9} {'cpu p50':>9}")
-    totals, wrong = {"count": 0, "right": 0.0, "ceiling": 0.0}, []
-    below = []
+    then = None
+    then_folder = tempfile.TemporaryDirectory() if args.against else None
+    if args.against:
+        try:
+            then = images_module_at(args.against, Path(then_folder.name))
+        except subprocess.CalledProcessError as failure:
+            print(f"error: git archive {args.against}: {failure.stderr.decode().strip()}", file=sys.stderr)
+            return 2
+    print(f"{'kind':<20} {'n':>5} {'images':>8} {'arrays':>8} {'gap':>7} {'plain':>8} {'drawing':>8} {'refused':>8} "
+          f"{'plain ref':>9} {'prep p50':>9} {'cpu p50':>9}"
+          + (f" {'then':>8} {'then ref':>8} {'changed':>7} {'+/-':>7}" if then else ""))
+    totals = {"count": 0, "right": 0.0, "ceiling": 0.0, "plain": 0.0, "then": 0.0}
+    wrong, below, under_plain = [], [], []
     for kind in args.kinds:
-        r = read_kind(kind, mnist.test_images, mnist.test_labels, indices[kind], predictor, args.seed)
+        r = read_kind(kind, mnist.test_images, mnist.test_labels, indices[kind], predictor, args.seed, then)
         drawing = drawing_accuracy(kind, mnist.test_images, mnist.test_labels, indices[kind], predictor, args.seed)
         gap = r["accuracy"] - r["ceiling"]
         flag = "" if r["accuracy"] >= TARGET_ACCURACY else "  < target"
         if flag:
             below.append(kind)
-        print(f"{kind:<20} {r['count']:>5} {r['accuracy']:>8.2%} {r['ceiling']:>8.2%} {gap * 100:>+6.2f}p "
-              f"{format(drawing, '8.2%') if drawing is not None else '':>8} {r['refused']:>8} {r['p50_ms']:>7.2f}ms {r['cpu_p50_ms']:>7.2f}ms{flag}", flush=True)
+        if r["accuracy"] < r["plain"]:
+            under_plain.append(kind)
+            flag += "  < plain"
+        extra = (f" {r['then']:>8.2%} {r['then_refused']:>8} {r['changed']:>7} {'+' + str(r['gained']) + '/-' + str(r['lost']):>7}"
+                 if then else "")
+        print(f"{kind:<20} {r['count']:>5} {r['accuracy']:>8.2%} {r['ceiling']:>8.2%} {gap * 100:>+6.2f}p {r['plain']:>8.2%} "
+              f"{format(drawing, '8.2%') if drawing is not None else '':>8} {r['refused']:>8} {r['plain_refused']:>9} "
+              f"{r['p50_ms']:>7.2f}ms {r['cpu_p50_ms']:>7.2f}ms{extra}{flag}", flush=True)
         totals["count"] += r["count"]
-        totals["right"] += r["accuracy"] * r["count"]
-        totals["ceiling"] += r["ceiling"] * r["count"]
+        for key, value in (("right", r["accuracy"]), ("ceiling", r["ceiling"]), ("plain", r["plain"]),
+                           ("then", r.get("then", 0.0))):
+            totals[key] += value * r["count"]
         wrong.extend(r["wrong"])
+    if then_folder is not None:
+        then_folder.cleanup()
     accuracy, ceiling = totals["right"] / totals["count"], totals["ceiling"] / totals["count"]
-    print(f"{'overall':<20} {totals['count']:>5} {accuracy:>8.2%} {ceiling:>8.2%} {(accuracy - ceiling) * 100:>+6.2f}p")
+    plain = totals["plain"] / totals["count"]
+    print(f"{'overall':<20} {totals['count']:>5} {accuracy:>8.2%} {ceiling:>8.2%} {(accuracy - ceiling) * 100:>+6.2f}p "
+          f"{plain:>8.2%}" + (f"   then {totals['then'] / totals['count']:.2%}" if then else ""))
     print(f"targets: every kind >= {TARGET_ACCURACY:.1%}: {'met' if not below else 'NOT met (' + ', '.join(below) + ')'}; "
           f"overall within {TARGET_GAP * 100:.1f} points of the arrays: "
-          f"{'met' if ceiling - accuracy <= TARGET_GAP else 'NOT met'}")
+          f"{'met' if ceiling - accuracy <= TARGET_GAP else 'NOT met'}; "
+          f"no kind below the plain pipeline: {'met' if not under_plain else 'NOT met (' + ', '.join(under_plain) + ')'}")
     if args.sheet:
         contact_sheet(wrong, args.sheet)
         print(f"{len(wrong)} misread inputs saved to {args.sheet}")

@@ -106,9 +106,11 @@ def _tiff() -> bytes:
     (png_claiming(4097, 4096), PayloadTooLarge, "pixels"),
     (png(np.full((64, 64), 255, np.uint8)), InvalidRequest, "blank"),
     (png(np.zeros((64, 64, 4), np.uint8), "RGBA"), InvalidRequest, "transparent"),
-    (png(np.zeros((1, 1), np.uint8)), InvalidRequest, "blank"),
-    (png(np.eye(3, dtype=np.uint8) * 255), InvalidRequest, "blank"),
-], ids=["empty", "text", "tiff", "truncated", "bomb", "just-over-limit", "blank", "transparent", "1x1", "3x3"])
+    (png(np.zeros((1, 1), np.uint8)), InvalidRequest, "1x1 pixels: too small"),
+    (png(np.eye(3, dtype=np.uint8) * 255), InvalidRequest, "3x3 pixels: too small"),
+    (png(np.eye(7, 5, dtype=np.uint8) * 255), InvalidRequest, "5x7 pixels: too small"),
+], ids=["empty", "text", "tiff", "truncated", "bomb", "just-over-limit", "blank", "transparent", "1x1", "3x3",
+        "5x7"])
 def test_undecodable_and_oversized_images_are_refused(data: bytes, error: type[Exception], fragment: str) -> None:
     with pytest.raises(error, match=fragment):
         images.from_bytes(data, budget())
