@@ -130,7 +130,12 @@ def quantize_export(export_dir: str | Path, out: str | Path | None = None, *, mn
     if mnist is None:
         mnist = load_mnist(data_dir, cache_dir)
     with assembling(target) as partial:
-        shutil.copytree(source, partial, ignore=shutil.ignore_patterns(MANIFEST_NAME, *QUANTISED_FILES.values()))
+        replaced = {MANIFEST_NAME, *QUANTISED_FILES.values()}  # at the top only: tfjs/model.json is TF.js's, kept
+
+        def top_level(folder: str, names: list[str]) -> set[str]:
+            return replaced & set(names) if Path(folder) == source else set()
+
+        shutil.copytree(source, partial, ignore=top_level)
         variants = add_variants(partial, partial / saved_model.name, mnist)
         raw = dict(manifest.raw)
         artifacts = {k: v for k, v in raw["artifacts"].items() if k not in VARIANT_ARTIFACTS.values()

@@ -350,6 +350,7 @@ def test_a_real_export_round_trips(client: Any, bucket: str, mnist_export: Path,
     copy = tmp_path / "downloaded"
     copy.mkdir()
     for key, artifact in parse_manifest((mnist_export / MANIFEST_NAME).read_bytes()).artifacts.items():
+        (copy / artifact.path).parent.mkdir(parents=True, exist_ok=True)  # tfjs/ shards sit in a folder
         (copy / artifact.path).write_bytes(loaded.files[key])
     (copy / MANIFEST_NAME).write_bytes(client.get_object(Bucket=bucket, Key=f"{result.version}/{MANIFEST_NAME}")
                                        ["Body"].read())

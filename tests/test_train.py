@@ -53,7 +53,7 @@ def tiny_export(synthetic: Mnist, tmp_path_factory: pytest.TempPathFactory) -> P
 def test_export_layout_and_manifest(tiny_export: Path) -> None:
     names = sorted(p.name for p in tiny_export.iterdir())
     assert names == ["history.json", "history.png", "model-float16.tflite", "model-int8.tflite", "model.json",
-                     "model.tflite", "saved_model", "saved_model.tar.gz"]
+                     "model.tflite", "saved_model", "saved_model.tar.gz", "tfjs"]
     latest = tiny_export.parent / "latest"
     assert latest.is_symlink() and latest.resolve() == tiny_export.resolve()
     assert [p.name for p in tiny_export.parent.iterdir() if p.name.startswith(".")] == []
