@@ -1,8 +1,8 @@
 """`getNumberPrediction`: the Lambda handler behind every route of the API (the ROUTES table).
 
 The drawing page `GET /`, `POST /predict`, `GET /model`, `GET /openapi.json` (the OpenAPI document
-of every route) and the Open Inference Protocol v2 under `/v2` (`api.oip`). Parse → predict → format. Errors are raised
-where they are found and become responses in `api.http.error_response`, shaped as the route says;
+of every route) and the Open Inference Protocol v2 under `/v2` (`api.app.oip`). Parse → predict → format. Errors are raised
+where they are found and become responses in `api.app.http.error_response`, shaped as the route says;
 each request logs one JSON line (request id, route, status, latency, runtime). The model is loaded
 on first use through `model_store()`, which tests may replace.
 """
@@ -17,17 +17,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from . import oip
-from .errors import InvalidRequest, MethodNotAllowed, NotFound
-from .http import ErrorStyle, Request, Response, dumps, error_response, event_path, parse_event
-from .inputs import SINGLE, Inputs, number_body, read_inputs, response_body
-from .numbers import Digit, choose
-from .model_store import ModelStore
-from .page import drawing_page
-from .routing import Action, Route, error_style, resolve
-from .settings import Settings
-
-OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
+from api.app import oip
+from api.errors import InvalidRequest, MethodNotAllowed, NotFound
+from api.app.http import ErrorStyle, Request, Response, dumps, error_response, event_path, parse_event
+from api.app.inputs import SINGLE, Inputs, number_body, read_inputs, response_body
+from api.pictures.numbers import Digit, choose
+from api.runtime.model_store import ModelStore
+from api.app.openapi import openapi
+from api.app.page import drawing_page
+from api.app.routing import Action, Route, error_style, resolve
+from api.runtime.settings import Settings
 
 log = logging.getLogger("api.request")
 
@@ -78,15 +77,6 @@ def describe_model(request: Request) -> Response:
     return Response(200, {"model": {**manifest.public(), "runtime": store.runtime(), "loaded": store.loaded is not None}})
 
 
-def openapi(request: Request) -> Response:
-    return Response(200, _openapi_document())
-
-
-@lru_cache(maxsize=1)
-def _openapi_document() -> dict[str, Any]:
-    return json.loads(OPENAPI_DOCUMENT.read_text(encoding="utf-8"))
-
-
 def _with_store(action: Callable[[Request, ModelStore], Response]) -> Action:
     """A route action that also gets the process's model store (looked up per request)."""
     return lambda request: action(request, model_store())
@@ -95,7 +85,7 @@ def _with_store(action: Callable[[Request, ModelStore], Response]) -> Action:
 _V2 = ErrorStyle.OIP  # the Open Inference Protocol's routes answer errors in its own shape
 _model_metadata, _model_ready, _infer = map(_with_store, (oip.model_metadata, oip.model_ready, oip.infer))
 
-# Path pattern → route; `{name}` segments become `request.params`. api/openapi.json documents each.
+# Path pattern → route; `{name}` segments become `request.params`. api/app/openapi.json documents each.
 ROUTES: dict[str, Route] = {
     "/": Route({"GET": drawing_page, "HEAD": drawing_page}),
     "/predict": Route({"POST": predict}),

@@ -197,8 +197,8 @@ def warm_worker(export: Path, runtime: str, counts: dict[str, int], block: int) 
     """Load the export on `runtime` through the handler, then time every kind (runs in its own process)."""
     sys.path.insert(0, str(REPO))
     from api import handler
-    from api.model_store import ModelStore
-    from api.settings import Settings
+    from api.runtime.model_store import ModelStore
+    from api.runtime.settings import Settings
 
     # As on Lambda: the handler's INFO line per request is formatted and written somewhere.
     logging.getLogger().addHandler(logging.StreamHandler(open(os.devnull, "w")))

@@ -94,7 +94,7 @@ def sgemm_gflops(threads: int) -> float:
 
 def make_interpreter(path: Path, threads: int) -> object:
     sys.path.insert(0, str(REPO))
-    from api.predictor import LiteRTPredictor
+    from api.runtime.predictor import LiteRTPredictor
 
     return LiteRTPredictor(path, num_threads=threads)
 
@@ -102,7 +102,7 @@ def make_interpreter(path: Path, threads: int) -> object:
 def chunked(predictor: object, images: np.ndarray, chunk: int) -> Callable[[], None]:
     def run() -> None:
         for start in range(0, len(images), chunk):
-            # One pass each: `_run`, not `predict`, which would split a chunk over api.predictor.CHUNK.
+            # One pass each: `_run`, not `predict`, which would split a chunk over api.runtime.predictor.CHUNK.
             predictor._run(images[start:start + chunk])  # type: ignore[attr-defined]
     return run
 

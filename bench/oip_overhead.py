@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from api import oip
-from api.http import Request, Response
-from api.inputs import read_inputs, response_body
+from api.app import oip
+from api.app.http import Request, Response
+from api.app.inputs import read_inputs, response_body
 from ml_model.data import load_mnist
 
 

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.export / "model.json").is_file():
         print(f"no export at {args.export}: pass --export", file=sys.stderr)
         return 2
-    from api.predictor import open_export
+    from api.runtime.predictor import open_export
     from ml_model.data import load_mnist
 
     mnist = load_mnist()

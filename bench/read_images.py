@@ -6,7 +6,7 @@
 
 For each kind of `bench/corpus.py` (canvas strokes, scans, photos, chalk on a board...), the same
 MNIST *test* digits are read three ways: as pictures, through the API's real preprocessing
-(`api.images.from_bytes`: decoding, normalisation) and the export's LiteRT model, and as the
+(`api.pictures.images.from_bytes`: decoding, normalisation) and the export's LiteRT model, and as the
 28x28 arrays themselves (the ceiling), and through the plain tutorial pipeline a user would
 otherwise write (`bench/plain_pipeline.py`: the fair baseline). Printed per kind: the accuracies, the gap, how many
 pictures were refused as "no digit found" (counted as misread), and preprocessing time p50 (wall,
@@ -65,8 +65,8 @@ def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.nda
     """Accuracy as pictures (through the API, the plain pipeline, and `then`'s API if given) and as
     arrays, refusals, preprocessing times, and the misread inputs."""
     from api.errors import InvalidRequest
-    from api.images import PixelBudget, from_bytes
-    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+    from api.pictures.images import PixelBudget, from_bytes
+    from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     inputs, times, cpu_times, refused = [], [], [], []
     plain_inputs, plain_refused, then_inputs, then_refused = [], [], [], []
@@ -120,7 +120,7 @@ def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.nda
 
 def drawing_input(ink: np.ndarray) -> np.ndarray:
     """A clean drawing (ink in [0, 1]) read the plain way: cropped at half ink, area-reduced into
-    20x20, pasted with its centre of mass at the centre of 28x28 (independent of api/normalise.py)."""
+    20x20, pasted with its centre of mass at the centre of 28x28 (independent of api/pictures/normalise.py)."""
     from PIL import Image
 
     rows, cols = np.nonzero(ink > 0.5)
@@ -204,7 +204,7 @@ def timing_pictures(digits: np.ndarray, seed: int) -> tuple[list[bytes], list[by
 
 
 def images_module_at(revision: str, folder: Path) -> ModuleType:
-    """`api.images` as it was at a git revision, importable beside this tree's (as `api_at_revision.images`)."""
+    """`api.pictures.images` as it was at a git revision, importable beside this tree's (as `api_at_revision.images`)."""
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision, "api"],
                              capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
@@ -221,7 +221,7 @@ def compare_with(revision: str, digits: np.ndarray, repeats: int, seed: int) -> 
     """Preprocessing the timing targets' pictures with `api` at `revision` and with this tree's, interleaved:
     {case: {"then" / "now": (wall, CPU) p50 in ms}}. One run, so a busy machine slows both alike."""
     from api import images as now
-    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+    from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     canvases, photos = timing_pictures(digits, seed)
     with tempfile.TemporaryDirectory() as folder:
@@ -244,8 +244,8 @@ def compare_with(revision: str, digits: np.ndarray, repeats: int, seed: int) -> 
 
 def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, tuple[float, float]]:
     """Canvas PNG and 12-MP JPEG preprocessing, and the whole warm canvas request: (wall, CPU) p50 in ms."""
-    from api.images import PixelBudget, decode, from_bytes
-    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+    from api.pictures.images import PixelBudget, decode, from_bytes
+    from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     def budget() -> PixelBudget:
         return PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
@@ -303,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (export / "model.json").is_file():
         print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
         return 2
-    from api.predictor import open_export
+    from api.runtime.predictor import open_export
     from ml_model.data import load_mnist
 
     mnist = load_mnist()

@@ -5,10 +5,10 @@
     python bench/read_numbers.py --against 016a901 --per-cell 0              # single digits bit for bit, and timing
 
 Each number of `bench/number_corpus.py` (a kind x a spacing class) is read through the API's real
-path: `api.images.decode_sized`, then `api.numbers.read_number` with the export's LiteRT model (one
+path: `api.pictures.images.decode_sized`, then `api.pictures.numbers.read_number` with the export's LiteRT model (one
 forward pass per picture). A number counts as read when the whole string is right. Beside it, the
 ceiling a perfect segmenter reaches: each of its digits' ink *alone* on a page of the same kind,
-read through the single-digit path (`api.images.from_bytes`), and the number counted right when
+read through the single-digit path (`api.pictures.images.from_bytes`), and the number counted right when
 every digit is ("alone"); and the same for the 28x28 MNIST arrays ("arrays"). Printed: string
 accuracy per kind and per spacing class with both ceilings and the ratio to "alone", refusals, and
 the time per picture (p50).
@@ -51,10 +51,10 @@ TIMING_DIGITS = 4
 def read_cell(samples: list[NumberSample], digits: np.ndarray, predictor) -> dict:
     """Each number read whole, its digits alone and as arrays; times per picture; the misread ones."""
     from api.errors import InvalidRequest
-    from api.images import PixelBudget, from_bytes
-    from api.inputs import read_picture
-    from api.numbers import read_number
-    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+    from api.pictures.images import PixelBudget, from_bytes
+    from api.app.inputs import read_picture
+    from api.pictures.numbers import read_number
+    from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     def budget() -> PixelBudget:
         return PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
@@ -128,7 +128,7 @@ def check_single_digits(revision: str, repeats: int, seed: int, per_kind: int = 
     from read_images import compare_with, images_module_at
 
     from api import images as now
-    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+    from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
     from ml_model.data import load_mnist
 
     mnist = load_mnist()
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (export / "model.json").is_file():
         print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
         return 2
-    from api.predictor import open_export
+    from api.runtime.predictor import open_export
     from ml_model.data import load_mnist
 
     mnist = load_mnist()

@@ -60,8 +60,8 @@ BOUNDS = {
 def corpus_gaps(mnist, predictor) -> tuple[float, float]:
     """The quick corpus: the worst kind's and the overall accuracy as pictures minus as arrays."""
     from api.errors import InvalidRequest
-    from api.images import PixelBudget, from_bytes
-    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+    from api.pictures.images import PixelBudget, from_bytes
+    from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     budget = PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     indices = digit_indices(len(mnist.test_labels), CORPUS_PER_KIND)
@@ -84,8 +84,8 @@ def corpus_gaps(mnist, predictor) -> tuple[float, float]:
 
 def named_digits(mnist, predictor) -> tuple[int, float]:
     """The first test digits as arrays and as canvas and scan pictures (three each): misreads, least confidence."""
-    from api.images import PixelBudget, from_bytes
-    from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+    from api.pictures.images import PixelBudget, from_bytes
+    from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     budget = PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     inputs, truth, names = [], [], []
@@ -106,7 +106,7 @@ def named_digits(mnist, predictor) -> tuple[int, float]:
 
 
 def measure(seed: int, mnist, work: Path) -> dict[str, float]:
-    from api.predictor import open_export
+    from api.runtime.predictor import open_export
     from ml_model.config import load_config
     from ml_model.train import train
 

@@ -88,9 +88,9 @@ def ours_worker(export: Path, counts: dict[str, int]) -> dict[str, Any]:
     """Raw variants and the handler with default settings, in this process (no TensorFlow)."""
     sys.path.insert(0, str(REPO))
     from api import handler
-    from api.manifest import MANIFEST_NAME, parse_manifest
-    from api.predictor import LiteRTPredictor
-    from api.settings import Settings
+    from api.runtime.manifest import MANIFEST_NAME, parse_manifest
+    from api.runtime.predictor import LiteRTPredictor
+    from api.runtime.settings import Settings
 
     cache = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from api.manifest import IMPORTED_EXPORT, LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
+from api.runtime.manifest import IMPORTED_EXPORT, LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
 
 from .errors import BucketNotFound, UserError
 from .native_log import native_notices_filtered

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from api.manifest import LATEST
+from api.runtime.manifest import LATEST
 from api.messages import did_you_mean
 
 from .errors import ConfigError

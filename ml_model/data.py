@@ -24,7 +24,7 @@ from typing import BinaryIO, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from api.manifest import IMAGE_SHAPE, NUM_CLASSES, sha256_file
+from api.runtime.manifest import IMAGE_SHAPE, NUM_CLASSES, sha256_file
 
 from .errors import DataError
 

@@ -7,7 +7,7 @@ Bucket layout (any S3-compatible store):
 
 `latest/model.json` is the version's manifest with every artifact path rewritten to
 `../<version>/<file>`; paths in a manifest resolve relative to the manifest like URLs (see
-`api.manifest`). A deploy uploads and verifies the whole version folder first and then writes that
+`api.runtime.manifest`). A deploy uploads and verifies the whole version folder first and then writes that
 one object. A single PUT is atomic in S3, so a reader that fetches `latest/model.json` and then the
 files it names always gets one complete version, and a deploy that fails or is interrupted before the
 switch leaves the previous `latest` exactly as it was. A rollback is the same switch to an older,
@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from api.manifest import LATEST, MANIFEST_NAME, Manifest, ManifestError, content_type, parse_manifest, sha256_file
+from api.runtime.manifest import LATEST, MANIFEST_NAME, Manifest, ManifestError, content_type, parse_manifest, sha256_file
 
 from .errors import DeployError, ExportError
 from .export import verify_export

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from api.manifest import FLOAT32, SAVEDMODEL, ManifestError
-from api.predictor import Predictor, RuntimeUnavailable, choose_runtime, open_export
+from api.runtime.manifest import FLOAT32, SAVEDMODEL, ManifestError
+from api.runtime.predictor import Predictor, RuntimeUnavailable, choose_runtime, open_export
 
 from .data import Mnist, load_mnist, to_model_input
 from .errors import ExportError

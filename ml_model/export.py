@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from api.manifest import (
+from api.runtime.manifest import (
     ARTIFACT_FILES, FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, LATEST, MANIFEST_NAME, SAVED_MODEL_DIR,
     SAVEDMODEL, TFJS, TFJS_DIR, TFLITE, VARIANT_ARTIFACTS, Manifest, ManifestError, content_type, parse_manifest,
     sha256_file, tfjs_shard_key,

@@ -2,7 +2,7 @@
 one of our exports, ready for `deploy`.
 
 SOURCE is a folder (or its `model.json`), an `http(s)://` URL or `s3://BUCKET/KEY`, read through the
-API's own sources (`api.sources`; s3:// with the deploy's client, `ml_model.s3`). The `model.json`
+API's own sources (`api.runtime.sources`; s3:// with the deploy's client, `ml_model.s3`). The `model.json`
 and every shard it names are fetched with limits: `model.json` at most MAX_MODEL_JSON_BYTES, the
 weights it declares at most MAX_WEIGHT_BYTES in all, everything within FETCH_DEADLINE, a shard name
 a plain file name beside `model.json` (no `/`, no `..`, no absolute path or URL), each group's
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from api.manifest import ARTIFACT_FILES, TFLITE
-from api.sources import FetchError, Source, chunks, locate, name, read
+from api.runtime.manifest import ARTIFACT_FILES, TFLITE
+from api.runtime.sources import FetchError, Source, chunks, locate, name, read
 
 from .data import Mnist, load_mnist, to_model_input
 from .errors import TfjsImportError
@@ -160,7 +160,7 @@ def _group(model_json: Source, paths: Sequence[str], specs: Sequence[WeightSpec]
 def _verify(partial: Path, mnist: Mnist, probabilities: np.ndarray) -> None:
     """The export being assembled: its files match its manifest, and LiteRT's float32 model gives the
     Keras model's answers (the model the API serves is the model that was imported)."""
-    from api.predictor import LiteRTPredictor
+    from api.runtime.predictor import LiteRTPredictor
 
     from .errors import ExportError
     from .export import verify_export

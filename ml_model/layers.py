@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from api.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES
+from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES
 from api.messages import did_you_mean, first_line
 
 from .config import LayerSpec, TrainConfig, is_int

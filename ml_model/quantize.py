@@ -10,7 +10,7 @@ Besides the float32 `model.tflite`, an export carries:
 Each variant, float32 included, is run through LiteRT on the whole test set: accuracy and loss, how
 often its digit agrees with float32's, the largest difference in any probability, and its median
 single-image latency, timed in turns beside the others. `model.json` keeps these under `variants`;
-the API serves the fastest one within 0.1 points of float32's accuracy (`api.manifest`).
+the API serves the fastest one within 0.1 points of float32's accuracy (`api.runtime.manifest`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from api.manifest import FLOAT16, FLOAT32, INT8, MANIFEST_NAME, SAVED_MODEL_DIR, VARIANT_ARTIFACTS, VARIANT_FILES
-from api.predictor import LiteRTPredictor
+from api.runtime.manifest import FLOAT16, FLOAT32, INT8, MANIFEST_NAME, SAVED_MODEL_DIR, VARIANT_ARTIFACTS, VARIANT_FILES
+from api.runtime.predictor import LiteRTPredictor
 
 from .data import Mnist, load_mnist, to_model_input
 from .errors import ExportError

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
-from api.manifest import LATEST, known_content_type
+from api.runtime.manifest import LATEST, known_content_type
 
 from .errors import ServeError
 

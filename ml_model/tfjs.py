@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from api.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, TFJS_FORMAT, TFJS_SHARD_BYTES, tfjs_shard_name
+from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, TFJS_FORMAT, TFJS_SHARD_BYTES, tfjs_shard_name
 
 from .errors import ExportError, TfjsImportError
 

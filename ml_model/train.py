@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from api.manifest import NUM_CLASSES
+from api.runtime.manifest import NUM_CLASSES
 
 from .config import TrainConfig
 from .data import Mnist, load_mnist, to_model_input

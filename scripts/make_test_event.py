@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     mnist = load_mnist()
     image, label = mnist.test_images[args.index], int(mnist.test_labels[args.index])
     if args.export:
-        from api.predictor import open_export
+        from api.runtime.predictor import open_export
 
         probabilities = open_export(args.export).predict(image[np.newaxis, ..., np.newaxis] / 255.0)[0]
         guess, confidence = int(probabilities.argmax()), float(probabilities.max())

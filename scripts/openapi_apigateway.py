@@ -1,4 +1,4 @@
-"""Write `api/openapi.json` as an OpenAPI 3.0 document that API Gateway can import as an HTTP API.
+"""Write `api/app/openapi.json` as an OpenAPI 3.0 document that API Gateway can import as an HTTP API.
 
     python scripts/openapi_apigateway.py --function-arn arn:aws:lambda:REGION:ACCOUNT:function:NAME > apigw.json
     aws apigatewayv2 import-api --body file://apigw.json
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DOCUMENT = Path(__file__).resolve().parents[1] / "api" / "openapi.json"
+DOCUMENT = Path(__file__).resolve().parents[1] / "api" / "app" / "openapi.json"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from api import handler
-from api.model_store import ModelStore
-from api.predictor import choose_runtime
-from api.settings import Settings
+from api.runtime.model_store import ModelStore
+from api.runtime.predictor import choose_runtime
+from api.runtime.settings import Settings
 
 # What LiteRT and TensorFlow write from C++, which must stay off a user's screen: absl-style
 # "I0000 00:00:..." lines, absl's and oneDNN's notices, LiteRT's "Created TensorFlow Lite XNNPACK delegate",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from api.manifest import FORMAT, FORMAT_VERSION, LABELS, MANIFEST_NAME, SAVED_MODEL_DIR, content_type, sha256_file
+from api.runtime.manifest import FORMAT, FORMAT_VERSION, LABELS, MANIFEST_NAME, SAVED_MODEL_DIR, content_type, sha256_file
 from ml_model.export import FILES, point_latest
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

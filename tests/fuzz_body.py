@@ -2,7 +2,7 @@
 
     python tests/fuzz_body.py -runs=20000 -max_total_time=60 [corpus folder]
 
-Each input picks a Content-Type and is the body of a `POST /predict`; `api.inputs.read_inputs`
+Each input picks a Content-Type and is the body of a `POST /predict`; `api.app.inputs.read_inputs`
 must either read it or raise one of the API's own errors (a 4xx). Anything else — an exception
 of another type, a crash, a hang past libFuzzer's timeout — is a finding, and libFuzzer exits
 non-zero with the input that caused it. `tests/test_fuzz.py` runs it for a bounded number of inputs.
@@ -18,8 +18,8 @@ from PIL import Image  # noqa: F401
 
 with atheris.instrument_imports():
     from api.errors import ApiError
-    from api.http import Request
-    from api.inputs import read_inputs
+    from api.app.http import Request
+    from api.app.inputs import read_inputs
 
 MEDIA_TYPES = ["application/json", "text/plain", "", "image/png", "image/jpeg", "application/octet-stream",
                "image/gif", "image/webp", "application/x-www-form-urlencoded", "application/vnd.x+json"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from api.manifest import Manifest, parse_manifest
+from api.runtime.manifest import Manifest, parse_manifest
 from ml_model.deploy import LATEST_KEY
 from ml_model.s3 import s3_client
 

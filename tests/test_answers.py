@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from api import handler
-from api.images import PixelBudget, from_bytes
-from api.inputs import CONFIDENT, INSTANCES, SINGLE, Inputs, response_body
-from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from api.pictures.images import PixelBudget, from_bytes
+from api.app.inputs import CONFIDENT, INSTANCES, SINGLE, Inputs, response_body
+from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from api_support import http_event
 from bench.corpus import canvas_white, scan
 

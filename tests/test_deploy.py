@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from api.manifest import MANIFEST_NAME, parse_manifest
+from api.runtime.manifest import MANIFEST_NAME, parse_manifest
 from fake_exports import corrupt, make_fake_export
 from loopback import DUMMY_AWS, ctrl_c_reaches_the_child, free_port
 from ml_model.deploy import (

@@ -1,15 +1,15 @@
 """The handler's fast paths answer exactly as the plain paths do, on generated bodies.
 
-Two fast paths serve the common request: orjson reads the body (`api.http._fast_json`) and `bytes()`
-converts arrays of whole numbers 0-255 (`api.inputs._whole_pixels`); answers are written by orjson
-(`api.http.dumps`). Each steps aside (returns None, or raises TypeError) for whatever it does not
+Two fast paths serve the common request: orjson reads the body (`api.app.http._fast_json`) and `bytes()`
+converts arrays of whole numbers 0-255 (`api.app.inputs._whole_pixels`); answers are written by orjson
+(`api.app.http.dumps`). Each steps aside (returns None, or raises TypeError) for whatever it does not
 read exactly as `json` and `numpy.asarray` would, and the plain path then reads or refuses it with
 its own words. Here every generated body is read both ways, through `read_inputs` as it is and with
 the fast paths switched off, and the results (the model's input bytes, or the error's status and
 message) must be identical; the fuzz suite's body strategies supply the hostile cases.
 
 Also here: Pillow stays unrun on a cold start that answers an array (`api.lazy`), and a big batch
-run in passes of `api.predictor.CHUNK` images answers as one pass does.
+run in passes of `api.runtime.predictor.CHUNK` images answers as one pass does.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api import http, inputs
-from api.http import Request
-from api.predictor import CHUNK, LiteRTPredictor
-from api.settings import MAX_BATCH
+from api.app import http
+
+from api.app import inputs
+from api.app.http import Request
+from api.runtime.predictor import CHUNK, LiteRTPredictor
+from api.runtime.settings import MAX_BATCH
 from strategies import FUZZ, bodies, image_like, json_values
 
 EXAMPLES = settings(FUZZ, max_examples=400)
@@ -124,8 +126,8 @@ def test_pillow_loads_only_when_an_image_arrives() -> None:
     """A cold start answering an array never runs Pillow's code (~15 ms); an image request still works."""
     child = """
 import base64, io, json, sys
-from api.http import Request
-from api.inputs import read_inputs
+from api.app.http import Request
+from api.app.inputs import read_inputs
 array = json.dumps({"image": [[(r * c) % 256 for c in range(28)] for r in range(28)]}).encode()
 read_inputs(Request("POST", "/predict", {"content-type": "application/json"}, array))
 before = "PIL.ExifTags" in sys.modules  # imported by PIL.Image as it runs

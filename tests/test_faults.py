@@ -35,8 +35,8 @@ import numpy as np
 import pytest
 
 from api import handler
-from api.manifest import MANIFEST_NAME, SAVEDMODEL, TFLITE
-from api.model_store import ModelStore
+from api.runtime.manifest import MANIFEST_NAME, SAVEDMODEL, TFLITE
+from api.runtime.model_store import ModelStore
 from api_support import Clock, LambdaContext, http_event, leftovers, serving, store_for
 from loopback import free_port
 
@@ -149,14 +149,14 @@ def assert_unavailable_then_recovers(store: ModelStore, clock: Clock, clear: Any
                                      caplog: pytest.LogCaptureFixture) -> None:
     """The shared course of every fault: a 503 and one log line; cleared; the right model answers."""
     with serving(store):
-        with caplog.at_level(logging.INFO, logger="api.model_store"):
+        with caplog.at_level(logging.INFO, logger="api.runtime.model_store"):
             status, headers, body = predict(digit)
         assert status == 503, body
         assert body == {"error": {"code": "model_unavailable", "message": body["error"]["message"]}}
         assert fragment in body["error"]["message"]
         assert headers["Retry-After"] == str(RETRY_AFTER)
         assert str(REPO) not in json.dumps(body) and "/tmp" not in json.dumps(body)
-        lines = [r for r in caplog.records if r.name == "api.model_store" and r.levelno >= logging.WARNING]
+        lines = [r for r in caplog.records if r.name == "api.runtime.model_store" and r.levelno >= logging.WARNING]
         assert len(lines) == 1 and not lines[0].exc_info, [r.getMessage() for r in lines]
         assert fragment in lines[0].getMessage()
         assert leftovers(store.settings.cache_dir) == []  # no half-written file
@@ -295,8 +295,8 @@ FULL_DISK_CHILD = textwrap.dedent("""
     from pathlib import Path
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="LOG %(name)s %(message)s")
     from api import handler
-    from api.model_store import ModelStore
-    from api.settings import Settings
+    from api.runtime.model_store import ModelStore
+    from api.runtime.settings import Settings
 
     url, cache, digit = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
     event = {"image": digit}
@@ -326,7 +326,7 @@ def test_a_full_model_cache_is_a_503_then_clears(export_copy: Path, tmp_path: Pa
     assert full["statusCode"] == 503 and full["headers"]["Retry-After"] == "1"
     message = json.loads(full["body"])["error"]["message"]
     assert "cannot store model.tflite in the model cache: File too large" in message and str(cache) not in message
-    log_lines = [line for line in result.stderr.splitlines() if line.startswith("LOG api.model_store")]
+    log_lines = [line for line in result.stderr.splitlines() if line.startswith("LOG api.runtime.model_store")]
     assert len(log_lines) == 1 and "cannot store model.tflite" in log_lines[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert after["statusCode"] == 200, after

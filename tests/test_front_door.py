@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from api.handler import ROUTES
-from api.settings import MAX_BODY_BYTES
+from api.runtime.settings import MAX_BODY_BYTES
 from loopback import FolderServer, free_port
 from digit_images import canvas
 from serverless_support import ORIGIN, REPO, Offline, cli_env

@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from api import handler
-from api.http import event_path
-from api.model_store import ModelStore
+from api.app.http import event_path
+from api.runtime.model_store import ModelStore
 from api_support import LambdaContext, http_event, png_claiming, rest_event, rss_mb, serving
 from digit_images import encode
 from strategies import FUZZ, bodies, image_like, json_values

@@ -20,9 +20,9 @@ from PIL import Image
 
 from api import handler
 from api.errors import ModelUnavailable
-from api.manifest import TFLITE
-from api.model_store import ModelStore
-from api.settings import MAX_BATCH, MAX_BODY_BYTES, Settings
+from api.runtime.manifest import TFLITE
+from api.runtime.model_store import ModelStore
+from api.runtime.settings import MAX_BATCH, MAX_BODY_BYTES, Settings
 from api_support import Clock, LambdaContext, http_event, png_claiming, rest_event, serving, store_for
 from digit_images import canvas, encode, photo, transparent
 from loopback import free_port
@@ -286,12 +286,12 @@ class _BrokenStore(ModelStore):
     """A store whose model raises what no one planned for (the only way to reach the 500 path)."""
 
     def model(self):  # type: ignore[override]
-        raise RuntimeError("secret detail at /var/task/api/model_store.py line 42")
+        raise RuntimeError("secret detail at /var/task/api/runtime/model_store.py line 42")
 
 
 def test_an_unexpected_error_is_a_bare_500_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with serving(_BrokenStore(Settings("x", TFLITE, tmp_path, 1))):
-        with caplog.at_level(logging.ERROR, logger="api.http"):
+        with caplog.at_level(logging.ERROR, logger="api.app.http"):
             status, _, body = call(http_event(body={"image": DIGIT}))
     assert status == 500 and body == {"error": {"code": "internal_error", "message": "internal error; it has been logged"}}
     assert "secret detail" in caplog.text  # the log keeps what the response must not show

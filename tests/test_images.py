@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api import images
+from api.pictures import images
 from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from api_support import png_claiming
 from digit_images import MAKERS, encode, enlarge
 
@@ -184,7 +184,7 @@ def test_exif_orientation_is_applied() -> None:
 
 def test_pillow_loaded_lazily_is_still_reachable_as_pil_image() -> None:
     """Code that does `import PIL.Image` after the API (matplotlib, writing the trainer's curves) finds it."""
-    child = "import api.images, PIL.Image; print(PIL.Image.new('L', (2, 3)).size)"
+    child = "import api.pictures.images, PIL.Image; print(PIL.Image.new('L', (2, 3)).size)"
     repo = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, cwd=repo,
                           env={**os.environ, "PYTHONPATH": str(repo)})

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.manifest import FLOAT32, IMPORT_COMMAND, TFJS_MODEL, TFLITE
+from api.runtime.manifest import FLOAT32, IMPORT_COMMAND, TFJS_MODEL, TFLITE
 from api import handler
 from ml_model import import_tfjs as import_module
 from ml_model.cli import main

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from api.errors import ModelUnavailable
-from api.manifest import MANIFEST_NAME, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS
-from api.model_store import ModelStore
-from api.settings import Settings
-from api.sources import FetchError, FileSource, HttpSource, S3Source, Source, locate
+from api.runtime.manifest import MANIFEST_NAME, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS
+from api.runtime.model_store import ModelStore
+from api.runtime.settings import Settings
+from api.runtime.sources import FetchError, FileSource, HttpSource, S3Source, Source, locate
 from api_support import Clock, leftovers, store_for
 from loopback import free_port, serve_folder
 

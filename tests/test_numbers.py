@@ -17,12 +17,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from api import handler, numbers
+from api import handler
+
+from api.pictures import numbers
 from api.errors import InvalidRequest
-from api.images import PixelBudget, from_bytes
-from api.inputs import read_picture
-from api.normalise import NoDigit
-from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from api.pictures.images import PixelBudget, from_bytes
+from api.app.inputs import read_picture
+from api.pictures.normalise import NoDigit
+from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from api_support import LambdaContext, http_event
 from bench.corpus import encode
 from bench.number_corpus import KINDS, canvas_number, number_indices, number_samples
@@ -63,7 +65,7 @@ def read(data: bytes, small_model) -> str:
 
 @pytest.fixture(scope="module")
 def small_model(mnist_export):
-    from api.predictor import open_export
+    from api.runtime.predictor import open_export
 
     return open_export(mnist_export, "tflite")
 
@@ -345,7 +347,7 @@ def test_a_batch_of_numbers_and_their_debug_inputs(store, real_mnist, well_read)
 
 def test_without_read_every_answer_is_the_single_digit_answer(store, real_mnist) -> None:
     """Absent or "digit", `"read"` changes nothing: the same bytes as the single-digit path's answer."""
-    from api.inputs import Inputs, response_body
+    from api.app.inputs import Inputs, response_body
 
     pictures = [s.data for s in number_samples(real_mnist.test_images, real_mnist.test_labels, "scan", "wide",
                                                number_indices(10_000, 2)["scan", "wide"])]

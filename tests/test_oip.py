@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 from openapi_spec_validator import validate
 
-from api import handler, oip
+from api import handler
+
+from api.app import oip
 from api.errors import InvalidRequest, PayloadTooLarge
-from api.http import ErrorStyle
-from api.model_store import ModelStore
-from api.routing import compile_pattern, error_style, parameters, resolve
-from api.settings import MAX_BATCH
+from api.app.http import ErrorStyle
+from api.runtime.model_store import ModelStore
+from api.app.routing import compile_pattern, error_style, parameters, resolve
+from api.runtime.settings import MAX_BATCH
 from api_support import LambdaContext, http_event, serving, store_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -306,7 +308,7 @@ def test_v2_model_unavailable_is_503_with_retry_after(tmp_path: Path) -> None:
 
 
 def openapi_document() -> dict[str, Any]:
-    return json.loads((REPO / "api" / "openapi.json").read_text(encoding="utf-8"))
+    return json.loads((REPO / "api" / "app" / "openapi.json").read_text(encoding="utf-8"))
 
 
 def test_the_openapi_document_is_valid_openapi_3_1() -> None:

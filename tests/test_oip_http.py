@@ -1,5 +1,5 @@
 """Real clients over HTTP through `serverless offline`: tritonclient speaks the Open Inference
-Protocol to the handler, and schemathesis fuzzes every route against `api/openapi.json`.
+Protocol to the handler, and schemathesis fuzzes every route against `api/app/openapi.json`.
 
 One shared `serverless offline` (the `offline_api` fixture) serves the small model trained on real
 MNIST; the digits are real MNIST test images.
@@ -19,7 +19,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from api.routing import compile_pattern
+from api.app.routing import compile_pattern
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "number-prediction"
@@ -122,7 +122,7 @@ def test_binary_data_mangled_by_serverless_offline_is_explained(client: triton.I
 
 def test_openapi_json_is_served_over_http(offline_api) -> None:
     status, headers, body = offline_api.request("GET", "/openapi.json")
-    assert status == 200 and body == json.loads((REPO / "api" / "openapi.json").read_text(encoding="utf-8"))
+    assert status == 200 and body == json.loads((REPO / "api" / "app" / "openapi.json").read_text(encoding="utf-8"))
 
 
 def test_schemathesis_finds_no_server_error_and_no_nonconforming_answer(offline_api, tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_schemathesis_finds_no_server_error_and_no_nonconforming_answer(offline_
     documented. The count comes from the HAR file schemathesis writes of what it sent."""
     har = tmp_path / "requests.har"
     run = subprocess.run(
-        [str(Path(sys.executable).with_name("schemathesis")), "run", str(REPO / "api" / "openapi.json"),
+        [str(Path(sys.executable).with_name("schemathesis")), "run", str(REPO / "api" / "app" / "openapi.json"),
          "--url", offline_api.url, "--checks", ",".join(FUZZ_CHECKS), "--max-examples", str(FUZZ_EXAMPLES),
          "--seed", "1", "--generation-database", "none", "--workers", "1", "--request-timeout", "60",
          "--report", "har", "--report-har-path", str(har), "--no-color"],
@@ -140,7 +140,7 @@ def test_schemathesis_finds_no_server_error_and_no_nonconforming_answer(offline_
     entries = json.loads(har.read_text())["log"]["entries"]
     statuses = Counter(entry["response"]["status"] for entry in entries)
     assert len(entries) >= FUZZ_REQUESTS and not any(status >= 500 for status in statuses), statuses
-    paths = json.loads((REPO / "api" / "openapi.json").read_text(encoding="utf-8"))["paths"]
+    paths = json.loads((REPO / "api" / "app" / "openapi.json").read_text(encoding="utf-8"))["paths"]
     documented = {(method.upper(), pattern) for pattern, item in paths.items() for method in item}
     sent = {(entry["request"]["method"], pattern) for entry in entries for pattern in paths
             if compile_pattern(pattern).match(urlsplit(entry["request"]["url"]).path)}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from api import handler
-from api.model_store import ModelStore
+from api.runtime.model_store import ModelStore
 from api_support import LambdaContext, http_event, rest_event, serving, store_for
 
 HTML = "text/html; charset=utf-8"

@@ -23,10 +23,10 @@ import pytest
 
 from api import handler
 from api.errors import ModelUnavailable
-from api.manifest import MANIFEST_NAME, ManifestError, parse_manifest
-from api.model_store import ModelStore
-from api.predictor import LiteRTPredictor, open_export
-from api.settings import Settings
+from api.runtime.manifest import MANIFEST_NAME, ManifestError, parse_manifest
+from api.runtime.model_store import ModelStore
+from api.runtime.predictor import LiteRTPredictor, open_export
+from api.runtime.settings import Settings
 from api_support import http_event, serving
 from fake_exports import make_fake_export
 
@@ -133,9 +133,9 @@ def test_batches_and_threads_give_the_single_image_answers(mnist_export: Path, t
 
 
 def test_a_batch_of_arrays_is_read_as_each_image_alone(real_mnist) -> None:
-    from api.http import parse_event
-    from api.images import from_array
-    from api.inputs import read_inputs
+    from api.app.http import parse_event
+    from api.pictures.images import from_array
+    from api.app.inputs import read_inputs
 
     digits = real_mnist.test_images[:256]
     # Every array form: 28x28 rows, 784 numbers, 28x28x1, and 0-1 floats.

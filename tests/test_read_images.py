@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api import normalise
-from api.images import PixelBudget, decode, from_bytes
-from api.inputs import read_array
-from api.normalise import NoDigit
-from api.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from api.pictures import normalise
+from api.pictures.images import PixelBudget, decode, from_bytes
+from api.app.inputs import read_array
+from api.pictures.normalise import NoDigit
+from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from bench.corpus import KINDS, digit_indices, encode, enlarge, samples
 
 PER_KIND = 40
@@ -63,7 +63,7 @@ def on_page(digit: np.ndarray, size: int = 300, scale: int = 7, top: int = 40, l
 
 @pytest.fixture(scope="module")
 def small_model(mnist_export: Path):
-    from api.predictor import open_export
+    from api.runtime.predictor import open_export
 
     return open_export(mnist_export, "tflite")
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.manifest import AUTO, parse_manifest
+from api.runtime.manifest import AUTO, parse_manifest
 from api_support import NATIVE_NOISE
 from digit_images import canvas
 from loopback import FolderServer, free_port
@@ -182,7 +182,7 @@ def test_the_lambda_bundle_works_on_its_own(packaged: Path, model_server: Folder
     assert unzipped < BUNDLE_UNZIPPED_LIMIT, f"{unzipped / 2**20:.0f} MB unzipped"
     tops = {name.split("/", 1)[0] for name in names}
     assert {"api", "ai_edge_litert", "numpy", "PIL"} <= tops
-    assert "api/openapi.json" in names  # served at GET /openapi.json
+    assert "api/app/openapi.json" in names  # served at GET /openapi.json
     assert not tops & {"ml_model", "tests", "tensorflow", "keras", "boto3", "botocore", "node_modules", "scripts",
                        "bench", ".venv", "test.json", "serverless.yml", "package.json"}
     # Bytecode for the Lambda's Python beside every module (plugins/compile-bytecode), and no other.
@@ -214,7 +214,7 @@ def test_the_lambda_bundle_works_on_its_own(packaged: Path, model_server: Folder
     report = json.loads(result.stdout.strip().splitlines()[-1])
     # Every module the first request imported from the bundle came from its .pyc: nothing was compiled.
     assert report["dont_write_bytecode"] and report["compiled"] == []
-    assert {"api.handler", "api.model_store", "numpy", "PIL"} <= set(report["modules"])
+    assert {"api.handler", "api.runtime.model_store", "numpy", "PIL"} <= set(report["modules"])
     for name, cached in report["modules"].items():
         assert cached and Path(cached).is_file(), f"{name} has no bytecode at {cached}"
         flags = int.from_bytes(Path(cached).read_bytes()[4:8], "little")

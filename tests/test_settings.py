@@ -1,4 +1,4 @@
-"""The API's settings: each read once from the environment, in `api.settings`, and a bad one refused there.
+"""The API's settings: each read once from the environment, in `api.runtime.settings`, and a bad one refused there.
 
 A value that cannot be used is not replaced by a default: every request is answered 503
 `model_unavailable` (through the handler's one error path), the message naming the variable and
@@ -21,8 +21,8 @@ import pytest
 
 from api import handler
 from api.errors import ModelUnavailable
-from api.manifest import SAVEDMODEL, TFLITE
-from api.settings import MAX_BATCH, Settings, default_threads
+from api.runtime.manifest import SAVEDMODEL, TFLITE
+from api.runtime.settings import MAX_BATCH, Settings, default_threads
 from api_support import http_event, serving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def test_a_runtime_whose_library_is_missing_says_so(tmp_path: Path) -> None:
     assert message == ("the API is misconfigured: MODEL_RUNTIME='savedmodel' cannot run: the savedmodel runtime "
                        "needs TensorFlow, which is not installed here; use MODEL_RUNTIME=tflite")
     logged = [line for line in result.stderr.splitlines() if line.startswith("LOG") and "api.request" not in line]
-    assert logged == [f"LOG api.settings {message}"]  # besides the request's own line
+    assert logged == [f"LOG api.runtime.settings {message}"]  # besides the request's own line
     assert "Traceback" not in result.stderr
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.manifest import MANIFEST_NAME, TFJS, TFJS_MODEL, parse_manifest, tfjs_shard_key
-from api.predictor import LiteRTPredictor
+from api.runtime.manifest import MANIFEST_NAME, TFJS, TFJS_MODEL, parse_manifest, tfjs_shard_key
+from api.runtime.predictor import LiteRTPredictor
 from ml_model.config import parse_config
 from ml_model.data import to_model_input
 from ml_model.errors import ConfigError, ExportError

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.manifest import TFJS_DIR
-from api.predictor import LiteRTPredictor
+from api.runtime.manifest import TFJS_DIR
+from api.runtime.predictor import LiteRTPredictor
 from browser_support import launch
 from loopback import serve_folder
 from ml_model.data import to_model_input

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.manifest import FORMAT, MANIFEST_NAME, parse_manifest, sha256_file
-from api.predictor import LiteRTPredictor, SavedModelPredictor, open_export
+from api.runtime.manifest import FORMAT, MANIFEST_NAME, parse_manifest, sha256_file
+from api.runtime.predictor import LiteRTPredictor, SavedModelPredictor, open_export
 from api_support import NATIVE_NOISE
 from ml_model.config import parse_config
 from ml_model.data import FolderSource, Mnist, load_mnist, to_model_input

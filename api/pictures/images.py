@@ -5,7 +5,7 @@ Two kinds of input:
 - arrays (28x28 nested lists or 784 numbers, 0-255 or 0-1), already MNIST-style: checked and scaled;
 - encoded images (PNG, JPEG, GIF, BMP, WebP; raw bytes, base64 or a `data:` URL) of any size and
   colour: decoded to grey levels, transparent parts flattened onto the background their strokes
-  stand out on. Turning those into MNIST-style inputs is `api.normalise`'s job (`from_bytes` does both).
+  stand out on. Turning those into MNIST-style inputs is `api.pictures.normalise`'s job (`from_bytes` does both).
 
 Sizes are checked from the image header before any pixel is decoded (no decompression bombs).
 """
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from .normalise import to_mnist
-from .lazy import lazy_import
+from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from api.pictures.normalise import to_mnist
+from api.lazy import lazy_import
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
@@ -105,7 +105,7 @@ def decode_string(text: str) -> tuple[bytes, str | None]:
 
 
 def from_bytes(data: bytes, budget: PixelBudget) -> np.ndarray:
-    """An encoded image of one digit → its MNIST-style float32 [28, 28] input (`api.normalise`); 400 if it shows none."""
+    """An encoded image of one digit → its MNIST-style float32 [28, 28] input (`api.pictures.normalise`); 400 if it shows none."""
     return to_mnist(decode(data, budget))
 
 

@@ -3,7 +3,7 @@
 The first request that needs the model loads it; every later request in the same (warm) process
 gets the same predictor without touching the network or the manifest again. Loading:
 
-1. read `model.json` and parse it (`api.manifest`);
+1. read `model.json` and parse it (`api.runtime.manifest`);
 2. fetch the artifact of the runtime in use (for LiteRT the `.tflite` variant MODEL_PRECISION picks,
    by default the fastest within 0.1 points of float32's accuracy; `saved_model.tar.gz` for
    TensorFlow) into `<cache>/<sha256><suffix>`: written to a temporary file, checked against the
@@ -33,14 +33,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ModelUnavailable
-from .manifest import (
+from api.errors import ModelUnavailable
+from api.runtime.manifest import (
     AUTO, FLOAT32, IMAGE_SHAPE, NUM_CLASSES, SAVED_MODEL_DIR, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS, Artifact, Manifest,
     ManifestError, parse_manifest, sha256_file,
 )
-from .predictor import LiteRTPredictor, Predictor, RuntimeUnavailable, SavedModelPredictor
-from .settings import Settings
-from .sources import FetchError, Source, chunks, locate, read
+from api.runtime.predictor import LiteRTPredictor, Predictor, RuntimeUnavailable, SavedModelPredictor
+from api.runtime.settings import Settings
+from api.runtime.sources import FetchError, Source, chunks, locate, read
 
 log = logging.getLogger(__name__)
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InvalidRequest
-from .lazy import lazy_import
+from api.errors import InvalidRequest
+from api.lazy import lazy_import
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
@@ -175,7 +175,7 @@ def _digit_input(grey: np.ndarray, paper: _Paper, mask: np.ndarray | None, box: 
                  level: float, noise: float) -> np.ndarray:
     """The ink in `box` (analysis scale; `mask` as in `_ink_crop`) as MNIST's 28x28: cropped, sized, centred.
 
-    Step 3's crop and step 4; `api.numbers` reads each digit of a number through it.
+    Step 3's crop and step 4; `api.pictures.numbers` reads each digit of a number through it.
     """
     digit = _ink_crop(grey, paper, mask, box, level, noise)
     return _centre(_adjust_strokes(_resize(digit, STROKE_SIZE)))

@@ -1,6 +1,6 @@
 """A picture of a written number (a year, an amount, a code) → its digits, left to right, each as MNIST's input.
 
-The ink is found as a single digit's is (`api.normalise`: the paper and its light, the ink's
+The ink is found as a single digit's is (`api.pictures.normalise`: the paper and its light, the ink's
 polarity and level, 8-connected blobs, specks and page edges discounted), on an analysis copy
 larger than a single digit's (ANALYSIS_HEIGHT and ANALYSIS_LENGTH: a number is wider than a digit). Then:
 
@@ -32,7 +32,7 @@ larger than a single digit's (ANALYSIS_HEIGHT and ANALYSIS_LENGTH: a number is w
 `segment` needs no model (a blank picture or one of more than MAX_DIGITS digits is refused before
 the model loads); `choose` runs the one forward pass and the path search.
 
-numpy and Pillow only, like `api.normalise`.
+numpy and Pillow only, like `api.pictures.normalise`.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import normalise
-from .errors import InvalidRequest
-from .normalise import BLOB_MARGIN, BORDER_WEIGHT, INK_CUT, SPECK, no_digit
+from api.pictures import normalise
+from api.errors import InvalidRequest
+from api.pictures.normalise import BLOB_MARGIN, BORDER_WEIGHT, INK_CUT, SPECK, no_digit
 
 # At most this many digits are read from one picture; more is a 400.
 MAX_DIGITS = 16
@@ -123,7 +123,7 @@ class _Atoms:
 
 @dataclass(frozen=True)
 class _Ink:
-    """What `api.normalise` found in the picture: the paper, the ink's level and noise, the kept blobs."""
+    """What `api.pictures.normalise` found in the picture: the paper, the ink's level and noise, the kept blobs."""
 
     grey: np.ndarray
     paper: normalise._Paper
@@ -186,7 +186,7 @@ def _too_many(found: str) -> TooManyDigits:
 
 
 def _find_ink(grey: np.ndarray) -> _Ink:
-    """The paper, ink and blobs as `api.normalise.to_mnist` finds them, with specks and page edges left out."""
+    """The paper, ink and blobs as `api.pictures.normalise.to_mnist` finds them, with specks and page edges left out."""
     grey = np.asarray(grey)
     if grey.dtype != np.uint8:
         grey = grey.astype(np.float32, copy=False)

@@ -14,7 +14,7 @@ JSON's length and the input's `binary_data_size` parameter its byte count. That 
 `binary_data_output` (all outputs) or an output's `binary_data`, as raw bytes after the JSON header.
 
 Errors are the domain errors of `api.errors`; routes registered with the protocol's error style
-answer them as `{"error": "message"}` (`api.http.error_response`).
+answer them as `{"error": "message"}` (`api.app.http.error_response`).
 """
 
 from __future__ import annotations
@@ -27,17 +27,17 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from .errors import InvalidRequest, NotFound, PayloadTooLarge
-from .http import REPLACEMENT, Request, Response, json_object
-from .manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, SAVEDMODEL, TFLITE
-from .model_store import ModelStore
-from .settings import MAX_BATCH
+from api.errors import InvalidRequest, NotFound, PayloadTooLarge
+from api.app.http import REPLACEMENT, Request, Response, json_object
+from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, SAVEDMODEL, TFLITE
+from api.runtime.model_store import ModelStore
+from api.runtime.settings import MAX_BATCH
 
 MODEL_NAME = "number-prediction"
 SERVER_NAME = "number-prediction"
 SERVER_VERSION = "0.1.0"
 EXTENSIONS = ("binary_tensor_data",)
-HEADER_LENGTH = "inference-header-content-length"  # request headers are lower-cased by api.http
+HEADER_LENGTH = "inference-header-content-length"  # request headers are lower-cased by api.app.http
 BINARY_MEDIA_TYPE = "application/octet-stream"
 # Platform names follow the protocol's "<project>_<format>".
 PLATFORMS = {TFLITE: "litert_tflite", SAVEDMODEL: "tensorflow_savedmodel"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Mapping
 
-from .http import ErrorStyle, Request, Response
+from api.app.http import ErrorStyle, Request, Response
 
 Action = Callable[[Request], Response]
 _PARAMETER = re.compile(r"\{([A-Za-z_]\w*)\}")

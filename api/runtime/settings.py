@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, NoReturn
 
-from .errors import ModelUnavailable
-from .manifest import AUTO, PRECISIONS, RUNTIMES
-from .predictor import RuntimeUnavailable, choose_runtime, installed
+from api.errors import ModelUnavailable
+from api.runtime.manifest import AUTO, PRECISIONS, RUNTIMES
+from api.runtime.predictor import RuntimeUnavailable, choose_runtime, installed
 
 log = logging.getLogger(__name__)
 

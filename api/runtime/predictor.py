@@ -18,7 +18,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from .manifest import FLOAT32, IMAGE_SHAPE, MANIFEST_NAME, RUNTIMES, SAVED_MODEL_DIR, SAVEDMODEL, TFLITE, parse_manifest
+from api.runtime.manifest import FLOAT32, IMAGE_SHAPE, MANIFEST_NAME, RUNTIMES, SAVED_MODEL_DIR, SAVEDMODEL, TFLITE, parse_manifest
 
 # LiteRT writes this line to the process's stderr (file descriptor 2) from C++ the first time an
 # interpreter allocates its tensors, with no setting to turn it off; `_without_stderr_lines` holds it back.
@@ -54,7 +54,7 @@ def installed(runtime: str) -> bool:
 def choose_runtime(requested: str | None = None) -> str:
     """`requested`, else LiteRT when installed, else TensorFlow; raises ValueError for an unknown name.
 
-    The environment is not read here: the API reads MODEL_RUNTIME once, in `api.settings`.
+    The environment is not read here: the API reads MODEL_RUNTIME once, in `api.runtime.settings`.
     """
     runtime = (requested or "").strip().lower()
     if runtime and runtime not in RUNTIMES:

@@ -7,7 +7,7 @@ the normalised 28x28 inputs to the answer (numbers and a PNG data URL), to show 
 Every answer says whether the model is sure (`"confident"`: the top probability at least CONFIDENT).
 
 `"read": "number"` (or `?read=number`, for a raw image body) reads every picture as a written number
-instead (`api.numbers`): the answer gives the digits left to right, each with its box, and the
+instead (`api.pictures.numbers`): the answer gives the digits left to right, each with its box, and the
 number's confidence, the product of its digits' (the chance that every digit is right, if each
 digit's confidence is the chance it is); it is `"confident"` when every digit is.
 """
@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from . import images
-from .normalise import no_digit
-from .numbers import Candidates, Digit, segment
-from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from .http import REPLACEMENT, Request, json_object
-from .settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
-from .lazy import lazy_import
+from api.pictures import images
+from api.pictures.normalise import no_digit
+from api.pictures.numbers import Candidates, Digit, segment
+from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from api.app.http import REPLACEMENT, Request, json_object
+from api.runtime.settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from api.lazy import lazy_import
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
@@ -67,7 +67,7 @@ class Inputs:
     batch: np.ndarray  # float32 [N, 28, 28, 1] in [0, 1]; for a number, [0, 28, 28, 1]
     form: str
     debug: bool = False
-    # Read as numbers: each picture's candidate digits (`api.numbers.segment`); None for digits.
+    # Read as numbers: each picture's candidate digits (`api.pictures.numbers.segment`); None for digits.
     numbers: tuple[Candidates, ...] | None = None
 
 
@@ -157,7 +157,7 @@ def read_picture(data: bytes, budget: images.PixelBudget) -> tuple[np.ndarray, t
 
 
 def number_candidates(data: bytes, budget: images.PixelBudget) -> Candidates:
-    """An encoded picture of a number → its candidate digits (`api.numbers.segment`); 400 if it shows none."""
+    """An encoded picture of a number → its candidate digits (`api.pictures.numbers.segment`); 400 if it shows none."""
     return segment(*read_picture(data, budget))
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, ContextManager, Iterator, Protocol
 
-from .manifest import MANIFEST_NAME
+from api.runtime.manifest import MANIFEST_NAME
 
 CHUNK = 1 << 20
 USER_AGENT = "number-prediction-api"

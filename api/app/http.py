@@ -20,8 +20,8 @@ from typing import Any, Mapping
 
 import orjson
 
-from .errors import ApiError, InvalidRequest, PayloadTooLarge
-from .settings import MAX_BODY_BYTES
+from api.errors import ApiError, InvalidRequest, PayloadTooLarge
+from api.runtime.settings import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Request:
     body: bytes
     request_id: str = ""
     # Whether the event carried the body base64-encoded (binary-safe) rather than as text: a binary
-    # body passed as text has lost every byte that was not UTF-8 (see api.inputs).
+    # body passed as text has lost every byte that was not UTF-8 (see api.app.inputs).
     base64_encoded: bool = False
     query: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)  # the route's path parameters

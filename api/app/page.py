@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .http import Request, Response
+from api.app.http import Request, Response
 
 PAGE_FILE = Path(__file__).with_name("page.html")
 CSP_MARKER = "{csp}"
