@@ -6,7 +6,7 @@ the caller and never holds a stack trace, a file path or a credential.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 class ApiError(Exception):

@@ -1,31 +1,29 @@
 """`getNumberPrediction`: the Lambda handler behind every route of the API (the ROUTES table).
 
 The drawing page `GET /`, `POST /predict`, `GET /model`, `GET /openapi.json` (the OpenAPI document
-of every route) and the Open Inference Protocol v2 under `/v2` (`api.app.oip`). Parse → predict → format. Errors are raised
-where they are found and become responses in `api.app.http.error_response`, shaped as the route says;
-each request logs one JSON line (request id, route, status, latency, runtime). The model is loaded
-on first use through `model_store()`, which tests may replace.
+of every route) and the Open Inference Protocol v2 under `/v2` (`api.app.oip`). Parse → predict → format.
+Errors are raised where they are found and become responses in `api.app.http.error_response`,
+shaped as the route says; each request logs one JSON line (request id, route, status, latency,
+runtime). The model is loaded on first use through `model_store()`, which tests may replace.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from api.app import oip
-from api.errors import InvalidRequest, MethodNotAllowed, NotFound
 from api.app.http import ErrorStyle, Request, Response, dumps, error_response, event_path, parse_event
-from api.app.inputs import SINGLE, Inputs, number_body, read_inputs, response_body
-from api.pictures.numbers import Digit, choose
-from api.runtime.model_store import ModelStore
+from api.app.inputs import FORM_IMAGE, Inputs, number_body, read_inputs, response_body
 from api.app.openapi import openapi
 from api.app.page import drawing_page
 from api.app.routing import Action, Route, error_style, resolve
+from api.errors import InvalidRequest, MethodNotAllowed, NotFound
+from api.pictures.numbers import Digit, choose
+from api.runtime.model_store import ModelStore
 from api.runtime.settings import Settings
 
 log = logging.getLogger("api.request")
@@ -65,7 +63,7 @@ def _read_numbers(inputs: Inputs, predict: Callable[[Any], Any]) -> list[list[Di
         try:
             readings.append(choose(candidates, predict))
         except InvalidRequest as exc:
-            if inputs.form == SINGLE:
+            if inputs.form == FORM_IMAGE:
                 raise
             raise type(exc)(f"{inputs.form}[{index}]: {exc.message}", exc.headers) from None
     return readings
@@ -74,7 +72,9 @@ def _read_numbers(inputs: Inputs, predict: Callable[[Any], Any]) -> list[list[Di
 def describe_model(request: Request) -> Response:
     store = model_store()
     manifest = store.manifest()
-    return Response(200, {"model": {**manifest.public(), "runtime": store.runtime(), "loaded": store.loaded is not None}})
+    return Response(
+        200, {"model": {**manifest.public(), "runtime": store.runtime(), "loaded": store.loaded is not None}}
+    )
 
 
 def _with_store(action: Callable[[Request, ModelStore], Response]) -> Action:

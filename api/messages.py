@@ -6,7 +6,7 @@ Standard library only: the Lambda bundle carries it, and the trainer imports it 
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:

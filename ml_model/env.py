@@ -76,8 +76,12 @@ def bucket_name(explicit: str | None, settings: EnvSettings) -> str:
     bucket = (explicit or settings.get(BUCKET_VARIABLE) or "").strip()
     if not bucket:
         env = settings.env
-        where = (", ".join(str(p) for p in settings.files) if settings.files
-                 else f"no .env.{env} found in the current folder or the repo root")
-        raise DeployError(f"{BUCKET_VARIABLE} is not set ({where}); set it in .env.{env}, "
-                          "in the environment, or pass --bucket")
+        where = (
+            ", ".join(str(p) for p in settings.files)
+            if settings.files
+            else f"no .env.{env} found in the current folder or the repo root"
+        )
+        raise DeployError(
+            f"{BUCKET_VARIABLE} is not set ({where}); set it in .env.{env}, in the environment, or pass --bucket"
+        )
     return bucket

@@ -6,19 +6,19 @@ from pathlib import Path
 
 import numpy as np
 
-from api.runtime.manifest import FLOAT32, SAVEDMODEL, ManifestError
+from api.runtime.manifest import FLOAT32, SAVEDMODEL
 from api.runtime.predictor import Predictor, RuntimeUnavailable, choose_runtime, open_export
 
+from .artifacts import verify_export
 from .data import Mnist, load_mnist, to_model_input
 from .errors import ExportError
-from .export import verify_export
 
 BATCH = 1000
 
 
 def predict_all(predictor: Predictor, images: np.ndarray) -> np.ndarray:
     """Probabilities for every image, in batches of BATCH."""
-    return np.concatenate([predictor.predict(images[i:i + BATCH]) for i in range(0, len(images), BATCH)])
+    return np.concatenate([predictor.predict(images[i : i + BATCH]) for i in range(0, len(images), BATCH)])
 
 
 def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float | int]:
@@ -55,5 +55,12 @@ def evaluate_export(
     if mnist is None:
         mnist = load_mnist(data_dir, cache_dir)
     images, labels = to_model_input(mnist.test_images), mnist.test_labels
-    return [{"version": manifest.version, "runtime": predictor.runtime, "precision": p,
-             **scores(predict_all(predictor, images), labels)} for p, predictor in predictors.items()]
+    return [
+        {
+            "version": manifest.version,
+            "runtime": predictor.runtime,
+            "precision": p,
+            **scores(predict_all(predictor, images), labels),
+        }
+        for p, predictor in predictors.items()
+    ]

@@ -1,4 +1,4 @@
-"""Export a trained model in the README's "Export layout", and check an export against its manifest.
+"""Export a trained model in the "Export layout" of docs/training.md, and check an export against its manifest.
 
 An export is assembled in a hidden folder beside its final place and moved there only when every
 file is written, `model.json` last; then `exports/latest` (a symbolic link) is switched to it in one
@@ -7,25 +7,35 @@ rename. An interrupted export therefore never replaces the previous one or `late
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import platform
-import shutil
 import tarfile
-import uuid
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from api.runtime.manifest import (
-    ARTIFACT_FILES, FORMAT, FORMAT_VERSION, IMAGE_SHAPE, INPUT_NAME, LABELS, LATEST, MANIFEST_NAME, SAVED_MODEL_DIR,
-    SAVEDMODEL, TFJS, TFJS_DIR, TFLITE, VARIANT_ARTIFACTS, Manifest, ManifestError, content_type, parse_manifest,
-    sha256_file, tfjs_shard_key,
+    ARTIFACT_FILES,
+    FORMAT,
+    FORMAT_VERSION,
+    IMAGE_SHAPE,
+    INPUT_NAME,
+    LABELS,
+    LATEST,
+    MANIFEST_NAME,
+    SAVED_MODEL_DIR,
+    SAVEDMODEL,
+    TFJS,
+    TFJS_DIR,
+    TFLITE,
+    VARIANT_ARTIFACTS,
+    tfjs_shard_key,
 )
 
+from .artifacts import QUANTISED_FILES, artifact_entry, assembling, new_version, point_latest, write_json
 from .errors import ExportError
+from .quantize import add_variants
 from .tfjs import write_tfjs
 
 if TYPE_CHECKING:
@@ -36,28 +46,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Every file of an export by its artifact key: the model files, then the training record.
-FILES = {
-    **ARTIFACT_FILES,
-    "history": "history.json",
-    "curves": "history.png",
-}
-VERSION_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
-
-
-def new_version(now: datetime | None = None) -> str:
-    """A model version: the UTC export time, usable as an S3 prefix and sortable as text."""
-    return (now or datetime.now(timezone.utc)).strftime(VERSION_FORMAT)
+FILES = {**ARTIFACT_FILES, "history": "history.json", "curves": "history.png"}
 
 
 def export_model(
-    model: "keras.Model",
+    model: keras.Model,
     export_dir: Path,
     *,
     config: Mapping[str, Any],
     metrics: Mapping[str, Any],
     history: Mapping[str, list[float]],
     training: Mapping[str, Any] | None = None,
-    mnist: "Mnist | None" = None,
+    mnist: Mnist | None = None,
     extra: Mapping[str, Any] | None = None,
     check: Callable[[Path], None] | None = None,
 ) -> Path:
@@ -78,8 +78,6 @@ def export_model(
         _write_artifacts(model, partial, history)
         variants = None
         if mnist is not None:
-            from .quantize import add_variants
-
             variants = add_variants(partial, partial / SAVED_MODEL_DIR, mnist)
         manifest = _manifest(partial, export_dir.name, config, metrics, training or {}, variants)
         manifest["artifacts"].update(tfjs_artifacts(partial, tfjs_files))
@@ -92,7 +90,7 @@ def export_model(
     return export_dir
 
 
-def _write_artifacts(model: "keras.Model", folder: Path, history: Mapping[str, list[float]]) -> None:
+def _write_artifacts(model: keras.Model, folder: Path, history: Mapping[str, list[float]]) -> None:
     import tensorflow as tf
 
     saved_model = folder / SAVED_MODEL_DIR
@@ -120,20 +118,17 @@ def _reproducible(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def artifact_entry(folder: Path, filename: str) -> dict[str, Any]:
-    """The manifest's entry for the file `folder/filename`."""
-    path = folder / filename
-    return {"path": filename, "bytes": path.stat().st_size, "sha256": sha256_file(path),
-            "contentType": content_type(filename)}
-
-
-def _manifest(folder: Path, name: str, config: Mapping[str, Any], metrics: Mapping[str, Any],
-              training: Mapping[str, Any], variants: Mapping[str, Any] | None) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+def _manifest(
+    folder: Path,
+    name: str,
+    config: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    training: Mapping[str, Any],
+    variants: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
     artifacts = {key: artifact_entry(folder, filename) for key, filename in FILES.items()}
     if variants:
-        from .quantize import QUANTISED_FILES
-
         for precision, filename in QUANTISED_FILES.items():
             artifacts[VARIANT_ARTIFACTS[precision]] = artifact_entry(folder, filename)
     manifest = {
@@ -169,70 +164,19 @@ def _framework_versions() -> dict[str, str]:
     import numpy
     import tensorflow as tf
 
-    versions = {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-                "numpy": numpy.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+    }
     try:
         from importlib.metadata import version
 
         versions["ai-edge-litert"] = version("ai-edge-litert")
-    except Exception:  # optional: the export is valid without LiteRT installed
+    except Exception:  # noqa: BLE001 - optional: the export is valid without LiteRT installed
         pass
     return versions
-
-
-@contextmanager
-def assembling(export_dir: Path) -> Iterator[Path]:
-    """A hidden path beside `export_dir` to build an export in (not yet created), moved into place when
-    the block succeeds and removed when it fails: no half-written export ever has the real name."""
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    partial = export_dir.parent / f".{export_dir.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
-        yield partial
-        move_into_place(partial, export_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-
-
-def move_into_place(partial: Path, export_dir: Path) -> None:
-    """Rename the finished folder to its name; an older export of that name is removed after."""
-    old = None
-    if export_dir.exists() or export_dir.is_symlink():
-        old = export_dir.with_name(f".{export_dir.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(export_dir, old)
-    os.replace(partial, export_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True) if not old.is_symlink() else old.unlink()
-
-
-def point_latest(export_dir: Path) -> Path:
-    """Make `<root>/latest` a relative link to `export_dir`, switched in one rename."""
-    latest = export_dir.parent / LATEST
-    link = export_dir.parent / f".{LATEST}.{uuid.uuid4().hex[:8]}"
-    os.symlink(export_dir.name, link, target_is_directory=True)
-    if latest.is_dir() and not latest.is_symlink():
-        shutil.rmtree(latest)  # a copied folder from elsewhere; a link replaces it from now on
-    os.replace(link, latest)
-    return latest
-
-
-def verify_export(export_dir: str | Path) -> Manifest:
-    """The export's manifest, after checking every artifact's presence, size and SHA-256."""
-    export_dir = Path(export_dir)
-    manifest_path = export_dir / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise ExportError(f"{export_dir}: no {MANIFEST_NAME} here; is this an export folder?")
-    try:
-        manifest = parse_manifest(manifest_path.read_bytes())
-    except ManifestError as exc:
-        raise ExportError(f"{manifest_path}: {exc}") from None
-    for artifact in manifest.artifacts.values():
-        path = export_dir / artifact.path
-        if not path.is_file():
-            raise ExportError(f"{export_dir}: {artifact.path} is missing")
-        if path.stat().st_size != artifact.bytes or sha256_file(path) != artifact.sha256:
-            raise ExportError(f"{export_dir}: {artifact.path} does not match model.json (size or sha256)")
-    return manifest
 
 
 def plot_history(history: Mapping[str, list[float]], path: Path) -> None:
@@ -256,7 +200,3 @@ def plot_history(history: Mapping[str, list[float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
-
-
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

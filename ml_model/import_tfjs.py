@@ -24,18 +24,23 @@ import logging
 import re
 import time
 import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from api.runtime.manifest import ARTIFACT_FILES, TFLITE
 from api.runtime.sources import FetchError, Source, chunks, locate, name, read
 
+from .artifacts import verify_export
 from .data import Mnist, load_mnist, to_model_input
-from .errors import TfjsImportError
-from .tfjs import WeightSpec, build_keras, group_bytes, parse_layers_model, set_weights
+from .errors import ExportError, TfjsImportError
+from .evaluate import scores
+from .export import export_model
+from .tfjs import WeightSpec
+from .tfjs_read import build_keras, group_bytes, parse_layers_model, set_weights
 
 if TYPE_CHECKING:
     import keras
@@ -57,15 +62,20 @@ VERIFY_TOLERANCE = 1e-4
 class TfjsModel:
     """A TF.js layers model read into Keras, and where it came from (the manifest's `importedFrom`)."""
 
-    model: "keras.Model"
+    model: keras.Model
     imported_from: dict[str, Any]
 
 
-def import_tfjs(source: str, out: Path, *, s3_client: Callable[[], Any] = lambda: None, mnist: Mnist | None = None,
-                data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> Path:
+def import_tfjs(
+    source: str,
+    out: Path,
+    *,
+    s3_client: Callable[[], Any] = lambda: None,
+    mnist: Mnist | None = None,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
     """Import the TF.js layers model at `source` as the export `out`; returns `out`."""
-    from .evaluate import scores
-    from .export import export_model
 
     imported = read_tfjs(source, s3_client)
     if mnist is None:
@@ -73,9 +83,16 @@ def import_tfjs(source: str, out: Path, *, s3_client: Callable[[], Any] = lambda
     probabilities = imported.model.predict(to_model_input(mnist.test_images), batch_size=1000, verbose=0)
     metrics = {k: v for k, v in scores(probabilities, mnist.test_labels).items() if k in ("loss", "accuracy")}
     log.info("Imported %s: test accuracy %.4f", imported.imported_from["source"], metrics["accuracy"])
-    return export_model(imported.model, Path(out), config={}, metrics=metrics, history={}, mnist=mnist,
-                        extra={"importedFrom": imported.imported_from},
-                        check=lambda partial: _verify(partial, mnist, probabilities))
+    return export_model(
+        imported.model,
+        Path(out),
+        config={},
+        metrics=metrics,
+        history={},
+        mnist=mnist,
+        extra={"importedFrom": imported.imported_from},
+        check=lambda partial: _verify(partial, mnist, probabilities),
+    )
 
 
 def read_tfjs(source: str, s3_client: Callable[[], Any] = lambda: None) -> TfjsModel:
@@ -90,14 +107,17 @@ def read_tfjs(source: str, s3_client: Callable[[], Any] = lambda: None) -> TfjsM
     parsed = parse_layers_model(raw, name(model_json))
     declared = sum(group_bytes(specs) for _, specs in parsed.groups)
     if declared > MAX_WEIGHT_BYTES:
-        raise TfjsImportError(f"{name(model_json)}: its weights take {declared} bytes, over the "
-                              f"{MAX_WEIGHT_BYTES} an import accepts")
+        raise TfjsImportError(
+            f"{name(model_json)}: its weights take {declared} bytes, over the {MAX_WEIGHT_BYTES} an import accepts"
+        )
     for paths, _ in parsed.groups:
         for path in paths:
             _check_shard_name(path, name(model_json))
     model = build_keras(parsed)  # before any shard is fetched: a layer we cannot build stops here
-    blobs = [_group(model_json, paths, specs, group, deadline)
-             for (paths, specs), group in zip(parsed.groups, raw["weightsManifest"])]
+    blobs = [
+        _group(model_json, paths, specs, group, deadline)
+        for (paths, specs), group in zip(parsed.groups, raw["weightsManifest"])
+    ]
     set_weights(model, parsed, blobs)
     imported_from = {
         "source": _redacted(source),
@@ -113,8 +133,10 @@ def read_tfjs(source: str, s3_client: Callable[[], Any] = lambda: None) -> TfjsM
 
 def _check_shard_name(path: str, label: str) -> None:
     if not SHARD_NAME.match(path) or urllib.parse.urlsplit(path).scheme:
-        raise TfjsImportError(f"{label}: shard {path!r} must be a plain file name beside {label} "
-                              "(no '/', no '..', no absolute path or URL)")
+        raise TfjsImportError(
+            f"{label}: shard {path!r} must be a plain file name beside {label} "
+            "(no '/', no '..', no absolute path or URL)"
+        )
 
 
 def _locate(source: str, s3_client: Callable[[], Any]) -> Source:
@@ -131,8 +153,9 @@ def _read(source: Source, limit: int, deadline: float) -> bytes:
         raise TfjsImportError(str(exc)) from None
 
 
-def _group(model_json: Source, paths: Sequence[str], specs: Sequence[WeightSpec], group: Mapping[str, Any],
-           deadline: float) -> bytes:
+def _group(
+    model_json: Source, paths: Sequence[str], specs: Sequence[WeightSpec], group: Mapping[str, Any], deadline: float
+) -> bytes:
     """A weight group's shards joined, checked against the bytes its weights need (and `sha256`)."""
     expected = group_bytes(specs)
     digests = group.get("sha256") if isinstance(group.get("sha256"), list) else None
@@ -152,8 +175,10 @@ def _group(model_json: Source, paths: Sequence[str], specs: Sequence[WeightSpec]
         if digests is not None and digest.hexdigest() != digests[index]:
             raise TfjsImportError(f"{path}: does not match its sha256 in {name(model_json)}")
     if len(data) != expected:
-        raise TfjsImportError(f"{paths[-1]}: the shards hold {len(data)} bytes, their weights need {expected} "
-                              "(a truncated or wrong shard)")
+        raise TfjsImportError(
+            f"{paths[-1]}: the shards hold {len(data)} bytes, their weights need {expected} "
+            "(a truncated or wrong shard)"
+        )
     return bytes(data)
 
 
@@ -162,20 +187,21 @@ def _verify(partial: Path, mnist: Mnist, probabilities: np.ndarray) -> None:
     Keras model's answers (the model the API serves is the model that was imported)."""
     from api.runtime.predictor import LiteRTPredictor
 
-    from .errors import ExportError
-    from .export import verify_export
-
     try:
         verify_export(partial)
     except ExportError as exc:
         raise TfjsImportError(f"the export did not verify: {exc}") from None
     expected = probabilities[:VERIFY_IMAGES]
-    litert = LiteRTPredictor(partial / ARTIFACT_FILES[TFLITE], num_threads=1).predict(to_model_input(mnist.test_images[:VERIFY_IMAGES]))
+    litert = LiteRTPredictor(partial / ARTIFACT_FILES[TFLITE], num_threads=1).predict(
+        to_model_input(mnist.test_images[:VERIFY_IMAGES])
+    )
     differs = int(np.sum(litert.argmax(axis=1) != expected.argmax(axis=1)))
     largest = float(np.max(np.abs(litert - expected)))
     if differs or largest > VERIFY_TOLERANCE:
-        raise TfjsImportError(f"model.tflite does not compute what the imported model does ({differs} of "
-                              f"{len(expected)} digits differ, probabilities by up to {largest:.2g})")
+        raise TfjsImportError(
+            f"model.tflite does not compute what the imported model does ({differs} of "
+            f"{len(expected)} digits differ, probabilities by up to {largest:.2g})"
+        )
 
 
 def _redacted(source: str) -> str:

@@ -14,8 +14,8 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES
 from api.messages import did_you_mean, first_line
+from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES
 
 from .config import LayerSpec, TrainConfig, is_int
 from .errors import ConfigError
@@ -35,11 +35,16 @@ TFJS_LAYER_TYPES = frozenset(
     spatialDropout1d thresholdedReLU upSampling2d zeroPadding2d""".split()
 )
 TFJS_ALIASES = {
-    "avgPool1d": "averagePooling1d", "avgPooling1d": "averagePooling1d",
-    "avgPool2d": "averagePooling2d", "avgPooling2d": "averagePooling2d",
-    "avgPool3d": "averagePooling3d", "avgPooling3d": "averagePooling3d",
-    "maxPool1d": "maxPooling1d", "maxPool2d": "maxPooling2d",
-    "globalMaxPool1d": "globalMaxPooling1d", "globalMaxPool2d": "globalMaxPooling2d",
+    "avgPool1d": "averagePooling1d",
+    "avgPooling1d": "averagePooling1d",
+    "avgPool2d": "averagePooling2d",
+    "avgPooling2d": "averagePooling2d",
+    "avgPool3d": "averagePooling3d",
+    "avgPooling3d": "averagePooling3d",
+    "maxPool1d": "maxPooling1d",
+    "maxPool2d": "maxPooling2d",
+    "globalMaxPool1d": "globalMaxPooling1d",
+    "globalMaxPool2d": "globalMaxPooling2d",
 }
 # TensorFlow.js types whose Keras classes need other layers as arguments or no longer exist.
 NOT_IN_A_LIST = frozenset(
@@ -54,9 +59,20 @@ STRING_VALUE_KEYS = re.compile(r"(initializer|regularizer|constraint|activation|
 SPECIAL_VALUES = {"leCunNormal": "lecun_normal", "leCunUniform": "lecun_uniform", "l1l2": "l1l2"}
 # Required constructor arguments have no default to infer a type from.
 REQUIRED_KINDS = {
-    "filters": "int", "units": "int", "n": "int", "input_dim": "int", "output_dim": "int",
-    "num_tokens": "int", "height": "int", "width": "int", "rate": "number", "stddev": "number",
-    "scale": "number", "kernel_size": "shape", "target_shape": "shape", "dims": "shape",
+    "filters": "int",
+    "units": "int",
+    "n": "int",
+    "input_dim": "int",
+    "output_dim": "int",
+    "num_tokens": "int",
+    "height": "int",
+    "width": "int",
+    "rate": "number",
+    "stddev": "number",
+    "scale": "number",
+    "kernel_size": "shape",
+    "target_shape": "shape",
+    "dims": "shape",
 }
 
 
@@ -148,7 +164,7 @@ def input_shape(config: TrainConfig) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def build_network(config: TrainConfig) -> "keras.Model":
+def build_network(config: TrainConfig) -> keras.Model:
     """The config's layers as a Keras model with the fixed serving input [None, 28, 28, 1].
 
     A config whose `inputShape` is another arrangement of the 784 pixels (say `[784]`) gets a
@@ -161,7 +177,7 @@ def build_network(config: TrainConfig) -> "keras.Model":
         raise ConfigError(f"{config.label}: {exc}") from None
 
 
-def _build(config: TrainConfig) -> "keras.Model":
+def _build(config: TrainConfig) -> keras.Model:
     import keras
 
     shape = input_shape(config)
@@ -177,7 +193,7 @@ def _build(config: TrainConfig) -> "keras.Model":
             raise ConfigError(f"{where}: {first_line(exc)}") from None
         try:
             x = layer(x)
-        except Exception as exc:  # Keras raises ValueError, TypeError or backend errors here
+        except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TypeError or backend errors here
             raise ConfigError(f"{where}: Keras rejects this layer here: {first_line(exc)}") from None
     if tuple(x.shape) != (None, NUM_CLASSES):
         raise ConfigError(
@@ -188,8 +204,12 @@ def _build(config: TrainConfig) -> "keras.Model":
 
 
 _KIND_TEXT = {
-    "int": "an integer", "number": "a number", "bool": "true or false", "str": "a string",
-    "shape": "an integer or a list of integers", "any": "a value",
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "shape": "an integer or a list of integers",
+    "any": "a value",
 }
 
 
@@ -237,4 +257,3 @@ def _convert(name: str, value: Any) -> Any:
 
 def _is_pair(value: Any) -> bool:
     return isinstance(value, list) and all(is_int(v) for v in value)
-

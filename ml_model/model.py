@@ -21,7 +21,7 @@ def learning_rate(config: TrainConfig) -> float:
     return DEFAULT_LEARNING_RATES.get(config.optimizer, 0.001)
 
 
-def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> "keras.optimizers.Optimizer":
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     import keras
 
     rate: Any = learning_rate(config)
@@ -45,11 +45,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> "keras.optimize
     return keras.optimizers.get({"class_name": config.optimizer, "config": {"learning_rate": rate}})
 
 
-def compile_model(model: "keras.Model", config: TrainConfig, steps_per_epoch: int = 1) -> "keras.Model":
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int = 1) -> keras.Model:
     """`model` (the config's built network) compiled with the config's optimizer, loss and metrics."""
-    model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
-        loss=config.loss,
-        metrics=list(config.metrics),
-    )
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=config.loss, metrics=list(config.metrics))
     return model

@@ -71,7 +71,11 @@ def native_notices_filtered() -> Iterator[None]:
     try:
         filter_process = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", FILTER, NOISE.pattern.decode("latin-1")],
-            stdin=reader, stdout=terminal, stderr=terminal, start_new_session=True)
+            stdin=reader,
+            stdout=terminal,
+            stderr=terminal,
+            start_new_session=True,
+        )
     except OSError:
         os.close(reader)
         os.close(writer)
@@ -83,8 +87,14 @@ def native_notices_filtered() -> Iterator[None]:
     os.close(writer)
     # Python's stderr goes to the terminal directly (a dup of it: a terminal stays a terminal for
     # progress bars); it stays open after the command, for anything logged at exit.
-    sys.stderr = open(terminal, "w", buffering=1, encoding=sys.stderr.encoding,
-                      errors=sys.stderr.errors or "backslashreplace", closefd=False)
+    sys.stderr = open(
+        terminal,
+        "w",
+        buffering=1,
+        encoding=sys.stderr.encoding,
+        errors=sys.stderr.errors or "backslashreplace",
+        closefd=False,
+    )
     try:
         yield
     finally:

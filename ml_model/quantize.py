@@ -19,22 +19,31 @@ import logging
 import shutil
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from api.runtime.manifest import FLOAT16, FLOAT32, INT8, MANIFEST_NAME, SAVED_MODEL_DIR, VARIANT_ARTIFACTS, VARIANT_FILES
+from api.runtime.manifest import (
+    FLOAT16,
+    FLOAT32,
+    INT8,
+    MANIFEST_NAME,
+    SAVED_MODEL_DIR,
+    VARIANT_ARTIFACTS,
+    VARIANT_FILES,
+)
 from api.runtime.predictor import LiteRTPredictor
 
+from .artifacts import QUANTISED_FILES, artifact_entry, assembling, new_version, verify_export, write_json
 from .data import Mnist, load_mnist, to_model_input
 from .errors import ExportError
+from .evaluate import predict_all, scores
 
 log = logging.getLogger(__name__)
 
 # The quantised variants this module writes; float32 is the export's own model.tflite.
-QUANTISED_FILES = {p: VARIANT_FILES[p] for p in (FLOAT16, INT8)}
 REPRESENTATIVE_IMAGES = 500  # calibration images for int8, drawn at random from the training set
 REPRESENTATIVE_SEED = 0
 TIMING_ROUNDS = 5
@@ -69,7 +78,6 @@ def convert_variants(saved_model: Path, folder: Path, train_images: np.ndarray) 
 
 def measure_variants(folder: Path, files: dict[str, str], mnist: Mnist) -> dict[str, dict[str, Any]]:
     """Each variant's test-set scores and latency (the `variants` entries of model.json)."""
-    from .evaluate import predict_all, scores
 
     images, labels = to_model_input(mnist.test_images), mnist.test_labels
     predictors = {precision: LiteRTPredictor(folder / name, num_threads=1) for precision, name in files.items()}
@@ -85,15 +93,20 @@ def measure_variants(folder: Path, files: dict[str, str], mnist: Mnist) -> dict[
             "agreement": float(np.mean(probs.argmax(axis=1) == reference.argmax(axis=1))),
             "maxProbabilityDifference": round(float(np.max(np.abs(probs - reference))), 6),
         }
-        log.info("%-8s accuracy %.4f  agreement with float32 %.4f  %.3f ms per image", precision,
-                 variants[precision]["accuracy"], variants[precision]["agreement"], latency[precision])
+        log.info(
+            "%-8s accuracy %.4f  agreement with float32 %.4f  %.3f ms per image",
+            precision,
+            variants[precision]["accuracy"],
+            variants[precision]["agreement"],
+            latency[precision],
+        )
     return variants
 
 
 def _single_image_latency(predictors: dict[str, LiteRTPredictor], image: np.ndarray) -> dict[str, float]:
     """Median milliseconds of one single-image inference per variant, the variants taking turns."""
     samples: dict[str, list[float]] = {precision: [] for precision in predictors}
-    for precision, predictor in predictors.items():
+    for predictor in predictors.values():
         for _ in range(10):  # allocation and caches, untimed
             predictor.predict(image)
     for _ in range(TIMING_ROUNDS):
@@ -111,15 +124,20 @@ def add_variants(folder: Path, saved_model: Path, mnist: Mnist) -> dict[str, dic
     return measure_variants(folder, files, mnist)
 
 
-def quantize_export(export_dir: str | Path, out: str | Path | None = None, *, mnist: Mnist | None = None,
-                    data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> Path:
+def quantize_export(
+    export_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    mnist: Mnist | None = None,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
     """Add (or redo) the quantised variants of an existing export, as a new version; returns its folder.
 
     The export is copied into a hidden folder, given the variants and a new manifest (a new version:
     the bucket keeps versions immutable), and renamed into place: over `export_dir` itself, or to
     `out`. An export written before quantisation existed thus gains its variants without retraining.
     """
-    from .export import artifact_entry, assembling, new_version, verify_export, write_json
 
     manifest = verify_export(export_dir)
     source = Path(export_dir).resolve()
@@ -138,13 +156,21 @@ def quantize_export(export_dir: str | Path, out: str | Path | None = None, *, mn
         shutil.copytree(source, partial, ignore=top_level)
         variants = add_variants(partial, partial / saved_model.name, mnist)
         raw = dict(manifest.raw)
-        artifacts = {k: v for k, v in raw["artifacts"].items() if k not in VARIANT_ARTIFACTS.values()
-                     or k == VARIANT_ARTIFACTS[FLOAT32]}
+        artifacts = {
+            k: v
+            for k, v in raw["artifacts"].items()
+            if k not in VARIANT_ARTIFACTS.values() or k == VARIANT_ARTIFACTS[FLOAT32]
+        }
         for precision, filename in QUANTISED_FILES.items():
             artifacts[VARIANT_ARTIFACTS[precision]] = artifact_entry(partial, filename)
-        now = datetime.now(timezone.utc)
-        raw.update(version=new_version(now), created=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                   artifacts=artifacts, variants=variants, quantizedFrom=manifest.version)
+        now = datetime.now(UTC)
+        raw.update(
+            version=new_version(now),
+            created=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            artifacts=artifacts,
+            variants=variants,
+            quantizedFrom=manifest.version,
+        )
         write_json(partial / MANIFEST_NAME, raw)
     log.info("Quantised %s (version %s) into %s", manifest.version, raw["version"], target)
     return target

@@ -28,16 +28,25 @@ PUBLIC_READ_ACL = "public-read"
 _READ_CHUNK = 1 << 20
 # Session arguments for the AWS variables a `.env` file may set (the real environment botocore reads itself).
 _SESSION_VARIABLES = {
-    "AWS_ACCESS_KEY_ID": "aws_access_key_id", "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
-    "AWS_SESSION_TOKEN": "aws_session_token", "AWS_PROFILE": "profile_name", "AWS_DEFAULT_PROFILE": "profile_name",
-    "AWS_REGION": "region_name", "AWS_DEFAULT_REGION": "region_name",
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+    "AWS_SESSION_TOKEN": "aws_session_token",
+    "AWS_PROFILE": "profile_name",
+    "AWS_DEFAULT_PROFILE": "profile_name",
+    "AWS_REGION": "region_name",
+    "AWS_DEFAULT_REGION": "region_name",
 }
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
-def s3_client(endpoint_url: str | None = None, *, settings: Mapping[str, str] | None = None,
-              max_attempts: int | None = None, connect_timeout: float = CONNECT_TIMEOUT,
-              read_timeout: float = READ_TIMEOUT) -> "BaseClient":
+def s3_client(
+    endpoint_url: str | None = None,
+    *,
+    settings: Mapping[str, str] | None = None,
+    max_attempts: int | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+) -> BaseClient:
     """An S3 client from the standard credential chain, profile and region.
 
     `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` are honoured by botocore itself; `endpoint_url` overrides
@@ -61,34 +70,57 @@ def s3_client(endpoint_url: str | None = None, *, settings: Mapping[str, str] | 
             if settings.get("AWS_MAX_ATTEMPTS"):
                 retries["total_max_attempts"] = int(settings["AWS_MAX_ATTEMPTS"])
             options["retries"] = retries
-        return boto3.session.Session(**session).client("s3", endpoint_url=endpoint_url or None,
-                                                       config=Config(**options))
+        return boto3.session.Session(**session).client(
+            "s3", endpoint_url=endpoint_url or None, config=Config(**options)
+        )
     except (BotoCoreError, ValueError) as exc:  # ProfileNotFound, a malformed endpoint URL, region or number
         raise DeployError(_one_line(f"cannot set up the S3 client: {exc}")) from None
 
 
-def put_object(client: "BaseClient", bucket: str, key: str, body: bytes | Path, *, size: int, sha256: str,
-               content_type: str, cache_control: str, public_read: bool, action: str,
-               metadata: Mapping[str, str] | None = None, passthrough: Callable[[Exception], bool] | None = None,
-               **conditions: str) -> None:
+def put_object(
+    client: BaseClient,
+    bucket: str,
+    key: str,
+    body: bytes | Path,
+    *,
+    size: int,
+    sha256: str,
+    content_type: str,
+    cache_control: str,
+    public_read: bool,
+    action: str,
+    metadata: Mapping[str, str] | None = None,
+    passthrough: Callable[[Exception], bool] | None = None,
+    **conditions: str,
+) -> None:
     """One PUT of `body` (bytes, or a file's) that the store checks against `sha256`; the hash is also
     kept as metadata, for stores without checksums."""
     extra: dict[str, Any] = {"ACL": PUBLIC_READ_ACL} if public_read else {}
-    with s3_errors(f"{action} (public-read)" if public_read else action, bucket, key, passthrough=passthrough), \
-            (body.open("rb") if isinstance(body, Path) else nullcontext(body)) as data:
+    with (
+        s3_errors(f"{action} (public-read)" if public_read else action, bucket, key, passthrough=passthrough),
+        body.open("rb") if isinstance(body, Path) else nullcontext(body) as data,
+    ):
         client.put_object(
-            Bucket=bucket, Key=key, Body=data, ContentLength=size, ContentType=content_type,
-            CacheControl=cache_control, ChecksumAlgorithm="SHA256", ChecksumSHA256=b64(sha256),
-            Metadata={SHA256_METADATA: sha256, **(metadata or {})}, **extra, **conditions,
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentLength=size,
+            ContentType=content_type,
+            CacheControl=cache_control,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=b64(sha256),
+            Metadata={SHA256_METADATA: sha256, **(metadata or {})},
+            **extra,
+            **conditions,
         )
 
 
-def check_bucket(client: "BaseClient", bucket: str) -> None:
+def check_bucket(client: BaseClient, bucket: str) -> None:
     with s3_errors("opening", bucket):
         client.head_bucket(Bucket=bucket)
 
 
-def list_sizes(client: "BaseClient", bucket: str) -> dict[str, int]:
+def list_sizes(client: BaseClient, bucket: str) -> dict[str, int]:
     """Every object in the bucket: key → size."""
     sizes: dict[str, int] = {}
     with s3_errors("listing", bucket):
@@ -98,7 +130,7 @@ def list_sizes(client: "BaseClient", bucket: str) -> dict[str, int]:
     return sizes
 
 
-def head_object(client: "BaseClient", bucket: str, key: str) -> dict[str, Any] | None:
+def head_object(client: BaseClient, bucket: str, key: str) -> dict[str, Any] | None:
     from botocore.exceptions import ClientError
 
     try:
@@ -108,7 +140,7 @@ def head_object(client: "BaseClient", bucket: str, key: str) -> dict[str, Any] |
         return None
 
 
-def get_with_etag(client: "BaseClient", bucket: str, key: str) -> tuple[bytes, str] | None:
+def get_with_etag(client: BaseClient, bucket: str, key: str) -> tuple[bytes, str] | None:
     """A small object's bytes and ETag, or None when it does not exist."""
     from botocore.exceptions import ClientError
 
@@ -120,8 +152,16 @@ def get_with_etag(client: "BaseClient", bucket: str, key: str) -> tuple[bytes, s
         return None
 
 
-def matches(client: "BaseClient", bucket: str, key: str, size: int, sha256: str, *, download: bool,
-            head: dict[str, Any] | None = None) -> bool:
+def matches(
+    client: BaseClient,
+    bucket: str,
+    key: str,
+    size: int,
+    sha256: str,
+    *,
+    download: bool,
+    head: dict[str, Any] | None = None,
+) -> bool:
     """Whether the object exists with this size and SHA-256.
 
     The store's own SHA-256 checksum decides where it keeps one. Elsewhere the object is downloaded
@@ -139,7 +179,7 @@ def matches(client: "BaseClient", bucket: str, key: str, size: int, sha256: str,
     return download_sha256(client, bucket, key) == sha256
 
 
-def verify(client: "BaseClient", bucket: str, key: str, size: int, sha256: str) -> None:
+def verify(client: BaseClient, bucket: str, key: str, size: int, sha256: str) -> None:
     head = head_object(client, bucket, key)
     if head is None:
         raise DeployError(f"s3://{bucket}/{key} is missing")
@@ -147,7 +187,7 @@ def verify(client: "BaseClient", bucket: str, key: str, size: int, sha256: str) 
         raise DeployError(f"s3://{bucket}/{key} does not match its manifest entry (size or sha256)")
 
 
-def download_sha256(client: "BaseClient", bucket: str, key: str) -> str:
+def download_sha256(client: BaseClient, bucket: str, key: str) -> str:
     digest = hashlib.sha256()
     with s3_errors("downloading", bucket, key):
         body = client.get_object(Bucket=bucket, Key=key)["Body"]
@@ -156,7 +196,7 @@ def download_sha256(client: "BaseClient", bucket: str, key: str) -> str:
     return digest.hexdigest()
 
 
-def make_public(client: "BaseClient", bucket: str, key: str) -> None:
+def make_public(client: BaseClient, bucket: str, key: str) -> None:
     with s3_errors("making public-read", bucket, key):
         client.put_object_acl(Bucket=bucket, Key=key, ACL=PUBLIC_READ_ACL)
 
@@ -183,17 +223,29 @@ def is_conditional_failure(exc: Exception) -> bool:
 
 
 _ACCESS_DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem"}
-_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-                    "TokenRefreshRequired", "InvalidClientTokenId"}
+_BAD_CREDENTIALS = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+}
 
 
 @contextmanager
-def s3_errors(action: str, bucket: str, key: str | None = None, *,
-               passthrough: Callable[[Exception], bool] | None = None) -> Iterator[None]:
+def s3_errors(
+    action: str, bucket: str, key: str | None = None, *, passthrough: Callable[[Exception], bool] | None = None
+) -> Iterator[None]:
     """Turn botocore's exceptions into one-line DeployErrors; `passthrough(exc)` lets chosen ones through."""
     from botocore.exceptions import (
-        BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError, NoCredentialsError,
-        PartialCredentialsError, ReadTimeoutError,
+        BotoCoreError,
+        ClientError,
+        ConnectionClosedError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ReadTimeoutError,
     )
 
     where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
@@ -205,14 +257,18 @@ def s3_errors(action: str, bucket: str, key: str | None = None, *,
         error = BucketNotFound if _is_missing_bucket(exc, bucket, where) else DeployError
         raise error(_one_line(_client_error(exc, action, bucket, where))) from None
     except (NoCredentialsError, PartialCredentialsError):
-        raise DeployError("no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                          "AWS_SECRET_ACCESS_KEY, or run `aws configure`") from None
+        raise DeployError(
+            "no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run `aws configure`"
+        ) from None
     except EndpointConnectionError as exc:
-        raise DeployError(_one_line(f"cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url', '')} "
-                                    f"while {action} {where}")) from None
+        raise DeployError(
+            _one_line(f"cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url', '')} while {action} {where}")
+        ) from None
     except (ConnectionClosedError, ReadTimeoutError) as exc:
-        raise DeployError(_one_line(f"the S3 endpoint stopped answering while {action} {where} "
-                                    f"({type(exc).__name__})")) from None
+        raise DeployError(
+            _one_line(f"the S3 endpoint stopped answering while {action} {where} ({type(exc).__name__})")
+        ) from None
     except BotoCoreError as exc:
         raise DeployError(_one_line(f"{action} {where} failed: {exc}")) from None
     except OSError as exc:  # a local file vanished or became unreadable mid-upload
@@ -228,15 +284,21 @@ def _client_error(exc: Any, action: str, bucket: str, where: str) -> str:
         return f"bucket {bucket} does not exist (or is in another account)"
     if code in _ACCESS_DENIED:
         if "public-read" in action:
-            return (f"access denied while {action} {where}: public-read needs s3:PutObjectAcl, and the bucket's "
-                    "Block Public Access settings must allow public ACLs (or keep objects private: s3:// URLs)")
-        return (f"access denied while {action} {where}: the credentials need s3:ListBucket, s3:GetObject "
-                "and s3:PutObject on this bucket")
+            return (
+                f"access denied while {action} {where}: public-read needs s3:PutObjectAcl, and the bucket's "
+                "Block Public Access settings must allow public ACLs (or keep objects private: s3:// URLs)"
+            )
+        return (
+            f"access denied while {action} {where}: the credentials need s3:ListBucket, s3:GetObject "
+            "and s3:PutObject on this bucket"
+        )
     if code in _BAD_CREDENTIALS:
         return f"the S3 store rejected the credentials while {action} {where} ({code})"
     if code == "AccessControlListNotSupported":
-        return (f"bucket {bucket} has ACLs disabled, so --public-read cannot work; grant read access "
-                "with a bucket policy, or (recommended) keep objects private and use s3:// model URLs")
+        return (
+            f"bucket {bucket} has ACLs disabled, so --public-read cannot work; grant read access "
+            "with a bucket policy, or (recommended) keep objects private and use s3:// model URLs"
+        )
     if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
         return f"bucket {bucket} is in another region than the client's: set AWS_REGION to the bucket's region ({code})"
     if isinstance(status, int) and status >= 500:
@@ -244,7 +306,7 @@ def _client_error(exc: Any, action: str, bucket: str, where: str) -> str:
     return f"{action} {where} failed: {code or status}{': ' + message if message else ''}"
 
 
-def public_url(client: "BaseClient", bucket: str, key: str) -> str:
+def public_url(client: BaseClient, bucket: str, key: str) -> str:
     """The plain HTTPS URL of an object (what the seed put in MODEL_URL); readable only if public."""
     endpoint = urlsplit(client.meta.endpoint_url)
     if endpoint.hostname and endpoint.hostname.endswith("amazonaws.com"):

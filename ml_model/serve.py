@@ -42,7 +42,7 @@ _COPY_CHUNK = 1 << 16
 class ModelFileHandler(BaseHTTPRequestHandler):
     """Serves the files under `server.root`; nothing is written, nothing outside the root is read."""
 
-    server: "ModelServer"
+    server: ModelServer
     server_version = "number-prediction-model-server"
     protocol_version = "HTTP/1.1"
     error_content_type = "text/plain; charset=utf-8"
@@ -174,10 +174,10 @@ class ModelFileHandler(BaseHTTPRequestHandler):
         entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
         items = "".join(
             f'<li><a href="{quote(p.name)}{"/" if p.is_dir() else ""}">{html.escape(p.name)}'
-            f'{"/" if p.is_dir() else ""}</a></li>' for p in entries
+            f"{'/' if p.is_dir() else ''}</a></li>"
+            for p in entries
         )
-        return (f"<!doctype html><meta charset=utf-8><title>{title}</title>"
-                f"<h1>{title}</h1><ul>{items}</ul>\n").encode("utf-8")
+        return (f"<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><ul>{items}</ul>\n").encode()
 
     def _send_bytes(self, body: bytes, kind: str, send_body: bool) -> None:
         self.send_response(HTTPStatus.OK)
@@ -190,7 +190,7 @@ class ModelFileHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _error(self, status: HTTPStatus, message: str, **headers: str) -> None:
-        body = f"{status.value} {message}\n".encode("utf-8")
+        body = f"{status.value} {message}\n".encode()
         self.send_response(status)
         self.send_header("Content-Type", self.error_content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -209,7 +209,7 @@ class ModelFileHandler(BaseHTTPRequestHandler):
     def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         log.debug("%s " + format, self.address_string(), *args)  # the request line follows anyway
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         log.info("%s " + format, self.address_string(), *args)
 
 

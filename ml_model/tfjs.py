@@ -1,5 +1,5 @@
-"""The TF.js layers-model format, both ways: a Keras model written as `model.json` + weight shards,
-and such files (ours, or the original project's, written by TF.js itself) read back into Keras.
+"""The TF.js layers-model format, and a Keras model written in it as `model.json` + weight shards
+(`ml_model.tfjs_read` reads such files, ours or the original project's, back into Keras).
 
 The format (what `tf.loadLayersModel` reads and `model.save` writes):
 
@@ -24,25 +24,35 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, TFJS_FORMAT, TFJS_SHARD_BYTES, tfjs_shard_name
+from api.runtime.manifest import TFJS_FORMAT, TFJS_SHARD_BYTES, tfjs_shard_name
 
-from .errors import ExportError, TfjsImportError
+from .errors import ExportError
 
 if TYPE_CHECKING:
     import keras
 
+
 log = logging.getLogger(__name__)
 
+
 CONVERTED_BY = "number-prediction ml_model.tfjs"
+
+
 KERAS_VERSION = "tfjs-layers 4.22.0"  # the TF.js version the topology is written for (and tested with)
+
+
 BACKEND = "tensor_flow.js"
+
+
 WEIGHT_DTYPE = "float32"
+
 
 # Keras layer classes that exist in TF.js with the same meaning and weights (proven by tests/test_tfjs.py).
 TFJS_CLASSES = frozenset(
@@ -52,6 +62,8 @@ TFJS_CLASSES = frozenset(
     LeakyReLU LSTM MaxPooling1D MaxPooling2D MaxPooling3D Permute PReLU ReLU RepeatVector Reshape SeparableConv2D
     SimpleRNN Softmax SpatialDropout1D UpSampling2D ZeroPadding2D""".split()
 )
+
+
 # Why the other layer types the config schema accepts are not written as TF.js.
 REFUSED_CLASSES = {
     "Conv3DTranspose": "TF.js has no conv3dTranspose layer",
@@ -63,26 +75,55 @@ REFUSED_CLASSES = {
     "Resizing": "TF.js's resizing layer interpolates differently from Keras's",
     "CenterCrop": "TF.js's centerCrop layer is not in its layers-model serialisation registry",
 }
+
+
 # Activations TF.js knows by the same name and definition as Keras 3.
-TFJS_ACTIVATIONS = frozenset("elu linear relu relu6 selu sigmoid softmax softplus softsign tanh swish mish gelu".split())
+TFJS_ACTIVATIONS = frozenset(
+    "elu linear relu relu6 selu sigmoid softmax softplus softsign tanh swish mish gelu".split()
+)
+
+
 # Keras 3 config keys TF.js has no counterpart for, and the value that means "as TF.js does".
 KERAS3_DEFAULTS: dict[str, Any] = {
-    "groups": 1, "lora_rank": None, "lora_alpha": None, "quantization_config": None, "synchronized": False,
-    "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99, "rms_scaling": False,
-    "zero_output_for_mask": False, "use_cudnn": "auto", "interpolation": "nearest",
+    "groups": 1,
+    "lora_rank": None,
+    "lora_alpha": None,
+    "quantization_config": None,
+    "synchronized": False,
+    "renorm": False,
+    "renorm_clipping": None,
+    "renorm_momentum": 0.99,
+    "rms_scaling": False,
+    "zero_output_for_mask": False,
+    "use_cudnn": "auto",
+    "interpolation": "nearest",
 }
+
+
 # ...and per class, for keys whose name other classes use with another meaning.
 CLASS_DEFAULTS: dict[str, dict[str, Any]] = {"ReLU": {"negative_slope": 0.0, "threshold": 0.0}}
+
+
 # Keras weight names TF.js spells differently, by layer class.
 WEIGHT_RENAMES = {"DepthwiseConv2D": {"kernel": "depthwise_kernel"}}
+
+
 # Regularizer classes of Keras 3 as TF.js's one L1L2 class.
-REGULARIZERS = {"L1": lambda c: {"l1": c.get("l1", 0.0), "l2": 0.0},
-                "L2": lambda c: {"l1": 0.0, "l2": c.get("l2", 0.0)},
-                "L1L2": lambda c: {"l1": c.get("l1", 0.0), "l2": c.get("l2", 0.0)}}
+REGULARIZERS = {
+    "L1": lambda c: {"l1": c.get("l1", 0.0), "l2": 0.0},
+    "L2": lambda c: {"l1": 0.0, "l2": c.get("l2", 0.0)},
+    "L1L2": lambda c: {"l1": c.get("l1", 0.0), "l2": c.get("l2", 0.0)},
+}
+
+
 # Configuration keys that only shape training, not what the model computes: not carried on import.
 TRAINING_ONLY = ("_initializer", "_regularizer", "_constraint")
+
+
 # What an imported layer config may carry besides the layer's own arguments.
 INPUT_KEYS = ("batch_input_shape", "input_shape", "batch_size", "input_dtype")
+
+
 # Marks of a Keras 3 serialisation, which TF.js neither writes nor reads.
 KERAS3_MARKS = ("module", "registered_name", "build_config")
 
@@ -98,11 +139,7 @@ class WeightSpec:
         return math.prod(self.shape)
 
 
-# ---------------------------------------------------------------------------------------------
-# Keras → TF.js
-
-
-def write_tfjs(model: "keras.Model", folder: Path) -> list[str]:
+def write_tfjs(model: keras.Model, folder: Path) -> list[str]:
     """Write `model` as a TF.js layers model into `folder` (created); returns the file names,
     `model.json` first. Raises ExportError naming the layer that TF.js cannot express."""
     import keras
@@ -114,22 +151,26 @@ def write_tfjs(model: "keras.Model", folder: Path) -> list[str]:
     shards = [tfjs_shard_name(i + 1, count) for i in range(count)]
     folder.mkdir(parents=True, exist_ok=True)
     for i, shard in enumerate(shards):
-        (folder / shard).write_bytes(data[i * TFJS_SHARD_BYTES:(i + 1) * TFJS_SHARD_BYTES])
+        (folder / shard).write_bytes(data[i * TFJS_SHARD_BYTES : (i + 1) * TFJS_SHARD_BYTES])
     document = {
         "format": TFJS_FORMAT,
         "generatedBy": f"keras v{keras.__version__}",
         "convertedBy": CONVERTED_BY,
         "modelTopology": topology,
-        "weightsManifest": [{"paths": shards,
-                             "weights": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs],
-                             # Not read by TF.js; lets `import-tfjs` check the shards it fetches.
-                             "sha256": [hashlib.sha256((folder / shard).read_bytes()).hexdigest() for shard in shards]}],
+        "weightsManifest": [
+            {
+                "paths": shards,
+                "weights": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs],
+                # Not read by TF.js; lets `import-tfjs` check the shards it fetches.
+                "sha256": [hashlib.sha256((folder / shard).read_bytes()).hexdigest() for shard in shards],
+            }
+        ],
     }
     (folder / "model.json").write_text(json.dumps(document) + "\n", encoding="utf-8")
     return ["model.json", *shards]
 
 
-def model_topology(model: "keras.Model") -> dict[str, Any]:
+def model_topology(model: keras.Model) -> dict[str, Any]:
     """The model as a TF.js Sequential topology (our networks are one chain of layers)."""
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     _check_chain(model, layers)
@@ -142,11 +183,15 @@ def model_topology(model: "keras.Model") -> dict[str, Any]:
         if index == 0:
             config["batch_input_shape"] = [None, *model.inputs[0].shape[1:]]
         entries.append({"class_name": type(layer).__name__, "config": config})
-    return {"class_name": "Sequential", "config": {"name": model.name, "layers": entries},
-            "keras_version": KERAS_VERSION, "backend": BACKEND}
+    return {
+        "class_name": "Sequential",
+        "config": {"name": model.name, "layers": entries},
+        "keras_version": KERAS_VERSION,
+        "backend": BACKEND,
+    }
 
 
-def _check_chain(model: "keras.Model", layers: Sequence["keras.layers.Layer"]) -> None:
+def _check_chain(model: keras.Model, layers: Sequence[keras.layers.Layer]) -> None:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ExportError("TF.js export: the model must have one input and one output")
     previous = model.inputs[0]
@@ -156,7 +201,7 @@ def _check_chain(model: "keras.Model", layers: Sequence["keras.layers.Layer"]) -
         previous = layer.output
 
 
-def layer_config(layer: "keras.layers.Layer") -> dict[str, Any]:
+def layer_config(layer: keras.layers.Layer) -> dict[str, Any]:
     """One layer's Keras 3 config as TF.js reads it; ExportError with the reason for what it cannot."""
     cls = type(layer).__name__
     where = f"TF.js export: layer '{layer.name}' ({cls})"
@@ -182,8 +227,9 @@ def layer_config(layer: "keras.layers.Layer") -> dict[str, Any]:
         if value is not None:
             config[key] = value
     if cls == "GRU" and config.get("reset_after", False):
-        raise ExportError(f"{where}: reset_after=true (TF.js's GRU has only reset_after=false); "
-                          "set resetAfter: false in the config")
+        raise ExportError(
+            f"{where}: reset_after=true (TF.js's GRU has only reset_after=false); set resetAfter: false in the config"
+        )
     config.pop("reset_after", None)
     if cls == "LeakyReLU" and "negative_slope" in config:
         config["alpha"] = config.pop("negative_slope")
@@ -214,7 +260,7 @@ def _regularizer(value: Any, where: str) -> dict[str, Any]:
     return {"class_name": "L1L2", "config": REGULARIZERS[name](value.get("config") or {})}
 
 
-def named_weights(model: "keras.Model") -> tuple[list[WeightSpec], list[np.ndarray]]:
+def named_weights(model: keras.Model) -> tuple[list[WeightSpec], list[np.ndarray]]:
     """Every weight as TF.js names it (`<layer>/<weight>`), in layer order, with its values."""
     specs, arrays = [], []
     for layer in model.layers:
@@ -225,193 +271,3 @@ def named_weights(model: "keras.Model") -> tuple[list[WeightSpec], list[np.ndarr
             specs.append(WeightSpec(f"{layer.name}/{renames.get(weight, weight)}", tuple(value.shape)))
             arrays.append(value)
     return specs, arrays
-
-
-# ---------------------------------------------------------------------------------------------
-# TF.js → Keras
-
-
-@dataclass(frozen=True)
-class LayersModel:
-    """A parsed TF.js `model.json`: its layer entries, the input shape and the weight groups."""
-
-    name: str
-    layers: tuple[Mapping[str, Any], ...]
-    batch_input_shape: tuple[int | None, ...]
-    groups: tuple[tuple[tuple[str, ...], tuple[WeightSpec, ...]], ...]  # (shard paths, weights)
-    raw: Mapping[str, Any]
-
-
-def parse_layers_model(raw: Any, label: str = "model.json") -> LayersModel:
-    """Check a TF.js layers-model `model.json` (parsed JSON); TfjsImportError saying what is wrong."""
-    if not isinstance(raw, dict) or "modelTopology" not in raw or "weightsManifest" not in raw:
-        raise TfjsImportError(f"{label}: not a TF.js layers model (no modelTopology and weightsManifest)")
-    if raw.get("format", TFJS_FORMAT) != TFJS_FORMAT:
-        raise TfjsImportError(f"{label}: format {raw.get('format')!r} is not a layers model "
-                              "(a graph model has no layers to build)")
-    topology = raw["modelTopology"]
-    if isinstance(topology, dict) and "model_config" in topology:
-        topology = topology["model_config"]
-    if not isinstance(topology, dict):
-        raise TfjsImportError(f"{label}: modelTopology must be an object")
-    _refuse_keras3(topology, f"{label}: modelTopology")
-    if topology.get("class_name") != "Sequential":
-        raise TfjsImportError(f"{label}: model class {topology.get('class_name')!r}; only Sequential models "
-                              "(what tf.sequential() saves) can be imported")
-    config = topology.get("config")
-    layers = config.get("layers") if isinstance(config, dict) else config  # TF.js < 1 wrote the list itself
-    if not isinstance(layers, list) or not layers:
-        raise TfjsImportError(f"{label}: modelTopology has no layers")
-    for index, entry in enumerate(layers):
-        if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
-                or not isinstance(entry.get("config"), dict):
-            raise TfjsImportError(f"{label}: layers[{index}] must be an object with class_name and config")
-        _refuse_keras3(entry, f"{label}: layer '{entry['config'].get('name', index)}' ({entry['class_name']})")
-    first = layers[0]["config"]
-    shape = first.get("batch_input_shape")
-    if shape is None and isinstance(first.get("input_shape"), list):
-        shape = [None, *first["input_shape"]]
-    if not isinstance(shape, list) or len(shape) < 2 \
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape[1:]):
-        raise TfjsImportError(f"{label}: the first layer has no batch_input_shape")
-    if math.prod(shape[1:]) != math.prod(IMAGE_SHAPE):
-        raise TfjsImportError(f"{label}: input shape {shape[1:]} does not hold a 28x28 image (784 values)")
-    name = config.get("name", "imported") if isinstance(config, dict) else "imported"
-    return LayersModel(str(name), tuple(layers), tuple(shape), _groups(raw["weightsManifest"], label), raw)
-
-
-def _refuse_keras3(entry: Mapping[str, Any], where: str) -> None:
-    config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
-    marks = [k for k in KERAS3_MARKS if k in entry]
-    if "batch_shape" in config:
-        marks.append("batch_shape")
-    if isinstance(config.get("dtype"), dict):
-        marks.append("dtype policy object")
-    if marks:
-        raise TfjsImportError(f"{where}: a Keras 3 config ({', '.join(marks)}), not a TF.js layers model; "
-                              "TF.js writes Keras 2 style topologies")
-
-
-def _groups(manifest: Any, label: str) -> tuple[tuple[tuple[str, ...], tuple[WeightSpec, ...]], ...]:
-    if not isinstance(manifest, list) or not manifest:
-        raise TfjsImportError(f"{label}: weightsManifest must be a non-empty list")
-    groups = []
-    for g, group in enumerate(manifest):
-        paths, weights = (group.get("paths"), group.get("weights")) if isinstance(group, dict) else (None, None)
-        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths) \
-                or not isinstance(weights, list):
-            raise TfjsImportError(f"{label}: weightsManifest[{g}] must have 'paths' and 'weights' lists")
-        specs = []
-        for w in weights:
-            if not isinstance(w, dict) or not isinstance(w.get("name"), str) or not isinstance(w.get("shape"), list) \
-                    or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in w["shape"]):
-                raise TfjsImportError(f"{label}: weightsManifest[{g}] has a weight without a name and shape")
-            if w.get("dtype", WEIGHT_DTYPE) != WEIGHT_DTYPE or w.get("quantization"):
-                raise TfjsImportError(f"{label}: weight '{w['name']}' is {w.get('quantization', {}).get('dtype') or w.get('dtype')}; "
-                                      "only float32 weights can be imported (save the model unquantised)")
-            specs.append(WeightSpec(w["name"], tuple(w["shape"])))
-        groups.append((tuple(paths), tuple(specs)))
-    return tuple(groups)
-
-
-def group_bytes(specs: Sequence[WeightSpec]) -> int:
-    """How many bytes a weight group's shards hold together."""
-    return sum(s.size for s in specs) * 4
-
-
-def build_keras(parsed: LayersModel) -> "keras.Model":
-    """The Keras model of a parsed TF.js layers model, with the serving input [None, 28, 28, 1]
-    (a Reshape in front when the TF.js model takes another arrangement of the 784 pixels)."""
-    import keras
-
-    from .layers import keras_class_by_name
-
-    inputs = keras.Input(shape=IMAGE_SHAPE, name=INPUT_NAME)
-    shape = tuple(parsed.batch_input_shape[1:])
-    x = inputs if shape == IMAGE_SHAPE else keras.layers.Reshape(shape, name="input_reshape")(inputs)
-    for index, entry in enumerate(parsed.layers):
-        cls_name = entry["class_name"]
-        name = entry["config"].get("name", f"layer_{index}")
-        where = f"layer '{name}' ({cls_name})"
-        if cls_name not in TFJS_CLASSES:
-            reason = REFUSED_CLASSES.get(cls_name, "this layer type cannot be imported")
-            raise TfjsImportError(f"{where}: {reason}")
-        cls = keras_class_by_name(cls_name)
-        try:
-            layer = cls(**_keras_arguments(entry["config"], cls_name, where))
-            x = layer(x)
-        except TfjsImportError:
-            raise
-        except Exception as exc:  # Keras raises ValueError, TypeError or backend errors
-            from api.messages import first_line
-
-            raise TfjsImportError(f"{where}: Keras cannot build it: {first_line(exc)}") from None
-    if tuple(x.shape) != (None, NUM_CLASSES):
-        raise TfjsImportError(f"the model outputs shape {list(x.shape)}, not [null, {NUM_CLASSES}] (one value per digit)")
-    return keras.Model(inputs, x, name=_keras_name(parsed.name))
-
-
-def _keras_arguments(config: Mapping[str, Any], cls_name: str, where: str) -> dict[str, Any]:
-    import inspect
-
-    from .layers import keras_class_by_name
-
-    cls = keras_class_by_name(cls_name)
-    accepted = {n for n, p in inspect.signature(cls.__init__).parameters.items() if p.kind is not p.VAR_KEYWORD}
-    arguments: dict[str, Any] = {}
-    for key, value in config.items():
-        if key in INPUT_KEYS or key.endswith(TRAINING_ONLY) or value is None:
-            continue
-        if key == "dtype":
-            if value != WEIGHT_DTYPE:
-                raise TfjsImportError(f"{where}: dtype {value!r}; only float32 models can be imported")
-            continue
-        if key == "name":
-            value = _keras_name(str(value))
-        if cls_name == "LeakyReLU" and key == "alpha":
-            key = "negative_slope"
-        if "activation" in key and isinstance(value, str) and value not in TFJS_ACTIVATIONS:
-            raise TfjsImportError(f"{where}: activation '{value}' cannot be imported (Keras defines it differently)")
-        if key == "implementation":
-            continue  # TF.js's choice of kernel arrangement for RNNs: the same computation
-        if key not in accepted and key not in ("name", "trainable"):
-            raise TfjsImportError(f"{where}: parameter '{key}' is not known to Keras")
-        arguments[key] = tuple(value) if isinstance(value, list) and key != "axis" else value
-    if cls_name == "GRU":
-        arguments["reset_after"] = False  # TF.js's GRU
-    return arguments
-
-
-def _keras_name(name: str) -> str:
-    """A name Keras accepts for a layer or model (TF.js allows '/' and others Keras does not)."""
-    cleaned = "".join(c if c.isalnum() or c in "_-." else "_" for c in name)
-    return cleaned or "imported"
-
-
-def set_weights(model: "keras.Model", parsed: LayersModel, blobs: Sequence[bytes]) -> None:
-    """Give `model` (from `build_keras(parsed)`) the weights in `blobs` (one per group, shards joined)."""
-    values: dict[str, np.ndarray] = {}
-    for (paths, specs), blob in zip(parsed.groups, blobs):
-        offset = 0
-        for spec in specs:
-            size = spec.size * 4
-            values[spec.name] = np.frombuffer(blob, dtype="<f4", count=spec.size, offset=offset).reshape(spec.shape)
-            offset += size
-    by_layer = {e["config"].get("name"): _keras_name(str(e["config"].get("name"))) for e in parsed.layers}
-    wanted: dict[str, tuple[Any, Any]] = {}
-    for tfjs_name, keras_name in by_layer.items():
-        layer = model.get_layer(keras_name)
-        renames = WEIGHT_RENAMES.get(type(layer).__name__, {})
-        for variable in layer.weights:
-            weight = variable.name.rsplit("/", 1)[-1]
-            wanted[f"{tfjs_name}/{renames.get(weight, weight)}"] = (layer, variable)
-    for name, (layer, variable) in wanted.items():
-        if name not in values:
-            raise TfjsImportError(f"layer '{layer.name}': weight '{name}' is not in the weightsManifest")
-        if tuple(values[name].shape) != tuple(variable.shape):
-            raise TfjsImportError(f"layer '{layer.name}': weight '{name}' has shape {list(values[name].shape)}, "
-                                  f"the layer needs {list(variable.shape)}")
-        variable.assign(values[name])
-    extra = sorted(set(values) - set(wanted))
-    if extra:
-        raise TfjsImportError(f"weight '{extra[0]}' belongs to no layer of the topology")

@@ -18,9 +18,9 @@ from api.runtime.manifest import NUM_CLASSES
 from .config import TrainConfig
 from .data import Mnist, load_mnist, to_model_input
 from .export import export_model
-from .tfjs import model_topology
 from .layers import build_network
 from .model import compile_model
+from .tfjs import model_topology
 
 if TYPE_CHECKING:
     import keras
@@ -87,10 +87,17 @@ def train(
         fit_args: dict[str, Any] = {"shuffle": False}  # the dataset reshuffles every epoch itself
     else:
         inputs, fit_args = x_train, {"y": y_train, "batch_size": config.batch_size, "shuffle": True}
-    log.info("Training %s: %d images (%d held out for validation), %d epochs, batch %d",
-             config.export_name, n_train, len(x_val), config.epochs, config.batch_size)
-    fitted = model.fit(inputs, epochs=config.epochs, validation_data=validation, callbacks=callbacks,
-                       verbose=0, **fit_args)
+    log.info(
+        "Training %s: %d images (%d held out for validation), %d epochs, batch %d",
+        config.export_name,
+        n_train,
+        len(x_val),
+        config.epochs,
+        config.batch_size,
+    )
+    fitted = model.fit(
+        inputs, epochs=config.epochs, validation_data=validation, callbacks=callbacks, verbose=0, **fit_args
+    )
     history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
 
     metrics = _test_metrics(model, mnist, config.loss)
@@ -108,17 +115,25 @@ def train(
     return TrainResult(out, metrics, history, epoch_times, peak_mb)
 
 
-def _test_metrics(model: "keras.Model", mnist: Mnist, loss: str) -> dict[str, Any]:
+def _test_metrics(model: keras.Model, mnist: Mnist, loss: str) -> dict[str, Any]:
     """Loss and accuracy on the MNIST test set, which training never sees."""
-    scores = model.evaluate(to_model_input(mnist.test_images), targets(mnist.test_labels, loss),
-                            batch_size=1000, verbose=0, return_dict=True)
-    metrics = {"loss": float(scores["loss"]), "accuracy": float(scores.get("accuracy", float("nan"))),
-               "count": int(len(mnist.test_images))}
+    scores = model.evaluate(
+        to_model_input(mnist.test_images),
+        targets(mnist.test_labels, loss),
+        batch_size=1000,
+        verbose=0,
+        return_dict=True,
+    )
+    metrics = {
+        "loss": float(scores["loss"]),
+        "accuracy": float(scores.get("accuracy", float("nan"))),
+        "count": int(len(mnist.test_images)),
+    }
     log.info("Test: loss %.4f, accuracy %.4f (%d images)", metrics["loss"], metrics["accuracy"], metrics["count"])
     return metrics
 
 
-def _augmented(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> "tf.data.Dataset":
+def _augmented(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
     """A shuffled, batched dataset with the config's random transforms (outside the model)."""
     import keras
     import tensorflow as tf
@@ -131,31 +146,43 @@ def _augmented(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> "tf.data.Da
     if aug.zoom:
         layers.append(keras.layers.RandomZoom(aug.zoom, fill_mode="constant", seed=config.seed))
     if aug.translation:
-        layers.append(keras.layers.RandomTranslation(aug.translation, aug.translation, fill_mode="constant",
-                                                     seed=config.seed))
+        layers.append(
+            keras.layers.RandomTranslation(aug.translation, aug.translation, fill_mode="constant", seed=config.seed)
+        )
     transform = keras.Sequential(layers)
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=config.seed,
-                                                                  reshuffle_each_iteration=True)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+        len(x), seed=config.seed, reshuffle_each_iteration=True
+    )
     dataset = dataset.batch(config.batch_size)
     if layers:
         dataset = dataset.map(lambda a, b: (transform(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _callbacks(config: TrainConfig, steps: int, epoch_times: list[float],
-               progress: bool | None) -> list["keras.callbacks.Callback"]:
+def _callbacks(
+    config: TrainConfig, steps: int, epoch_times: list[float], progress: bool | None
+) -> list[keras.callbacks.Callback]:
     import keras
 
     callbacks: list[keras.callbacks.Callback] = [EpochReport(config.epochs, steps, epoch_times, progress)]
     if config.early_stopping is not None:
         es = config.early_stopping
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-            restore_best_weights=es.restore_best_weights, verbose=0))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=es.monitor,
+                patience=es.patience,
+                min_delta=es.min_delta,
+                restore_best_weights=es.restore_best_weights,
+                verbose=0,
+            )
+        )
     if config.schedule is not None and config.schedule.type == "plateau":
         s = config.schedule
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=s.factor, patience=s.patience, min_lr=s.min_learning_rate, verbose=0))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=s.factor, patience=s.patience, min_lr=s.min_learning_rate, verbose=0
+            )
+        )
     return callbacks
 
 
@@ -182,8 +209,13 @@ def _make_epoch_report() -> type:
             if self.show_bar:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                                 leave=False, file=sys.stderr)
+                self._bar = tqdm(
+                    total=self.steps,
+                    desc=f"epoch {epoch + 1}/{self.epochs}",
+                    unit="batch",
+                    leave=False,
+                    file=sys.stderr,
+                )
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             bar = self._bar  # read once: on_epoch_end may clear it from the main thread
@@ -205,6 +237,6 @@ def _make_epoch_report() -> type:
     return _EpochReport
 
 
-def EpochReport(epochs: int, steps: int, times: list[float], progress: bool | None) -> "keras.callbacks.Callback":
+def EpochReport(epochs: int, steps: int, times: list[float], progress: bool | None) -> keras.callbacks.Callback:
     """The class is built once, on first use, so that importing this module does not import Keras."""
     return _make_epoch_report()(epochs, steps, times, progress)

@@ -35,16 +35,24 @@ def main(argv: list[str]) -> int:
         names = archive.namelist()
         built_for = {m.group(1) for name in names if (m := re.search(r"\.(cpython-\d+)-", name))}
         if built_for - {tag}:
-            print(f"{bundle.name} holds extension modules for {', '.join(sorted(built_for))}; "
-                  f"run this with that Python, not {tag}", file=sys.stderr)
+            print(
+                f"{bundle.name} holds extension modules for {', '.join(sorted(built_for))}; "
+                f"run this with that Python, not {tag}",
+                file=sys.stderr,
+            )
             return 1
         sources = [name for name in names if name.endswith(".py")]
         date_time = archive.getinfo(sources[0]).date_time if sources else (2098, 1, 1, 0, 0, 0)
         with tempfile.TemporaryDirectory(prefix="compile-bytecode-") as tmp:
             for name in sources:
                 archive.extract(name, tmp)
-            ok = compileall.compile_dir(tmp, quiet=2, ddir=LAMBDA_TASK_ROOT, workers=0,
-                                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            ok = compileall.compile_dir(
+                tmp,
+                quiet=2,
+                ddir=LAMBDA_TASK_ROOT,
+                workers=0,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
             compiled = sorted(p.relative_to(tmp).as_posix() for p in Path(tmp).rglob(f"*.{tag}.pyc"))
             missing = [name for name in sources if name.startswith(REQUIRED) and _cached(name, tag) not in compiled]
             if missing:
@@ -60,8 +68,10 @@ def main(argv: list[str]) -> int:
                     info.compress_type = zipfile.ZIP_DEFLATED
                     out.writestr(info, (Path(tmp) / name).read_bytes())
     skipped = "" if ok else " (a few modules that do not compile on this Python were left as source)"
-    print(f"compile-bytecode: {len(compiled)} of {len(sources)} modules in {bundle.name} compiled for {tag}, "
-          f"unchecked-hash{skipped}")
+    print(
+        f"compile-bytecode: {len(compiled)} of {len(sources)} modules in {bundle.name} compiled for {tag}, "
+        f"unchecked-hash{skipped}"
+    )
     return 0
 
 

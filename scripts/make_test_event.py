@@ -36,8 +36,13 @@ def http_api_event(body: dict[str, Any], path: str = "/predict", method: str = "
             "apiId": "local",
             "domainName": "localhost",
             "domainPrefix": "localhost",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": "test.json"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "test.json",
+            },
             "requestId": "test-json-request",
             "routeKey": f"{method} {path}",
             "stage": "$default",
@@ -67,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         probabilities = open_export(args.export).predict(image[np.newaxis, ..., np.newaxis] / 255.0)[0]
         guess, confidence = int(probabilities.argmax()), float(probabilities.max())
         if guess != label or confidence < MIN_CONFIDENCE:
-            print(f"test image {args.index} (a {label}) is read as {guess} with confidence {confidence:.3f}; "
-                  "pick another --index", file=sys.stderr)
+            print(
+                f"test image {args.index} (a {label}) is read as {guess} with confidence {confidence:.3f}; "
+                "pick another --index",
+                file=sys.stderr,
+            )
             return 1
     event = http_api_event({"image": image.tolist()})
     args.out.write_text(json.dumps(event, indent=2) + "\n", encoding="utf-8")

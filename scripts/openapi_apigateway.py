@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function-arn", required=True, help="the getNumberPrediction function's ARN")
     args = parser.parse_args(argv)
     if not args.function_arn.startswith("arn:"):
-        print(f"error: --function-arn must be a Lambda function ARN (arn:aws:lambda:...), not {args.function_arn!r}",
-              file=sys.stderr)
+        print(
+            f"error: --function-arn must be a Lambda function ARN (arn:aws:lambda:...), not {args.function_arn!r}",
+            file=sys.stderr,
+        )
         return 2
     document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
     json.dump(apigateway_document(document, args.function_arn), sys.stdout, indent=1)

@@ -14,9 +14,10 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 
@@ -128,8 +129,7 @@ def parse_event(event: Any, context: Any = None) -> Request:
     # Both payload versions carry the decoded query (2.0 joins repeated names with commas).
     query = {str(k): str(v) for k, v in _object(event.get("queryStringParameters"), "queryStringParameters").items()}
     body = _body(event.get("body"), encoded)
-    return Request(method, path, headers, body, request_id or str(context_data.get("requestId", "")), encoded,
-                   query)
+    return Request(method, path, headers, body, request_id or str(context_data.get("requestId", "")), encoded, query)
 
 
 def event_path(event: Any) -> str:
@@ -149,7 +149,7 @@ def _method_and_path(event: dict[str, Any], context_data: dict[str, Any]) -> tup
         path = _text(event.get("rawPath") or http.get("path"), "rawPath")
         stage = context_data.get("stage")
         if isinstance(stage, str) and stage and stage != "$default" and path.startswith(f"/{stage}/"):
-            path = path[len(stage) + 1:]
+            path = path[len(stage) + 1 :]
     elif "httpMethod" in event:
         method, path = _text(event["httpMethod"], "httpMethod"), _text(event.get("path"), "path")
     else:
@@ -180,8 +180,9 @@ def _direct_body(event: dict[str, Any]) -> bytes:
     try:
         return json.dumps(event).encode()
     except (RecursionError, ValueError, TypeError):  # nested too deeply, or not JSON at all (in-process)
-        raise InvalidRequest("the event cannot be read as a prediction request: it is not plain JSON "
-                             "or is nested too deeply") from None
+        raise InvalidRequest(
+            "the event cannot be read as a prediction request: it is not plain JSON or is nested too deeply"
+        ) from None
 
 
 def _body(raw: Any, encoded: bool) -> bytes:

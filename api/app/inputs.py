@@ -1,6 +1,6 @@
 """`POST /predict` bodies → a batch of model inputs, and probabilities → response bodies.
 
-Accepted (README, "Requests and answers"): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
+Accepted (docs/http-api.md, "Requests and answers"): `{"image": X}`, `{"images": [X, ...]}`, TensorFlow Serving's
 `{"instances": [...]}` (rows, or `{"b64": ...}` objects), and a raw image body (`image/*`).
 X is a 28x28 / 784 array, or a base64 string / `data:` URL of an image. `"debug": true` adds
 the normalised 28x28 inputs to the answer (numbers and a PNG data URL), to show what the model saw.
@@ -22,21 +22,23 @@ from typing import Any
 
 import numpy as np
 
-from api.pictures import images
-from api.pictures.normalise import no_digit
-from api.pictures.numbers import Candidates, Digit, segment
-from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from api.app.http import REPLACEMENT, Request, json_object
-from api.runtime.settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from api.lazy import lazy_import
+from api.pictures import images
+from api.pictures.ink import no_digit
+from api.pictures.numbers import Candidates, Digit, segment
+from api.runtime.manifest import IMAGE_PIXELS, IMAGE_SIZE
+from api.runtime.settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
 
-SINGLE = "image"
-BATCH = "images"
-INSTANCES = "instances"
-FORMS = (SINGLE, BATCH, INSTANCES)
+# The request forms, each named by its body key (`{"image": ...}`; not the model input's name, INPUT_NAME).
+FORM_IMAGE = "image"
+FORM_IMAGES = "images"
+FORM_INSTANCES = "instances"
+FORMS = (FORM_IMAGE, FORM_IMAGES, FORM_INSTANCES)
 # Content types whose body is read as JSON. `curl -d` sends form-urlencoded by default.
 JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain", "application/x-www-form-urlencoded"})
 RAW_TYPES = images.MEDIA_TYPES | {"application/octet-stream"}
@@ -77,11 +79,13 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
         if READ in request.query and _read_as(request.query[READ], "?read=") == NUMBER:
-            return _numbers([_raw_image(request, budget, number_candidates)], SINGLE, False)
-        return Inputs(_stack([_raw_image(request, budget)]), SINGLE)
+            return _numbers([_raw_image(request, budget, number_candidates)], FORM_IMAGE, False)
+        return Inputs(_stack([_raw_image(request, budget)]), FORM_IMAGE)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(f"Content-Type {media_type} is not read here; send application/json "
-                                   "or an image (image/png, image/jpeg, ...)")
+        raise UnsupportedMediaType(
+            f"Content-Type {media_type} is not read here; send application/json "
+            "or an image (image/png, image/jpeg, ...)"
+        )
     document = json_object(request.body, '{"image": ...}')
     present = [form for form in FORMS if form in document]
     if len(present) != 1:
@@ -94,16 +98,16 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
         read = _read_as(document[READ], '"read"') if READ in document else _read_as(request.query[READ], "?read=")
         if read == NUMBER:
             return _number_inputs(document, form, debug, max_batch, budget)
-    if form == SINGLE:
-        return Inputs(_stack([_image(document[SINGLE], budget)]), SINGLE, debug)
+    if form == FORM_IMAGE:
+        return Inputs(_stack([_image(document[FORM_IMAGE], budget)]), FORM_IMAGE, debug)
     items = document[form]
     if not isinstance(items, list) or not items:
         raise InvalidRequest(f'"{form}" must be a non-empty list')
     if len(items) > max_batch:
         raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {max_batch} per request')
-    if form == BATCH and (arrays := _arrays(items)) is not None:
+    if form == FORM_IMAGES and (arrays := _arrays(items)) is not None:
         return Inputs(arrays[..., np.newaxis], form, debug)
-    read = _image if form == BATCH else _instance
+    read = _image if form == FORM_IMAGES else _instance
     batch = []
     for index, item in enumerate(items):
         try:
@@ -119,17 +123,19 @@ def _read_as(value: Any, where: str) -> str:
         return value
     shown = json.dumps(value)
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
-    raise InvalidRequest(f'{where} must be "{DIGIT}" (one digit, the default) or "{NUMBER}" (a written number), '
-                         f"not {shown}")
+    raise InvalidRequest(
+        f'{where} must be "{DIGIT}" (one digit, the default) or "{NUMBER}" (a written number), not {shown}'
+    )
 
 
-def _number_inputs(document: dict[str, Any], form: str, debug: bool, max_batch: int,
-                   budget: images.PixelBudget) -> Inputs:
+def _number_inputs(
+    document: dict[str, Any], form: str, debug: bool, max_batch: int, budget: images.PixelBudget
+) -> Inputs:
     """The pictures of a `"read": "number"` request: "image" or "images", pictures only (an array holds one digit)."""
-    if form == INSTANCES:
+    if form == FORM_INSTANCES:
         raise InvalidRequest('"read": "number" reads "image" or "images", not "instances"')
-    items = [document[SINGLE]] if form == SINGLE else document[BATCH]
-    if form == BATCH:
+    items = [document[FORM_IMAGE]] if form == FORM_IMAGE else document[FORM_IMAGES]
+    if form == FORM_IMAGES:
         if not isinstance(items, list) or not items:
             raise InvalidRequest(f'"{form}" must be a non-empty list')
         limit = min(max_batch, NUMBER_BATCH)
@@ -137,10 +143,12 @@ def _number_inputs(document: dict[str, Any], form: str, debug: bool, max_batch: 
             raise PayloadTooLarge(f'"{form}" has {len(items)} images; at most {limit} per request read as numbers')
     pictures = []
     for index, item in enumerate(items):
-        where = f"{form}[{index}]: " if form == BATCH else ""
+        where = f"{form}[{index}]: " if form == FORM_IMAGES else ""
         if isinstance(item, list):
-            raise InvalidRequest(f'{where}"read": "number" needs a picture (a base64 string or data: URL '
-                                 "of an image); an array is one 28x28 digit")
+            raise InvalidRequest(
+                f'{where}"read": "number" needs a picture (a base64 string or data: URL '
+                "of an image); an array is one 28x28 digit"
+            )
         if not isinstance(item, str):
             raise InvalidRequest(f"{where}an image must be a base64 / data: URL string")
         try:
@@ -162,7 +170,7 @@ def number_candidates(data: bytes, budget: images.PixelBudget) -> Candidates:
 
 
 def _numbers(pictures: list[Candidates], form: str, debug: bool) -> Inputs:
-    return Inputs(np.zeros((0, images.SIZE, images.SIZE, 1), np.float32), form, debug, tuple(pictures))
+    return Inputs(np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32), form, debug, tuple(pictures))
 
 
 def read_array(value: Any) -> np.ndarray:
@@ -186,9 +194,9 @@ def _arrays(items: list[Any]) -> np.ndarray | None:
         batch = np.asarray(items, dtype=np.float32) if batch is None else batch
     except (ValueError, TypeError, OverflowError):
         return None
-    if batch.shape[1:] == (images.PIXELS,) or batch.shape[1:] == (images.SIZE, images.SIZE, 1):
-        batch = batch.reshape(len(items), images.SIZE, images.SIZE)
-    elif batch.shape[1:] != (images.SIZE, images.SIZE):
+    if batch.shape[1:] == (IMAGE_PIXELS,) or batch.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE, 1):
+        batch = batch.reshape(len(items), IMAGE_SIZE, IMAGE_SIZE)
+    elif batch.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         return None
     flat = batch.reshape(len(items), -1)
     low, high = flat.min(axis=1), flat.max(axis=1)
@@ -201,7 +209,7 @@ def _arrays(items: list[Any]) -> np.ndarray | None:
     return batch / divisor[:, np.newaxis, np.newaxis]
 
 
-_LISTS, _ROW = {list}, {images.SIZE}  # what every row's type and length must be (checked in C, not a loop)
+_LISTS, _ROW = {list}, {IMAGE_SIZE}  # what every row's type and length must be (checked in C, not a loop)
 
 
 def _whole_pixels(items: list[Any]) -> np.ndarray | None:
@@ -213,15 +221,15 @@ def _whole_pixels(items: list[Any]) -> np.ndarray | None:
         for item in items:
             if type(item) is not list:
                 return None
-            if len(item) == images.PIXELS:
+            if len(item) == IMAGE_PIXELS:
                 rows.append(bytes(item))
-            elif len(item) == images.SIZE and set(map(type, item)) == _LISTS and set(map(len, item)) == _ROW:
+            elif len(item) == IMAGE_SIZE and set(map(type, item)) == _LISTS and set(map(len, item)) == _ROW:
                 rows.extend(map(bytes, item))
             else:
                 return None
     except (TypeError, ValueError):
         return None
-    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(items), images.SIZE, images.SIZE).astype(np.float32)
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(items), IMAGE_SIZE, IMAGE_SIZE).astype(np.float32)
 
 
 def _raw_image(request: Request, budget: images.PixelBudget, read: Any = images.from_bytes) -> Any:
@@ -240,7 +248,8 @@ def _raw_image(request: Request, budget: images.PixelBudget, read: Any = images.
         f"the body looks like {what} that reached the API as text: every byte that was not valid UTF-8 "
         f"was replaced (U+FFFD), which `serverless offline` does to {request.media_type} bodies, so the "
         "image cannot be recovered. Send it with Content-Type: application/octet-stream, or as JSON "
-        '{"image": "<base64 of the file>"}') from None
+        '{"image": "<base64 of the file>"}'
+    ) from None
 
 
 def _image(value: Any, budget: images.PixelBudget) -> np.ndarray:
@@ -273,22 +282,24 @@ def _stack(batch: list[np.ndarray]) -> np.ndarray:
 
 
 def response_body(inputs: Inputs, probabilities: np.ndarray, model: dict[str, str]) -> dict[str, Any]:
-    """The 200 body for the form the request came in (README, "Requests and answers")."""
+    """The 200 body for the form the request came in (docs/http-api.md, "Requests and answers")."""
     rows = np.round(probabilities.astype(np.float64), DECIMALS).tolist()
     labels = probabilities.argmax(axis=1).tolist()
     confident = [row[label] >= CONFIDENT for label, row in zip(labels, rows)]
     seen = [debug_input(image[..., 0]) for image in inputs.batch] if inputs.debug else None
-    if inputs.form == INSTANCES:
+    if inputs.form == FORM_INSTANCES:
         body: dict[str, Any] = {"predictions": rows, "confident": confident}
         if seen:
             body[DEBUG] = seen
         return {**body, "model": model}
-    results = [{"prediction": label, "confidence": row[label], "confident": sure, "probabilities": row}
-               for label, row, sure in zip(labels, rows, confident)]
+    results = [
+        {"prediction": label, "confidence": row[label], "confident": sure, "probabilities": row}
+        for label, row, sure in zip(labels, rows, confident)
+    ]
     if seen:
         for result, debug in zip(results, seen):
             result[DEBUG] = debug
-    if inputs.form == SINGLE:
+    if inputs.form == FORM_IMAGE:
         return {**results[0], "model": model}
     return {"predictions": results, "model": model}
 
@@ -297,14 +308,16 @@ def debug_input(image: np.ndarray) -> dict[str, Any]:
     """What the model saw: the 28x28 input in [0, 1] as numbers and as a PNG data URL (white on black)."""
     buffer = io.BytesIO()
     Image.fromarray(np.round(image * 255).astype(np.uint8), "L").save(buffer, "PNG")
-    return {"input": np.round(image.astype(np.float64), DEBUG_DECIMALS).tolist(),
-            "png": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")}
+    return {
+        "input": np.round(image.astype(np.float64), DEBUG_DECIMALS).tolist(),
+        "png": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
+    }
 
 
 def number_body(inputs: Inputs, readings: list[list[Digit]], model: dict[str, str]) -> dict[str, Any]:
-    """The 200 body of a `"read": "number"` request: one number per picture (README, "Reading numbers")."""
+    """The 200 body of a `"read": "number"` request: one number per picture (docs/reading-numbers.md)."""
     results = [_number(digits, inputs.debug) for digits in readings]
-    if inputs.form == SINGLE:
+    if inputs.form == FORM_IMAGE:
         return {**results[0], "model": model}
     return {"predictions": results, "model": model}
 
@@ -314,11 +327,19 @@ def _number(digits: list[Digit], debug: bool) -> dict[str, Any]:
     labels = [int(np.argmax(row)) for row in rows]
     answers = []
     for digit, label, row in zip(digits, labels, rows):
-        answer: dict[str, Any] = {"prediction": label, "confidence": row[label], "probabilities": row,
-                                  "box": list(digit.box)}
+        answer: dict[str, Any] = {
+            "prediction": label,
+            "confidence": row[label],
+            "probabilities": row,
+            "box": list(digit.box),
+        }
         if debug:
             answer[DEBUG] = debug_input(digit.input)
         answers.append(answer)
     confidence = float(np.prod([row[label] for label, row in zip(labels, rows)]))
-    return {"number": "".join(map(str, labels)), "confidence": round(confidence, DECIMALS),
-            "confident": all(row[label] >= CONFIDENT for label, row in zip(labels, rows)), "digits": answers}
+    return {
+        "number": "".join(map(str, labels)),
+        "confidence": round(confidence, DECIMALS),
+        "confident": all(row[label] >= CONFIDENT for label, row in zip(labels, rows)),
+        "digits": answers,
+    }

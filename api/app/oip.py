@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
 
-from api.errors import InvalidRequest, NotFound, PayloadTooLarge
 from api.app.http import REPLACEMENT, Request, Response, json_object
-from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, SAVEDMODEL, TFLITE
+from api.errors import InvalidRequest, NotFound, PayloadTooLarge
+from api.runtime.manifest import IMAGE_PIXELS, IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, SAVEDMODEL, TFLITE
 from api.runtime.model_store import ModelStore
 from api.runtime.settings import MAX_BATCH
 
@@ -42,11 +43,10 @@ BINARY_MEDIA_TYPE = "application/octet-stream"
 # Platform names follow the protocol's "<project>_<format>".
 PLATFORMS = {TFLITE: "litert_tflite", SAVEDMODEL: "tensorflow_savedmodel"}
 
-PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 # Input datatypes, their little-endian numpy types, and the value that means full white.
 INPUT_TYPES = {"FP32": (np.dtype("<f4"), 1.0), "UINT8": (np.dtype("u1"), 255.0)}
 # The per-image shapes an input may have after its batch dimension.
-IMAGE_SHAPES = (IMAGE_SHAPE, IMAGE_SHAPE[:2], (PIXELS,))
+IMAGE_SHAPES = (IMAGE_SHAPE, IMAGE_SHAPE[:2], (IMAGE_PIXELS,))
 PROBABILITIES = "probabilities"
 PREDICTION = "prediction"
 OUTPUT_TYPES = {PROBABILITIES: ("FP32", np.dtype("<f4")), PREDICTION: ("INT64", np.dtype("<i8"))}
@@ -81,10 +81,20 @@ def server_ready(request: Request, store: ModelStore) -> Response:
 def model_metadata(request: Request, store: ModelStore) -> Response:
     version = served_version(request, store)
     inputs = [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *IMAGE_SHAPE]}]
-    outputs = [{"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
-               {"name": PREDICTION, "datatype": "INT64", "shape": [-1]}]
-    return Response(200, {"name": MODEL_NAME, "versions": [version], "platform": PLATFORMS[store.runtime()],
-                          "inputs": inputs, "outputs": outputs})
+    outputs = [
+        {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
+        {"name": PREDICTION, "datatype": "INT64", "shape": [-1]},
+    ]
+    return Response(
+        200,
+        {
+            "name": MODEL_NAME,
+            "versions": [version],
+            "platform": PLATFORMS[store.runtime()],
+            "inputs": inputs,
+            "outputs": outputs,
+        },
+    )
 
 
 def model_ready(request: Request, store: ModelStore) -> Response:
@@ -132,8 +142,10 @@ def parse_infer_request(body: bytes, header_length: str | None, max_batch: int =
         raise InvalidRequest(f'"inputs" must be a list of one tensor (the model\'s input "{INPUT_NAME}")')
     batch, used = read_tensor(inputs[0], binary, max_batch)
     if used != len(binary):
-        raise InvalidRequest(f"the body has {len(binary)} bytes after the JSON header, but the inputs' "
-                             f"binary_data_size says {used}{_mangled_hint(binary)}")
+        raise InvalidRequest(
+            f"the body has {len(binary)} bytes after the JSON header, but the inputs' "
+            f"binary_data_size says {used}{_mangled_hint(binary)}"
+        )
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidRequest('"id" must be a string')
@@ -146,9 +158,11 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
         return body, b""
     value = header_length.strip()
     if not value.isdigit() or not 0 < int(value) <= len(body):
-        raise InvalidRequest(f"Inference-Header-Content-Length must be a whole number from 1 to the "
-                             f"body's length ({len(body)}), not '{header_length}'")
-    return body[:int(value)], body[int(value):]
+        raise InvalidRequest(
+            f"Inference-Header-Content-Length must be a whole number from 1 to the "
+            f"body's length ({len(body)}), not '{header_length}'"
+        )
+    return body[: int(value)], body[int(value) :]
 
 
 def read_tensor(tensor: Mapping[str, Any], binary: bytes, max_batch: int = MAX_BATCH) -> tuple[np.ndarray, int]:
@@ -164,9 +178,9 @@ def read_tensor(tensor: Mapping[str, Any], binary: bytes, max_batch: int = MAX_B
     parameters = _parameters(tensor, f"input '{name}'")
     size = parameters.get("binary_data_size")
     if size is None:
-        values, used = _json_values(name, tensor.get("data"), dtype, count * PIXELS), 0
+        values, used = _json_values(name, tensor.get("data"), dtype, count * IMAGE_PIXELS), 0
     else:
-        values, used = _binary_values(name, tensor, size, binary, dtype, count * PIXELS), size
+        values, used = _binary_values(name, tensor, size, binary, dtype, count * IMAGE_PIXELS), size
     if datatype == "FP32":
         low, high = (float(values.min()), float(values.max()))
         if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high > 1:
@@ -177,9 +191,13 @@ def read_tensor(tensor: Mapping[str, Any], binary: bytes, max_batch: int = MAX_B
 
 def _image_count(name: str, shape: Any, max_batch: int) -> int:
     forms = " or ".join(str(["N", *form]).replace("'", "") for form in IMAGE_SHAPES)
-    if (not isinstance(shape, list) or not shape
-            or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
-            or tuple(shape[1:]) not in IMAGE_SHAPES or shape[0] < 1):
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
+        or tuple(shape[1:]) not in IMAGE_SHAPES
+        or shape[0] < 1
+    ):
         raise InvalidRequest(f"input '{name}': shape must be {forms} with N of at least 1, not {shape!r}")
     if shape[0] > max_batch:
         raise PayloadTooLarge(f"input '{name}': {shape[0]} images; at most {max_batch} per request")
@@ -195,8 +213,9 @@ def _parameters(item: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _json_values(name: str, data: Any, dtype: np.dtype, expected: int) -> np.ndarray:
     if not isinstance(data, list):
-        raise InvalidRequest(f"input '{name}': needs \"data\" (a list of numbers) or binary data "
-                             "(the binary_data_size parameter)")
+        raise InvalidRequest(
+            f"input '{name}': needs \"data\" (a list of numbers) or binary data (the binary_data_size parameter)"
+        )
     try:
         values = np.asarray(data)
     except (ValueError, TypeError, OverflowError):  # rows of unequal length, too deep, too large
@@ -211,26 +230,32 @@ def _json_values(name: str, data: Any, dtype: np.dtype, expected: int) -> np.nda
     return values
 
 
-def _binary_values(name: str, tensor: Mapping[str, Any], size: Any, binary: bytes, dtype: np.dtype,
-                   expected: int) -> np.ndarray:
+def _binary_values(
+    name: str, tensor: Mapping[str, Any], size: Any, binary: bytes, dtype: np.dtype, expected: int
+) -> np.ndarray:
     if "data" in tensor:
         raise InvalidRequest(f"input '{name}': give either \"data\" or binary_data_size, not both")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise InvalidRequest(f"input '{name}': binary_data_size must be a whole number of bytes")
     if size != expected * dtype.itemsize:
-        raise InvalidRequest(f"input '{name}': binary_data_size is {size} bytes; its shape and datatype "
-                             f"need {expected * dtype.itemsize}")
+        raise InvalidRequest(
+            f"input '{name}': binary_data_size is {size} bytes; its shape and datatype need {expected * dtype.itemsize}"
+        )
     if size > len(binary):
-        raise InvalidRequest(f"input '{name}': binary_data_size is {size} bytes, but only {len(binary)} "
-                             f"follow the JSON header{_mangled_hint(binary)}")
+        raise InvalidRequest(
+            f"input '{name}': binary_data_size is {size} bytes, but only {len(binary)} "
+            f"follow the JSON header{_mangled_hint(binary)}"
+        )
     return np.frombuffer(binary, dtype=dtype, count=expected)
 
 
 def _mangled_hint(binary: bytes) -> str:
     """Why binary data may have the wrong length: a proxy that read it as UTF-8 text."""
     if REPLACEMENT in binary:
-        return (" (the binary data looks decoded as UTF-8 text on its way here; through `serverless "
-                f"offline`, send it with Content-Type: {BINARY_MEDIA_TYPE})")
+        return (
+            " (the binary data looks decoded as UTF-8 text on its way here; through `serverless "
+            f"offline`, send it with Content-Type: {BINARY_MEDIA_TYPE})"
+        )
     return ""
 
 
@@ -251,8 +276,9 @@ def requested_outputs(document: Mapping[str, Any]) -> dict[str, bool]:
             raise InvalidRequest(f"unknown output {name!r}; the model's outputs are {', '.join(OUTPUT_TYPES)}")
         parameters = _parameters(item, f"output '{name}'")
         if "classification" in parameters:
-            raise InvalidRequest("the classification extension is not supported; ask for the "
-                                 f"'{PREDICTION}' output instead")
+            raise InvalidRequest(
+                f"the classification extension is not supported; ask for the '{PREDICTION}' output instead"
+            )
         binary = parameters.get("binary_data", binary_default)
         if not isinstance(binary, bool):
             raise InvalidRequest(f"output '{name}': binary_data must be true or false")
@@ -283,5 +309,8 @@ def infer_response(request: InferRequest, probabilities: np.ndarray, version: st
     if not blobs:
         return Response(200, document)
     header = json.dumps(document, separators=(",", ":")).encode()
-    return Response(200, header + b"".join(blobs),
-                    {"Content-Type": BINARY_MEDIA_TYPE, "Inference-Header-Content-Length": str(len(header))})
+    return Response(
+        200,
+        header + b"".join(blobs),
+        {"Content-Type": BINARY_MEDIA_TYPE, "Inference-Header-Content-Length": str(len(header))},
+    )

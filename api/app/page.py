@@ -25,8 +25,10 @@ from api.app.http import Request, Response
 PAGE_FILE = Path(__file__).with_name("page.html")
 CSP_MARKER = "{csp}"
 # The document's own policy; header-only directives (frame-ancestors) are ignored in <meta>.
-BASE_POLICY = ("default-src 'none'; script-src {script}; style-src {style}; img-src data:; "
-               "connect-src {connect}; base-uri 'none'; form-action 'none'")
+BASE_POLICY = (
+    "default-src 'none'; script-src {script}; style-src {style}; img-src data:; "
+    "connect-src {connect}; base-uri 'none'; form-action 'none'"
+)
 HEADER_ONLY = "frame-ancestors 'none'"
 # Revalidate every time (the ETag makes that a 304): a new deploy shows at once.
 CACHE_CONTROL = "no-cache"

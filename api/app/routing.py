@@ -8,9 +8,9 @@ also says how its errors look (`ErrorStyle`), so `/v2` answers in the Open Infer
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Mapping
+from functools import cache
 
 from api.app.http import ErrorStyle, Request, Response
 
@@ -26,7 +26,7 @@ class Route:
     errors: ErrorStyle = ErrorStyle.API
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_pattern(pattern: str) -> re.Pattern[str]:
     """The regular expression of a pattern: literal text, and one `[^/]+` group per `{name}`."""
     # split() alternates literal text and parameter names.

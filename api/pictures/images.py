@@ -24,20 +24,25 @@ import numpy as np
 from PIL import UnidentifiedImageError
 
 from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from api.pictures.normalise import to_mnist
 from api.lazy import lazy_import
+from api.pictures.normalise import to_mnist
+from api.runtime.manifest import IMAGE_PIXELS, IMAGE_SIZE
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
 ImageOps = lazy_import("PIL.ImageOps")
 
-SIZE = 28  # MNIST images are 28x28
-PIXELS = SIZE * SIZE
 # Images larger than this (either side) are reduced while decoding: the digit ends up 20 pixels
 # tall anyway, and this keeps a thin pen stroke on a large page more than a pixel wide.
 WORK_SIZE = 512
-FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg", "GIF": "image/gif",
-           "BMP": "image/bmp", "WEBP": "image/webp"}
+FORMATS = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "WEBP": "image/webp",
+}
 OPEN_FORMATS = ["PNG", "JPEG", "GIF", "BMP", "WEBP"]  # Pillow's JPEG reader also opens MPO (phone photos)
 MEDIA_TYPES = frozenset(FORMATS.values()) | {"image/jpg", "image/x-ms-bmp", "image/pjpeg"}
 
@@ -52,8 +57,9 @@ class PixelBudget:
     def take(self, width: int, height: int) -> None:
         pixels = width * height
         if pixels > self.per_image:
-            raise PayloadTooLarge(f"an image of {width}x{height} pixels is over the limit of "
-                                  f"{self.per_image} pixels per image")
+            raise PayloadTooLarge(
+                f"an image of {width}x{height} pixels is over the limit of {self.per_image} pixels per image"
+            )
         if pixels > self.remaining:
             raise PayloadTooLarge("the images of this request have more pixels than one request may decode")
         self.remaining -= pixels
@@ -65,9 +71,9 @@ def from_array(value: Any) -> np.ndarray:
         array = np.asarray(value, dtype=np.float32)
     except (ValueError, TypeError, OverflowError):  # OverflowError: an integer beyond float range
         raise InvalidRequest("an image array must hold only numbers, 28 rows of 28 or 784 in all") from None
-    if array.shape == (PIXELS,) or array.shape == (SIZE, SIZE, 1):
-        array = array.reshape(SIZE, SIZE)
-    elif array.shape != (SIZE, SIZE):
+    if array.shape == (IMAGE_PIXELS,) or array.shape == (IMAGE_SIZE, IMAGE_SIZE, 1):
+        array = array.reshape(IMAGE_SIZE, IMAGE_SIZE)
+    elif array.shape != (IMAGE_SIZE, IMAGE_SIZE):
         raise InvalidRequest(f"an image array must be 28x28 or 784 numbers, got shape {list(array.shape)}")
     low, high = float(array.min()), float(array.max())
     if not (np.isfinite(low) and np.isfinite(high)):  # null becomes NaN
@@ -89,8 +95,9 @@ def decode_string(text: str) -> tuple[bytes, str | None]:
         params = [p.strip().lower() for p in header.split(";")]
         media_type = params[0] or None
         if media_type and media_type not in MEDIA_TYPES:
-            raise UnsupportedMediaType(f"{media_type} is not an image type this API reads; "
-                                       "send PNG, JPEG, GIF, BMP or WebP")
+            raise UnsupportedMediaType(
+                f"{media_type} is not an image type this API reads; send PNG, JPEG, GIF, BMP or WebP"
+            )
         if "base64" not in params[1:]:
             return urllib.parse.unquote_to_bytes(payload), media_type
         text = payload
@@ -105,7 +112,10 @@ def decode_string(text: str) -> tuple[bytes, str | None]:
 
 
 def from_bytes(data: bytes, budget: PixelBudget) -> np.ndarray:
-    """An encoded image of one digit → its MNIST-style float32 [28, 28] input (`api.pictures.normalise`); 400 if it shows none."""
+    """An encoded image of one digit → its MNIST-style float32 [28, 28] input (`api.pictures.normalise`).
+
+    A 400 if it shows none.
+    """
     return to_mnist(decode(data, budget))
 
 
@@ -114,8 +124,9 @@ def decode(data: bytes, budget: PixelBudget) -> np.ndarray:
     return decode_sized(data, budget)[0]
 
 
-def decode_sized(data: bytes, budget: PixelBudget, grey_first: bool = False,
-                 work_size: int = WORK_SIZE) -> tuple[np.ndarray, tuple[int, int]]:
+def decode_sized(
+    data: bytes, budget: PixelBudget, grey_first: bool = False, work_size: int = WORK_SIZE
+) -> tuple[np.ndarray, tuple[int, int]]:
     """`decode`, and the picture's own (width, height), upright as EXIF says: what the grey levels were reduced from.
 
     `grey_first` turns a large picture grey before reducing it, not after: a third of the pixels to
@@ -154,8 +165,9 @@ def decode_sized(data: bytes, budget: PixelBudget, grey_first: bool = False,
 
 def _looks_like_a_known_format(data: bytes) -> bool:
     """Whether the bytes start as one of the accepted formats do (so a failure means corrupt)."""
-    return (data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM"))
-            or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))
+    return data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")) or (
+        data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    )
 
 
 def _to_grey(image: Image.Image) -> Image.Image:

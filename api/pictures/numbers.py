@@ -22,7 +22,7 @@ larger than a single digit's (ANALYSIS_HEIGHT and ANALYSIS_LENGTH: a number is w
    MIN_HEIGHT of it tall. The digit height is the tallest blob's, so digits of different heights,
    a slanted baseline and uneven spacing change nothing here.
 3. **The best path.** Every candidate segment is normalised exactly as a single digit is
-   (`normalise._digit_input`: the ink cropped under its mask, sized into 20x20, centred by centre
+   (`digit_input`: the ink cropped under its mask, sized into 20x20, centred by centre
    of mass), all of them in ONE forward pass; then dynamic programming over the atoms picks the
    segmentation whose digits the classifier is surest of: the sum of each segment's log top
    probability, less DIGIT_PENALTY per digit, a penalty for a segment wider than a digit (two
@@ -42,9 +42,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from api.pictures import normalise
 from api.errors import InvalidRequest
-from api.pictures.normalise import BLOB_MARGIN, BORDER_WEIGHT, INK_CUT, SPECK, no_digit
+from api.pictures.blobs import BLOB_MARGIN, BORDER_WEIGHT, INK_CUT, SPECK, Blobs, components, weights
+from api.pictures.cuts import cut_paths, pieces_between
+from api.pictures.frame import digit_input
+from api.pictures.ink import ink_level, no_digit
+from api.pictures.morphology import grow
+from api.pictures.paper import Paper, analysis_copy, find_paper
 
 # At most this many digits are read from one picture; more is a 400.
 MAX_DIGITS = 16
@@ -59,7 +63,6 @@ ANALYSIS_LENGTH = 768
 # In digit heights (the tallest blob's height):
 MIN_HEIGHT = 0.45  # an atom or segment shorter than this is not a digit alone (a 5's flag, a 7's bar, a dash)
 SPLIT_WIDTH = 0.85  # a blob at least this wide (and tall enough to be a digit) is searched for cuts
-MIN_PIECE = 0.15  # cuts lie at least this far from each other and from the blob's sides
 MAX_WIDTH = 1.6  # a segment (a run of atoms) is at most this wide
 JOIN_GAP = 0.25  # a short atom may join a neighbour this far away
 OVERLAP = 0.5  # of the narrower's width: how much two tall atoms' column spans overlap to share a digit
@@ -69,12 +72,6 @@ WIDE_PENALTY = 4.0
 # drops by more than half without the atom takes it in instead.
 SKIP_PENALTY = float(np.log(2.0))
 MAX_RUN = 5  # atoms per segment
-# A cut path pays this (in pixels of full ink) per column it moves sideways, and strays at most BAND
-# digit heights from the column it starts from.
-SIDE_COST = 0.15
-BAND = 0.15
-# A cut crossing more than this many strokes (its ink over the blob's stroke width) is not between two digits.
-MAX_CROSSINGS = 1.6
 # Each digit read costs this much log-probability: the classifier is sure of many pieces of digits
 # (a 9's loop is a fine 0, its stem a fine 1), so a segmentation into more digits must be surer by
 # that much to win.
@@ -87,8 +84,6 @@ DIGIT_PENALTY = 0.1
 # on the benchmark's (seed 0).
 CUT_WEIGHT = 0.2
 CUT_EVEN = 1.0
-# A piece between two cuts holding less than this fraction of its blob's ink is a sliver, not an atom.
-SLIVER = 0.06
 FLOOR = 1e-6  # probabilities are floored here before their log
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -126,10 +121,10 @@ class _Ink:
     """What `api.pictures.normalise` found in the picture: the paper, the ink's level and noise, the kept blobs."""
 
     grey: np.ndarray
-    paper: normalise._Paper
+    paper: Paper
     level: float
     noise: float
-    blobs: normalise._Blobs
+    blobs: Blobs
     kept: np.ndarray  # bool per blob
 
 
@@ -172,8 +167,14 @@ def choose(candidates: Candidates, predict: Predict) -> list[Digit]:
         raise _too_many(f"{len(chosen)} digits")
     if not chosen:
         raise no_digit()
-    return [Digit(candidates.inputs[k], probabilities[k],
-                  _own_box(candidates.atoms, *candidates.segments[k], candidates.scale)) for k in chosen]
+    return [
+        Digit(
+            candidates.inputs[k],
+            probabilities[k],
+            _own_box(candidates.atoms, *candidates.segments[k], candidates.scale),
+        )
+        for k in chosen
+    ]
 
 
 def read_number(grey: np.ndarray, size: tuple[int, int], predict: Predict) -> list[Digit]:
@@ -191,10 +192,10 @@ def _find_ink(grey: np.ndarray) -> _Ink:
     if grey.dtype != np.uint8:
         grey = grey.astype(np.float32, copy=False)
     scale = max(min(grey.shape) / ANALYSIS_HEIGHT, max(grey.shape) / ANALYSIS_LENGTH, 1.0)
-    paper = normalise._find_paper(normalise._reduce(grey, max(1, int(max(grey.shape) / scale))))
-    level, noise = normalise._ink_level(paper.ink, paper.noise)
-    blobs = normalise._components(paper.ink > INK_CUT * level, paper.ink)
-    weight = normalise._weights(blobs)
+    paper = find_paper(analysis_copy(grey, max(1, int(max(grey.shape) / scale))))
+    level, noise = ink_level(paper.ink, paper.noise)
+    blobs = components(paper.ink > INK_CUT * level, paper.ink)
+    weight = weights(blobs)
     # As for one digit: a speck is a blob under SPECK of the heaviest's ink; a blob along a border is a page edge.
     kept = (weight >= SPECK * float(weight.max())) & (weight >= BORDER_WEIGHT * blobs.mass)
     tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
@@ -204,12 +205,12 @@ def _find_ink(grey: np.ndarray) -> _Ink:
     return _Ink(grey, paper, level, noise, blobs, kept)
 
 
-def _digit_height(blobs: normalise._Blobs, kept: np.ndarray) -> float:
+def _digit_height(blobs: Blobs, kept: np.ndarray) -> float:
     """The digits' height: the tallest kept blob's (a digit is never much shorter than its number's tallest)."""
     return float((blobs.bottom - blobs.top)[kept].max())
 
 
-def _label_image(blobs: normalise._Blobs, kept: np.ndarray) -> np.ndarray:
+def _label_image(blobs: Blobs, kept: np.ndarray) -> np.ndarray:
     """int32 image of each pixel's blob (-1: paper, specks and page edges), from the blobs' runs."""
     rows, starts, ends = blobs.runs
     labels = np.where(kept[blobs.label], blobs.label, -1).astype(np.int32) + 1
@@ -231,11 +232,11 @@ def _atoms(ink: _Ink, height: float) -> _Atoms:
         if right - left >= SPLIT_WIDTH * height and bottom - top >= MIN_HEIGHT * height:
             region = label[top:bottom, left:right] == b
             strength = np.where(region, np.minimum(ink.paper.ink[top:bottom, left:right] / ink.level, 1.0), 0.0)
-            cuts = _cut_paths(strength.astype(np.float32), region, height)
+            cuts = cut_paths(strength.astype(np.float32), region, height)
         if not cuts:
             pieces.append(((left + right) / 2, b, False, (top, bottom, left, right), None, 0.0))
             continue
-        for piece, crossings in _pieces(label[top:bottom, left:right] == b, cuts):
+        for piece, crossings in pieces_between(label[top:bottom, left:right] == b, cuts):
             rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
             box = (top + int(rows[0]), top + int(rows[-1]) + 1, left + int(cols[0]), left + int(cols[-1]) + 1)
             pieces.append(((box[2] + box[3]) / 2, b, True, box, piece, crossings))
@@ -249,7 +250,7 @@ def _atoms(ink: _Ink, height: float) -> _Atoms:
     atom_label = lookup[label + 1]
     for n, (_, b, was_cut, _, piece, _) in enumerate(pieces):
         if was_cut:
-            atom_label[blobs.top[b]:blobs.bottom[b], blobs.left[b]:blobs.right[b]][piece] = n
+            atom_label[blobs.top[b] : blobs.bottom[b], blobs.left[b] : blobs.right[b]][piece] = n
     boxes = np.array([piece[3] for piece in pieces], np.int64).reshape(-1, 4)
     blob_of = np.array([piece[1] for piece in pieces], np.int64)
     was_cut = np.array([piece[2] for piece in pieces], bool)
@@ -259,83 +260,6 @@ def _atoms(ink: _Ink, height: float) -> _Atoms:
     first[1:] = ~(was_cut[1:] & was_cut[:-1] & (blob_of[1:] == blob_of[:-1]))
     crossings[first] = 0.0
     return _Atoms(atom_label, boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3], blob_of, was_cut, crossings)
-
-
-def _pieces(region: np.ndarray, cuts: list[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, float]]:
-    """A blob's pixels (its box) between consecutive cut paths, each with the crossings of the cut on its
-    left; a cut that leaves a sliver (under SLIVER of the blob's ink) on either side is dropped."""
-    columns = np.arange(region.shape[1])[np.newaxis, :]
-    total = int(np.count_nonzero(region))
-    while True:
-        side = sum((columns >= path[:, np.newaxis]).astype(np.int32) for path, _ in cuts) if cuts else np.zeros_like(region, np.int32)
-        counts = np.bincount(side[region], minlength=len(cuts) + 1)
-        small = np.flatnonzero(counts < SLIVER * total)
-        if len(small) == 0 or not cuts:
-            break
-        k = int(small[0])
-        cuts = cuts[:k] + cuts[k + 1:] if k < len(cuts) else cuts[:-1]  # the cut on its right, or the last one
-    return [(region & (side == k), cuts[k - 1][1] if k > 0 else 0.0) for k in range(len(cuts) + 1)]
-
-
-def _cut_paths(strength: np.ndarray, region: np.ndarray, height: float) -> list[tuple[np.ndarray, float]]:
-    """Candidate cuts of one wide blob: paths (a column per row of the blob) from its top to its bottom,
-    each with the strokes it crosses (its ink over the blob's stroke width), ordered left to right.
-
-    From every column of the top row, the path through the least ink that stays within BAND digit
-    heights of that column (one step sideways per row at most, at SIDE_COST a column): one dynamic
-    programme over the rows for all of them. The candidates are the cheapest of these paths that
-    are the cheapest among their neighbours (within MIN_PIECE digit heights), start at least that
-    far from the blob's sides, leave at least SLIVER of its ink on either side, and cross at most
-    MAX_CROSSINGS strokes.
-    """
-    rows, width = strength.shape
-    margin = max(1, int(round(MIN_PIECE * height)))
-    if width <= 2 * margin:
-        return []
-    stroke = _stroke_width(region)
-    reach = max(1, int(round(BAND * height)))
-    columns = np.clip(np.arange(width)[:, np.newaxis] + np.arange(-reach, reach + 1), 0, width - 1)
-    cost = strength[0][columns].astype(np.float64)
-    back = np.zeros((rows, *columns.shape), np.int8)  # -1, 0, 1: where each row's path came from
-    edge = np.full((width, 1), np.inf)
-    for r in range(1, rows):
-        from_left = np.concatenate((edge, cost[:, :-1]), axis=1) + SIDE_COST
-        from_right = np.concatenate((cost[:, 1:], edge), axis=1) + SIDE_COST
-        best = np.minimum(from_left, cost)
-        back[r] = np.where(from_right < best, 1, np.where(from_left < cost, -1, 0))
-        cost = np.minimum(best, from_right) + strength[r][columns]
-    ends = np.argmin(cost, axis=1)
-    total = cost[np.arange(width), ends]
-    # The cheapest path within `margin` columns either way (edges repeated): a candidate is its own neighbourhood's.
-    padded = np.concatenate((np.full(margin, np.inf), total, np.full(margin, np.inf)))
-    lowest = np.min(np.stack([padded[k:k + width] for k in range(2 * margin + 1)]), axis=0)
-    starts = np.arange(margin, width - margin)
-    starts = starts[(total[starts] <= lowest[starts]) & (total[starts] <= MAX_CROSSINGS * stroke)]
-    ink = float(strength.sum())
-    limit = max(1, int(width / (2 * MIN_PIECE * height)))
-    chosen: list[tuple[int, np.ndarray, float]] = []
-    for start in starts[np.argsort(total[starts], kind="stable")].tolist():
-        if any(abs(start - other) < margin for other, _, _ in chosen):
-            continue
-        path = np.empty(rows, np.int64)
-        at = int(ends[start])
-        for r in range(rows - 1, -1, -1):
-            path[r] = columns[start, at]
-            at += int(back[r, start, at])
-        left = float(strength[np.arange(width)[np.newaxis, :] < path[:, np.newaxis]].sum())
-        if min(left, ink - left) < SLIVER * ink:
-            continue
-        chosen.append((start, path, float(total[start]) / stroke))
-        if len(chosen) >= limit:
-            break
-    return [(path, crossings) for _, path, crossings in sorted(chosen, key=lambda c: c[0])]
-
-
-def _stroke_width(region: np.ndarray) -> float:
-    """A blob's mean stroke width in pixels: twice its area over its perimeter (at least one pixel)."""
-    padded = np.pad(region, 1).astype(np.int8)
-    perimeter = np.count_nonzero(np.diff(padded, axis=0)) + np.count_nonzero(np.diff(padded, axis=1))
-    return max(1.0, 2.0 * float(np.count_nonzero(region)) / max(1, perimeter))
 
 
 def _mergeable(atoms: _Atoms, height: float) -> np.ndarray:
@@ -403,12 +327,11 @@ def _segment_input(ink: _Ink, atoms: _Atoms, start: int, end: int) -> np.ndarray
     mine = (labels >= start) & (labels < end)
     others = (labels >= 0) & ~mine
     mask = np.zeros(shape, np.float32)
-    mask[y0:y1, x0:x1] = normalise._grow(mine.astype(np.float32), BLOB_MARGIN) * ~others
-    return normalise._digit_input(ink.grey, ink.paper, mask, (top, bottom, left, right), ink.level, ink.noise)
+    mask[y0:y1, x0:x1] = grow(mine.astype(np.float32), BLOB_MARGIN) * ~others
+    return digit_input(ink.grey, ink.paper, mask, (top, bottom, left, right), ink.level, ink.noise)
 
 
-def _best_path(atoms: _Atoms, segments: list[tuple[int, int]], probabilities: np.ndarray,
-               height: float) -> list[int]:
+def _best_path(atoms: _Atoms, segments: list[tuple[int, int]], probabilities: np.ndarray, height: float) -> list[int]:
     """The segments (indices into `segments`) of the segmentation the classifier is surest of, left to right."""
     count = len(atoms.top)
     skippable = _skippable(atoms, height)
@@ -424,7 +347,7 @@ def _best_path(atoms: _Atoms, segments: list[tuple[int, int]], probabilities: np
     best[0] = 0.0
     came: list[tuple[int, int] | None] = [None] * (count + 1)  # (previous position, segment or -1 for a skip)
     ending: dict[int, list[int]] = {}
-    for k, (start, end) in enumerate(segments):
+    for k, (_, end) in enumerate(segments):
         ending.setdefault(end, []).append(k)
     for end in range(1, count + 1):
         if skippable[end - 1] and best[end - 1] - SKIP_PENALTY > best[end]:

@@ -12,14 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 FORMAT = "number-prediction/model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "model.json"
-IMAGE_SHAPE = (28, 28, 1)
+IMAGE_SIZE = 28  # MNIST's frame: 28x28 pixels
+IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 # The model's one input (the Keras input layer's name, and the Open Inference Protocol input's).
 INPUT_NAME = "image"
 LABELS = tuple(str(d) for d in range(10))
@@ -40,11 +43,13 @@ TFJS_MODEL = "tfjs/model.json"
 TFJS_SHARD_BYTES = 4 * 1024 * 1024
 TFJS_FORMAT = "layers-model"
 # What marks a `model.json` as a TF.js layers model (the TF.js version's MODEL_URL pointed at one),
-# and the one command that turns it into a deployed export of ours (README "Coming from the TF.js version").
+# and the one command that turns it into a deployed export of ours (docs/training.md, "Coming from the TF.js version").
 TFJS_MODEL_KEYS = ("modelTopology", "weightsManifest")
 IMPORTED_EXPORT = "ml_model/exports/imported"
-IMPORT_COMMAND = (f'python -m ml_model import-tfjs "$MODEL_URL" --out {IMPORTED_EXPORT} '
-                  f"&& python -m ml_model deploy --export {IMPORTED_EXPORT}")
+IMPORT_COMMAND = (
+    f'python -m ml_model import-tfjs "$MODEL_URL" --out {IMPORTED_EXPORT} '
+    f"&& python -m ml_model deploy --export {IMPORTED_EXPORT}"
+)
 # The SavedModel's folder in an export, and its archive's one member root.
 SAVED_MODEL_DIR = "saved_model"
 # The name that points at the newest export (a link under exports/) or deployed version (a bucket prefix).
@@ -131,26 +136,46 @@ class Manifest:
             try:
                 return self.variants[precision]
             except KeyError:
-                raise ManifestError(f"the model has no {precision} variant (it has {', '.join(self.variants)}); "
-                                    f"set MODEL_PRECISION to one of those or to {AUTO}") from None
+                raise ManifestError(
+                    f"the model has no {precision} variant (it has {', '.join(self.variants)}); "
+                    f"set MODEL_PRECISION to one of those or to {AUTO}"
+                ) from None
         baseline = self.variants[FLOAT32]
         if baseline.accuracy is None:
             return baseline
         # float16 only stores the weights in half precision: LiteRT expands them and computes in
         # float32, so its timing can differ from float32's by noise alone, and noise must not choose.
-        eligible = [v for v in self.variants.values()
-                    if v.precision != FLOAT16 and v.accuracy is not None and v.ms_per_image is not None
-                    and v.accuracy >= baseline.accuracy - ACCURACY_TOLERANCE - 1e-12]
+        eligible = [
+            v
+            for v in self.variants.values()
+            if v.precision != FLOAT16
+            and v.accuracy is not None
+            and v.ms_per_image is not None
+            and v.accuracy >= baseline.accuracy - ACCURACY_TOLERANCE - 1e-12
+        ]
         fastest = min(eligible, key=lambda v: v.ms_per_image, default=baseline)
-        if baseline.ms_per_image is not None and fastest.ms_per_image is not None \
-                and fastest.ms_per_image > baseline.ms_per_image * (1 - SPEED_MARGIN):
+        if (
+            baseline.ms_per_image is not None
+            and fastest.ms_per_image is not None
+            and fastest.ms_per_image > baseline.ms_per_image * (1 - SPEED_MARGIN)
+        ):
             return baseline  # equal within timing noise: the exact model
         return fastest
 
     def public(self) -> dict[str, Any]:
         """What `GET /model` shows: identity, input, labels and metrics; not the files or config."""
-        keys = ("format", "formatVersion", "version", "name", "created", "input", "output", "labels", "metrics",
-                "variants")
+        keys = (
+            "format",
+            "formatVersion",
+            "version",
+            "name",
+            "created",
+            "input",
+            "output",
+            "labels",
+            "metrics",
+            "variants",
+        )
         return {k: self.raw[k] for k in keys if k in self.raw}
 
     def with_artifact_prefix(self, prefix: str) -> dict[str, Any]:
@@ -209,9 +234,11 @@ def parse_manifest(data: bytes | str | Mapping[str, Any]) -> Manifest:
     if not isinstance(raw, dict):
         raise ManifestError("model.json must hold a JSON object")
     if all(key in raw for key in TFJS_MODEL_KEYS):
-        raise ManifestError(f"model.json is a TF.js layers model (the TF.js version's format), not a {FORMAT} "
-                            f"manifest; import and deploy it with: {IMPORT_COMMAND} (then point MODEL_URL at "
-                            "the latest/model.json the deploy prints)")
+        raise ManifestError(
+            f"model.json is a TF.js layers model (the TF.js version's format), not a {FORMAT} "
+            f"manifest; import and deploy it with: {IMPORT_COMMAND} (then point MODEL_URL at "
+            "the latest/model.json the deploy prints)"
+        )
     if raw.get("format") != FORMAT:
         raise ManifestError(f"model.json is not a {FORMAT} manifest (format={raw.get('format')!r})")
     if raw.get("formatVersion") != FORMAT_VERSION:
@@ -255,8 +282,10 @@ def _variants(raw: Mapping[str, Any], manifest: Manifest) -> dict[str, Variant]:
             raise ManifestError(f"model.json: unknown variant {precision!r}; variants are {', '.join(PRECISIONS)}")
         key = entry.get("artifact")
         if key != VARIANT_ARTIFACTS[precision] or key not in manifest.artifacts:
-            raise ManifestError(f"model.json: variant '{precision}' must name the '{VARIANT_ARTIFACTS[precision]}' "
-                                f"artifact, and the manifest must list it")
+            raise ManifestError(
+                f"model.json: variant '{precision}' must name the '{VARIANT_ARTIFACTS[precision]}' "
+                f"artifact, and the manifest must list it"
+            )
         numbers = {}
         for name in ("accuracy", "msPerImage"):
             value = entry.get(name)

@@ -27,16 +27,28 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from api.errors import ModelUnavailable
 from api.runtime.manifest import (
-    AUTO, FLOAT32, IMAGE_SHAPE, NUM_CLASSES, SAVED_MODEL_DIR, SAVEDMODEL, TFLITE, VARIANT_ARTIFACTS, Artifact, Manifest,
-    ManifestError, parse_manifest, sha256_file,
+    AUTO,
+    FLOAT32,
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    SAVED_MODEL_DIR,
+    SAVEDMODEL,
+    TFLITE,
+    VARIANT_ARTIFACTS,
+    Artifact,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+    sha256_file,
 )
 from api.runtime.predictor import LiteRTPredictor, Predictor, RuntimeUnavailable, SavedModelPredictor
 from api.runtime.settings import Settings
@@ -116,7 +128,7 @@ class ModelStore:
         self._deadline = time.monotonic() + self.settings.load_timeout
         try:
             step()
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the caller gets a 503, the log the cause
+        except Exception as exc:  # whatever broke, the caller gets a 503 and the log the cause
             self._failed_at = self._clock()
             self._manifest = None  # a retry reads model.json again: a fix may have been deployed
             known = isinstance(exc, (LoadError, FetchError, ManifestError, RuntimeUnavailable))
@@ -147,8 +159,9 @@ class ModelStore:
         elif self.settings.precision in (AUTO, FLOAT32):
             precision, key = FLOAT32, SAVEDMODEL
         else:
-            raise LoadError(f"MODEL_PRECISION={self.settings.precision} needs MODEL_RUNTIME=tflite: "
-                            "the SavedModel is float32 only")
+            raise LoadError(
+                f"MODEL_PRECISION={self.settings.precision} needs MODEL_RUNTIME=tflite: the SavedModel is float32 only"
+            )
         artifact = manifest.artifact(key)
         path = self._fetch(locate(self.settings.model_url, self._s3_client).join(artifact.path), artifact)
         if runtime == TFLITE:
@@ -159,15 +172,24 @@ class ModelStore:
         seconds = time.perf_counter() - started
         info = {"version": manifest.version, "name": manifest.name, "runtime": runtime, "precision": precision}
         self._model = LoadedModel(predictor, manifest, runtime, seconds, info)
-        log.info("model %s (%s) loaded on %s (%s, %d threads) in %.0f ms", manifest.version, manifest.name, runtime,
-                 precision, self.settings.threads, seconds * 1000)
+        log.info(
+            "model %s (%s) loaded on %s (%s, %d threads) in %.0f ms",
+            manifest.version,
+            manifest.name,
+            runtime,
+            precision,
+            self.settings.threads,
+            seconds * 1000,
+        )
 
     def _fetch(self, source: Source, artifact: Artifact) -> Path:
         """The artifact in the cache, verified; downloaded first unless a good copy is there."""
         try:
             return self._download(source, artifact)
         except OSError as exc:  # /tmp full or read-only: say so, without the path (it goes to the caller)
-            raise LoadError(f"cannot store {artifact.path} in the model cache: {exc.strerror or type(exc).__name__}") from None
+            raise LoadError(
+                f"cannot store {artifact.path} in the model cache: {exc.strerror or type(exc).__name__}"
+            ) from None
 
     def _download(self, source: Source, artifact: Artifact) -> Path:
         cache = self.settings.cache_dir

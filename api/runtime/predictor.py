@@ -12,13 +12,23 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from api.runtime.manifest import FLOAT32, IMAGE_SHAPE, MANIFEST_NAME, RUNTIMES, SAVED_MODEL_DIR, SAVEDMODEL, TFLITE, parse_manifest
+from api.runtime.manifest import (
+    FLOAT32,
+    IMAGE_SHAPE,
+    MANIFEST_NAME,
+    RUNTIMES,
+    SAVED_MODEL_DIR,
+    SAVEDMODEL,
+    TFLITE,
+    parse_manifest,
+)
 
 # LiteRT writes this line to the process's stderr (file descriptor 2) from C++ the first time an
 # interpreter allocates its tensors, with no setting to turn it off; `_without_stderr_lines` holds it back.
@@ -29,7 +39,10 @@ XNNPACK_NOTICE = b"Created TensorFlow Lite XNNPACK delegate"
 CHUNK = 32
 # The library each runtime needs (its module, and its name for messages): the Lambda bundle carries
 # LiteRT only.
-RUNTIME_LIBRARIES = {TFLITE: ("ai_edge_litert", "the 'ai-edge-litert' package"), SAVEDMODEL: ("tensorflow", "TensorFlow")}
+RUNTIME_LIBRARIES = {
+    TFLITE: ("ai_edge_litert", "the 'ai-edge-litert' package"),
+    SAVEDMODEL: ("tensorflow", "TensorFlow"),
+}
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -90,7 +103,7 @@ class LiteRTPredictor:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = _check_batch(batch)
         if len(batch) > CHUNK:
-            return np.concatenate([self._run(batch[start:start + CHUNK]) for start in range(0, len(batch), CHUNK)])
+            return np.concatenate([self._run(batch[start : start + CHUNK]) for start in range(0, len(batch), CHUNK)])
         return self._run(batch)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
@@ -125,7 +138,7 @@ def _without_stderr_lines(unwanted: bytes) -> Iterator[None]:
         held.seek(0)
         kept = b"".join(line for line in held if unwanted not in line)
         while kept:
-            kept = kept[os.write(2, kept):]
+            kept = kept[os.write(2, kept) :]
     finally:
         os.close(saved)
         held.close()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, NoReturn
+from typing import NoReturn
 
 from api.errors import ModelUnavailable
 from api.runtime.manifest import AUTO, PRECISIONS, RUNTIMES
@@ -63,7 +64,7 @@ class Settings:
     load_timeout: float = LOAD_TIMEOUT_SECONDS
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings of `environ` (default: the process's); raises ModelUnavailable for a bad value."""
         env = os.environ if environ is None else environ
         precision = env.get("MODEL_PRECISION", "").strip().lower() or AUTO

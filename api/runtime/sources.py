@@ -1,4 +1,4 @@
-"""Where a model is read from: every `MODEL_URL` form of the README ("Configuration"), one class each
+"""Where a model is read from: every `MODEL_URL` form of docs/deploying.md ("Configuration"), one class each
 behind one small protocol, `Source` (as `ml_model.data` does for MNIST's sources):
 
 - `HttpSource`: `http://` / `https://` (the local model server, a public S3 bucket), urllib;
@@ -22,9 +22,11 @@ import posixpath
 import time
 import urllib.error
 import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, ContextManager, Iterator, Protocol
+from typing import IO, Any, Protocol
 
 from api.runtime.manifest import MANIFEST_NAME
 
@@ -46,10 +48,10 @@ class Source(Protocol):
         """The server the file is read from, `host[:port]` only ("" for a local file): what a caller
         needs to see which server failed, never the path or credentials."""
 
-    def join(self, relative: str) -> "Source":
+    def join(self, relative: str) -> Source:
         """The file at `relative` (as written in a manifest) next to this one, on the same source."""
 
-    def open(self, timeout: float) -> ContextManager[IO[bytes]]:
+    def open(self, timeout: float) -> AbstractContextManager[IO[bytes]]:
         """The file's bytes as a stream; `timeout` bounds the connect and each read."""
 
 
@@ -63,18 +65,18 @@ class HttpSource:
     def host(self) -> str:
         return _host(self.location)
 
-    def join(self, relative: str) -> "HttpSource":
+    def join(self, relative: str) -> HttpSource:
         url = urllib.parse.urlsplit(self.location)
         path = "/" + _climb(posixpath.dirname(url.path).lstrip("/"), relative)
         return HttpSource(urllib.parse.urlunsplit((url.scheme, url.netloc, path, "", "")))
 
-    def open(self, timeout: float) -> ContextManager[IO[bytes]]:
+    def open(self, timeout: float) -> AbstractContextManager[IO[bytes]]:
         # Imported here, not with the module: it pulls in http.client and ssl (~30 ms of a cold
         # start that reads the model from s3:// or a path).
         from urllib.request import Request, urlopen
 
         request = Request(self.location, headers={"User-Agent": USER_AGENT})
-        return urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked in locate()
+        return urlopen(request, timeout=timeout)  # the scheme was checked in locate()
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,11 @@ class S3Source:
     def host(self) -> str:
         return ""
 
-    def join(self, relative: str) -> "S3Source":
+    def join(self, relative: str) -> S3Source:
         bucket, key = self.location.split("/", 1)
         return S3Source(f"{bucket}/{_climb(posixpath.dirname(key), relative)}", self.client)
 
-    def open(self, timeout: float) -> ContextManager[IO[bytes]]:
+    def open(self, timeout: float) -> AbstractContextManager[IO[bytes]]:
         bucket, key = self.location.split("/", 1)
         return contextlib.closing(self.client().get_object(Bucket=bucket, Key=key)["Body"])
 
@@ -108,10 +110,10 @@ class FileSource:
     def host(self) -> str:
         return ""
 
-    def join(self, relative: str) -> "FileSource":
+    def join(self, relative: str) -> FileSource:
         return FileSource("/" + _climb(os.path.dirname(self.location).lstrip("/"), relative))
 
-    def open(self, timeout: float) -> ContextManager[IO[bytes]]:
+    def open(self, timeout: float) -> AbstractContextManager[IO[bytes]]:
         return open(self.location, "rb")
 
 
@@ -145,7 +147,7 @@ def chunks(source: Source, timeout: float, deadline: float | None = None) -> Ite
         raise FetchError(f"{file}: cannot connect to {host} ({exc.reason})") from exc
     except FileNotFoundError as exc:
         raise FetchError(f"{file}: no such file") from exc
-    except Exception as exc:  # noqa: BLE001 - socket, OS and botocore errors all mean "cannot read"
+    except Exception as exc:  # socket, OS and botocore errors all mean "cannot read"
         where = f" (from {host})" if host else ""
         raise FetchError(f"{file}: {_describe(exc)}{where}") from exc
 
