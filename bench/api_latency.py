@@ -74,10 +74,7 @@ HANDLER_KINDS = {
     "batch": f"batch of {BATCH} arrays",
     "instances": "instances (1 row, floats)",
 }
-PREDICTOR_KINDS = {
-    "predict1": "predictor only, 1 image",
-    f"predict{BATCH}": f"predictor only, {BATCH} images",
-}
+PREDICTOR_KINDS = {"predict1": "predictor only, 1 image", f"predict{BATCH}": f"predictor only, {BATCH} images"}
 # Kinds that take milliseconds each get `--heavy-requests` timed requests instead of `--requests`.
 HEAVY_KINDS = frozenset({"png", "batch", f"predict{BATCH}"})
 
@@ -136,12 +133,12 @@ def canvas_png(digit: np.ndarray) -> bytes:
     from PIL import Image
 
     rows, cols = np.nonzero(digit)
-    ink = Image.fromarray(digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.uint8))
+    ink = Image.fromarray(digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.uint8))
     scale = DRAWN_HEIGHT / ink.height
     ink = ink.resize((max(1, round(ink.width * scale)), DRAWN_HEIGHT), Image.Resampling.BICUBIC)
     grey = np.full((CANVAS, CANVAS), 255, np.uint8)
     top, left = (CANVAS - ink.height) // 2, (CANVAS - ink.width) // 2
-    grey[top:top + ink.height, left:left + ink.width] = 255 - np.asarray(ink)
+    grey[top : top + ink.height, left : left + ink.width] = 255 - np.asarray(ink)
     rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
     buffer = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buffer, "PNG")
@@ -232,16 +229,33 @@ def warm_worker(export: Path, runtime: str, counts: dict[str, int], block: int) 
                 call()
         samples = time_blocks(calls, counts, block)
         sizes = {kind: len(event["body"]) for kind, event in events.items()}
-        return {"runtime": runtime, "load_seconds": loaded.load_seconds, "answers": answers,
-                "body_bytes": sizes, "samples": samples}
+        return {
+            "runtime": runtime,
+            "load_seconds": loaded.load_seconds,
+            "answers": answers,
+            "body_bytes": sizes,
+            "samples": samples,
+        }
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
 
 def run_warm_worker(export: Path, runtime: str, requests: int, heavy_requests: int, block: int) -> dict[str, Any]:
     """`warm_worker` in a fresh interpreter, so one runtime's libraries never share a process with the other's."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--export", str(export), "--warm-worker", runtime,
-               "--requests", str(requests), "--heavy-requests", str(heavy_requests), "--block", str(block)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--export",
+        str(export),
+        "--warm-worker",
+        runtime,
+        "--requests",
+        str(requests),
+        "--heavy-requests",
+        str(heavy_requests),
+        "--block",
+        str(block),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=CHILD_TIMEOUT_S * 3)
     if done.returncode != 0:
         raise SystemExit(f"warm worker ({runtime}) failed:\n{done.stderr[-3000:]}")
@@ -280,14 +294,24 @@ def run_cold(command: Sequence[str], env: dict[str, str]) -> Cold:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     if report["status"] != 200:
         raise SystemExit(f"cold run answered {report['status']}: {report['body']}")
-    return Cold(start=report["started"] - spawned, imports=report["imported"] - report["started"],
-                first=report["answered"] - report["read"], load=report["load"],
-                total=report["answered"] - spawned - (report["read"] - report["imported"]))
+    return Cold(
+        start=report["started"] - spawned,
+        imports=report["imported"] - report["started"],
+        first=report["answered"] - report["read"],
+        load=report["load"],
+        total=report["answered"] - spawned - (report["read"] - report["imported"]),
+    )
 
 
 def run_library_import(module: str) -> float:
-    done = subprocess.run([sys.executable, "-c", LIBRARY_CHILD, module], capture_output=True, text=True,
-                          env=child_env(), timeout=CHILD_TIMEOUT_S, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", LIBRARY_CHILD, module],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=CHILD_TIMEOUT_S,
+        check=True,
+    )
     return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
 
 
@@ -339,8 +363,12 @@ def bundle_python(bundle: zipfile.ZipFile) -> str | None:
     candidates = [shutil.which(f"python{version}")]
     candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                               capture_output=True, text=True, timeout=60)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if probe.returncode == 0 and probe.stdout.strip() == version:
             return candidate
     return None
@@ -358,8 +386,12 @@ def bundle_cold_starts(zip_path: Path, export: Path, runs: int) -> tuple[list[Co
             results: list[Cold] = []
             with model_server(export.parent) as url:
                 for run in range(runs):
-                    env = {"MODEL_URL": f"{url}{export.name}/model.json", "MODEL_CACHE_DIR": str(Path(tmp) / f"cache{run}"),
-                           "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+                    env = {
+                        "MODEL_URL": f"{url}{export.name}/model.json",
+                        "MODEL_CACHE_DIR": str(Path(tmp) / f"cache{run}"),
+                        "PATH": "/usr/bin:/bin",
+                        "LANG": "C.UTF-8",
+                    }
                     command = [python, "-I", "-S", "-B", "-c", COLD_CHILD, str(task), str(TEST_EVENT)]
                     results.append(run_cold(command, env))
     return results, python
@@ -406,27 +438,35 @@ def report_warm(workers: list[dict[str, Any]]) -> dict[str, dict[str, tuple[floa
     sizes = workers[0]["body_bytes"]
     labels = {**HANDLER_KINDS, **PREDICTOR_KINDS}
     print("\nWarm requests, ms (p50 / p90 / p99 per runtime; N timed requests per row and runtime)")
-    print(f"{'request':<30}{'body':>7}{'N':>6}  {'tflite p50':>10}{'p90':>7}{'p99':>7}  "
-          f"{'savedmodel p50':>14}{'p90':>7}{'p99':>7}  {'p50 savedmodel/tflite':>21}")
+    print(
+        f"{'request':<30}{'body':>7}{'N':>6}  {'tflite p50':>10}{'p90':>7}{'p99':>7}  "
+        f"{'savedmodel p50':>14}{'p90':>7}{'p99':>7}  {'p50 savedmodel/tflite':>21}"
+    )
     for kind, label in labels.items():
         tfl, sm = stats["tflite"][kind], stats["savedmodel"][kind]
         body = f"{sizes[kind] / 1024:.1f}K" if kind in sizes else "-"
-        print(f"{label:<30}{body:>7}{len(merged['tflite'][kind]):>6}  {tfl[0]:>10.3f}{tfl[1]:>7.3f}{tfl[2]:>7.3f}  "
-              f"{sm[0]:>14.3f}{sm[1]:>7.3f}{sm[2]:>7.3f}  {sm[0] / tfl[0]:>21.1f}")
+        print(
+            f"{label:<30}{body:>7}{len(merged['tflite'][kind]):>6}  {tfl[0]:>10.3f}{tfl[1]:>7.3f}{tfl[2]:>7.3f}  "
+            f"{sm[0]:>14.3f}{sm[1]:>7.3f}{sm[2]:>7.3f}  {sm[0] / tfl[0]:>21.1f}"
+        )
     for runtime in RUNTIMES:
         handler_p50, predictor_p50 = stats[runtime]["array"][0], stats[runtime]["predict1"][0]
         answers = sorted({a for w in workers if w["runtime"] == runtime for a in w["answers"].values()})
         loads = [w["load_seconds"] for w in workers if w["runtime"] == runtime]
-        print(f"{runtime}: test.json p50 = predictor {predictor_p50:.3f} + handler overhead "
-              f"{handler_p50 - predictor_p50:.3f} ms ({(handler_p50 - predictor_p50) / handler_p50:.0%}); "
-              f"digits answered {answers}; in-process model load {statistics.median(loads):.2f} s")
+        print(
+            f"{runtime}: test.json p50 = predictor {predictor_p50:.3f} + handler overhead "
+            f"{handler_p50 - predictor_p50:.3f} ms ({(handler_p50 - predictor_p50) / handler_p50:.0%}); "
+            f"digits answered {answers}; in-process model load {statistics.median(loads):.2f} s"
+        )
     return stats
 
 
 def cold_row(label: str, colds: Sequence[Cold]) -> str:
     med = {field: statistics.median(getattr(c, field) for c in colds) for field in Cold.__dataclass_fields__}
-    return (f"{label:<34}{med['start']:>8.3f}{med['imports']:>9.3f}{med['first']:>9.3f}{med['load']:>9.3f}"
-            f"{med['total']:>9.3f}  {min(c.total for c in colds):.3f}-{max(c.total for c in colds):.3f}")
+    return (
+        f"{label:<34}{med['start']:>8.3f}{med['imports']:>9.3f}{med['first']:>9.3f}{med['load']:>9.3f}"
+        f"{med['total']:>9.3f}  {min(c.total for c in colds):.3f}-{max(c.total for c in colds):.3f}"
+    )
 
 
 def report_cold(results: dict[tuple[str, str], list[Cold]], libraries: dict[str, list[float]], runs: int) -> None:
@@ -439,18 +479,23 @@ def report_cold(results: dict[tuple[str, str], list[Cold]], libraries: dict[str,
         sm = statistics.median(c.total for c in results[("savedmodel", source)])
         print(f"ratio savedmodel / tflite total, {source}: {sm / tfl:.1f}")
     for runtime, seconds in libraries.items():
-        print(f"importing {RUNTIME_LIBRARY[runtime]} alone (part of {runtime}'s load): {statistics.median(seconds):.3f} s")
+        print(
+            f"importing {RUNTIME_LIBRARY[runtime]} alone (part of {runtime}'s load): {statistics.median(seconds):.3f} s"
+        )
 
 
-def report_targets(stats: dict[str, dict[str, tuple[float, float, float]]],
-                   results: dict[tuple[str, str], list[Cold]]) -> None:
+def report_targets(
+    stats: dict[str, dict[str, tuple[float, float, float]]], results: dict[tuple[str, str], list[Cold]]
+) -> None:
     print(f"\nTargets: warm request < {WARM_TARGET_MS:g} ms at p99; cold start < {COLD_TARGET_S:g} s (median total)")
     for runtime in RUNTIMES:
         for kind, label in HANDLER_KINDS.items():
             p50, _, p99 = stats[runtime][kind]
             per_image = f"  ({p50 / BATCH:.3f} ms per image at p50)" if kind == "batch" else ""
-            print(f"  warm {runtime:<10} {label:<30} p50 {p50:7.3f}  p99 {p99:7.3f} ms  "
-                  f"{verdict(p99 < WARM_TARGET_MS)}{per_image}")
+            print(
+                f"  warm {runtime:<10} {label:<30} p50 {p50:7.3f}  p99 {p99:7.3f} ms  "
+                f"{verdict(p99 < WARM_TARGET_MS)}{per_image}"
+            )
     for (runtime, source), colds in results.items():
         total = statistics.median(c.total for c in colds)
         print(f"  cold {runtime:<10} {source:<30} total {total:7.3f} s   {verdict(total < COLD_TARGET_S)}")
@@ -460,8 +505,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT, help="export folder (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per kind and runtime")
-    parser.add_argument("--heavy-requests", type=int, default=1000,
-                        help="timed requests for the kinds that take milliseconds (PNG, batches)")
+    parser.add_argument(
+        "--heavy-requests",
+        type=int,
+        default=1000,
+        help="timed requests for the kinds that take milliseconds (PNG, batches)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="worker processes per runtime, alternating")
     parser.add_argument("--block", type=int, default=100, help="requests of one kind in a row")
     parser.add_argument("--cold-runs", type=int, default=5, help="cold processes per case")
@@ -482,8 +531,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(warm_worker(export, args.warm_worker, counts, args.block)))
         return 0
 
-    print(f"export {export} ({json.loads((export / 'model.json').read_text())['name']}); "
-          f"python {sys.version.split()[0]}; {os.cpu_count()} cpus; load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"export {export} ({json.loads((export / 'model.json').read_text())['name']}); "
+        f"python {sys.version.split()[0]}; {os.cpu_count()} cpus; load average {os.getloadavg()[0]:.1f} at start"
+    )
     requests, heavy_requests = -(-args.requests // args.rounds), -(-args.heavy_requests // args.rounds)
     workers = []
     for round_ in range(args.rounds):

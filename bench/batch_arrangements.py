@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import serving  # noqa: E402  (the sibling bench: its 256-image batch)
+import serving
 
 REPO = serving.REPO
 BATCH = serving.BIG_BATCH
@@ -87,8 +87,14 @@ def sgemm_gflops(threads: int) -> float:
     process: BLAS reads its thread count at import), best of 5: as close to the CPU's peak as a
     well-tuned kernel gets here."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    done = subprocess.run([sys.executable, "-c", SGEMM_CHILD, str(SGEMM_SIZE)], env=env, capture_output=True,
-                          text=True, check=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", SGEMM_CHILD, str(SGEMM_SIZE)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     return float(done.stdout.strip())
 
 
@@ -103,7 +109,8 @@ def chunked(predictor: object, images: np.ndarray, chunk: int) -> Callable[[], N
     def run() -> None:
         for start in range(0, len(images), chunk):
             # One pass each: `_run`, not `predict`, which would split a chunk over api.runtime.predictor.CHUNK.
-            predictor._run(images[start:start + chunk])  # type: ignore[attr-defined]
+            predictor._run(images[start : start + chunk])  # type: ignore[attr-defined]
+
     return run
 
 
@@ -117,6 +124,7 @@ def two_interpreters(left: object, right: object, images: np.ndarray, chunk: int
             worker.start()
         for worker in workers:
             worker.join()
+
     return run
 
 
@@ -150,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"load average {os.getloadavg()[0]:.1f} at start; {cores} cores; {model}")
     seconds: dict[str, list[float]] = {name: [] for name in arrangements}
-    for name, run in arrangements.items():
+    for run in arrangements.values():
         run()  # warm-up; also sizes each interpreter's tensors for this chunk
     for _ in range(args.rounds):
         for name, run in arrangements.items():
@@ -168,16 +176,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{'arrangement (256 images)':<44}{'us/image':>10}{'images/s':>10}{'GFLOP/s':>9}{'x best':>8}")
     for name, median in medians.items():
         per_image = median / BATCH
-        print(f"{name:<44}{per_image * 1e6:>10.1f}{1 / per_image:>10,.0f}{flops / per_image / 1e9:>9.1f}"
-              f"{median / best:>8.2f}")
+        print(
+            f"{name:<44}{per_image * 1e6:>10.1f}{1 / per_image:>10,.0f}{flops / per_image / 1e9:>9.1f}"
+            f"{median / best:>8.2f}"
+        )
     print(f"\nmodel: {macs:,} multiply-adds per image = {flops / 1e6:.1f} MFLOP")
     print(f"{TARGET_IMAGES_PER_S:,} images/s needs {TARGET_IMAGES_PER_S * flops / 1e9:.0f} GFLOP/s sustained")
-    print(f"theoretical FP32 peak at the reported clock: {args.peak_flops_per_cycle:.0f} FLOP/cycle x {ghz:.2f} GHz x {cores} cores "
-          f"= {peak:.0f} GFLOP/s ({args.peak_flops_per_cycle * ghz:.0f} per core)")
-    print(f"best measured: {flops * BATCH / best / 1e9:.1f} GFLOP/s ({flops * BATCH / best / 1e9 / peak:.0%} of that peak)")
+    print(
+        f"theoretical FP32 peak at the reported clock: {args.peak_flops_per_cycle:.0f} FLOP/cycle"
+        f" x {ghz:.2f} GHz x {cores} cores "
+        f"= {peak:.0f} GFLOP/s ({args.peak_flops_per_cycle * ghz:.0f} per core)"
+    )
+    print(
+        f"best measured: {flops * BATCH / best / 1e9:.1f} GFLOP/s"
+        f" ({flops * BATCH / best / 1e9 / peak:.0%} of that peak)"
+    )
     for threads in (1, cores):
-        print(f"practical ceiling, numpy's BLAS float32 matrix product {SGEMM_SIZE}x{SGEMM_SIZE} on {threads} "
-              f"thread(s): {sgemm_gflops(threads):.0f} GFLOP/s")
+        print(
+            f"practical ceiling, numpy's BLAS float32 matrix product {SGEMM_SIZE}x{SGEMM_SIZE} on {threads} "
+            f"thread(s): {sgemm_gflops(threads):.0f} GFLOP/s"
+        )
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     return 0
 

@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import api_latency  # noqa: E402  (test.json's events: the same request bodies as the in-process bench)
+import api_latency
 
 REPO = api_latency.REPO
-sys.path.insert(0, str(REPO / "tests"))
-from loopback import free_port  # noqa: E402
-from serverless_support import SERVERLESS, Offline  # noqa: E402
+sys.path.insert(0, str(REPO))
+from tests.support.loopback import free_port  # noqa: E402 - after the sys.path line above
+from tests.support.serverless_support import SERVERLESS, Offline  # noqa: E402 - after the sys.path line above
 
 MIX = {"array": 60, "png": 15, "batch": 15, "model": 10}
 READY_TIMEOUT_S = 180
@@ -66,8 +66,9 @@ class Client:
     def send(self, method: str, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
         connection = getattr(self.local, "connection", None)
         if connection is None:
-            connection = self.local.connection = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                                            timeout=REQUEST_TIMEOUT_S)
+            connection = self.local.connection = http.client.HTTPConnection(
+                "127.0.0.1", self.port, timeout=REQUEST_TIMEOUT_S
+            )
         try:
             connection.request(method, path, body=body or None, headers={"Content-Type": content_type})
             response = connection.getresponse()
@@ -93,10 +94,16 @@ def run(export: Path, total: int, concurrency: int, seed: int) -> int:
     template = json.loads(api_latency.TEST_EVENT.read_text())
     kinds = requests_of(template)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODEL_"))}
-    env.update(MODEL_URL=str(export), MODEL_CACHE_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"http-load-{os.getpid()}"),
-               AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               SLS_TELEMETRY_DISABLED="1", SLS_NOTIFICATIONS_MODE="off")
+    env.update(
+        MODEL_URL=str(export),
+        MODEL_CACHE_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"http-load-{os.getpid()}"),
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_REGION="us-east-1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        SLS_TELEMETRY_DISABLED="1",
+        SLS_NOTIFICATIONS_MODE="off",
+    )
     if not SERVERLESS.exists():
         print(f"{SERVERLESS} is missing: run npm ci", file=sys.stderr)
         return 2
@@ -141,8 +148,10 @@ def run(export: Path, total: int, concurrency: int, seed: int) -> int:
         offline.stop()
 
     every = [t for samples in times.values() for t in samples]
-    print(f"serverless offline, {total} requests, concurrency {concurrency}, {wall:.1f} s: "
-          f"{total / wall:.1f} requests/s, {len(errors)} errors")
+    print(
+        f"serverless offline, {total} requests, concurrency {concurrency}, {wall:.1f} s: "
+        f"{total / wall:.1f} requests/s, {len(errors)} errors"
+    )
     print(f"{'kind':<8}{'share':>7}{'N':>7}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
     for kind, samples in [*times.items(), ("all", every)]:
         if not samples:

@@ -33,16 +33,22 @@ def bodies(pixels: np.ndarray) -> dict[str, tuple[bytes, dict[str, str]]]:
     """Each form's body and headers for the uint8 images `pixels` [N, 28, 28]."""
     count = len(pixels)
     forms: dict[str, tuple[bytes, dict[str, str]]] = {
-        "/predict JSON 0-255": (json.dumps({"images": pixels.tolist()}).encode(), {"content-type": "application/json"}),
+        "/predict JSON 0-255": (json.dumps({"images": pixels.tolist()}).encode(), {"content-type": "application/json"})
     }
     for datatype, values in (("UINT8", pixels), ("FP32", pixels.astype("<f4") / np.float32(255))):
         tensor = {"name": "image", "shape": [count, 28, 28, 1], "datatype": datatype}
         body = json.dumps({"inputs": [{**tensor, "data": values.ravel().tolist()}]}).encode()
         forms[f"v2 JSON {datatype}"] = (body, {})
-        header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": values.nbytes}}],
-                             "parameters": {"binary_data_output": True}}).encode()
-        forms[f"v2 binary {datatype}"] = (header + values.tobytes(),
-                                          {oip.HEADER_LENGTH: str(len(header)), "content-type": oip.BINARY_MEDIA_TYPE})
+        header = json.dumps(
+            {
+                "inputs": [{**tensor, "parameters": {"binary_data_size": values.nbytes}}],
+                "parameters": {"binary_data_output": True},
+            }
+        ).encode()
+        forms[f"v2 binary {datatype}"] = (
+            header + values.tobytes(),
+            {oip.HEADER_LENGTH: str(len(header)), "content-type": oip.BINARY_MEDIA_TYPE},
+        )
     return forms
 
 
@@ -60,6 +66,7 @@ def reader(name: str, body: bytes, headers: dict[str, str]) -> Callable[[], Any]
         if name.startswith("/predict"):
             return read_inputs(Request("POST", "/predict", headers, raw))
         return oip.parse_infer_request(raw, headers.get(oip.HEADER_LENGTH))
+
     return read
 
 
@@ -95,12 +102,17 @@ def main() -> None:
                     timings[name][step].append(time.perf_counter() - started)
         base = {step: median_ms(timings["/predict JSON 0-255"][step]) for step in ("read", "write")}
         print(f"\n{count} image(s), {args.repeats} repeats; medians")
-        print(f"  {'form':22} {'event body':>11} {'read ms':>8} {'x /predict':>10} {'answer ms':>9} {'x /predict':>10} {'answer':>8}")
+        print(
+            f"  {'form':22} {'event body':>11} {'read ms':>8} {'x /predict':>10}"
+            f" {'answer ms':>9} {'x /predict':>10} {'answer':>8}"
+        )
         for name, (body, headers) in forms.items():
             read, write = median_ms(timings[name]["read"]), median_ms(timings[name]["write"])
             answer = len(writers[name]()["body"])
-            print(f"  {name:22} {len(event_body(body, headers)):>10,}B {read:8.3f} {read / base['read']:10.2f} "
-                  f"{write:9.3f} {write / base['write']:10.2f} {answer:>7,}B")
+            print(
+                f"  {name:22} {len(event_body(body, headers)):>10,}B {read:8.3f} {read / base['read']:10.2f} "
+                f"{write:9.3f} {write / base['write']:10.2f} {answer:>7,}B"
+            )
 
 
 if __name__ == "__main__":

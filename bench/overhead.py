@@ -21,21 +21,40 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ml_model.data import default_cache_dir, ensure_files  # noqa: E402
+from ml_model.data import default_cache_dir, ensure_files  # noqa: E402 - after the sys.path line above
 
 
 def run_plain(cache: Path, epochs: int) -> list[float]:
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "plain_keras.py"), str(cache), str(epochs)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "plain_keras.py"), str(cache), str(epochs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds_per_epoch"]
 
 
 def run_ours(epochs: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "exports" / "overhead"
-        subprocess.run([sys.executable, "-m", "ml_model", "train", "--epochs", str(epochs), "--no-progress",
-                        "--export-dir", str(out)], capture_output=True, text=True, check=True, cwd=REPO,
-                       env={**os.environ, "MNIST_MIRRORS": ""})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ml_model",
+                "train",
+                "--epochs",
+                str(epochs),
+                "--no-progress",
+                "--export-dir",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+            env={**os.environ, "MNIST_MIRRORS": ""},
+        )
         return json.loads((out / "model.json").read_text())["training"]["secondsPerEpoch"]
 
 

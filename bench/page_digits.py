@@ -4,7 +4,7 @@
     python bench/page_digits.py --exports bench/results --per-class 10
 
 The first `--per-class` MNIST test digits of every class are traced into pen strokes
-(`bench/pen_trace.py`) and drawn with the mouse on the page (`GET /`), which posts each drawing to
+(`ml_model/corpus/pen_trace.py`) and drawn with the mouse on the page (`GET /`), which posts each drawing to
 `POST /predict` as a user's browser would; the export is served to `serverless offline` over loopback
 as `python -m ml_model serve` would. Prints how many were read right, per class, and the misread
 ones. Needs Chromium (`scripts/setup.sh`) and `npm ci`. Exits 2 without an export.
@@ -19,26 +19,31 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO)]
 
-from loopback import free_port, serve_folder  # noqa: E402
-from browser_support import launch, opened  # noqa: E402
-from pen_paths import traced_digits  # noqa: E402
-from serverless_support import SERVERLESS, Offline, cli_env  # noqa: E402
+from tests.support.browser_support import launch, opened  # noqa: E402 - after the sys.path line above
+from tests.support.loopback import free_port, serve_folder  # noqa: E402 - after the sys.path line above
+from tests.support.pen_paths import traced_digits  # noqa: E402 - after the sys.path line above
+from tests.support.serverless_support import SERVERLESS, Offline, cli_env  # noqa: E402 - after the sys.path line above
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--exports", type=Path, default=REPO / "ml_model" / "exports",
-                        help="a folder holding `latest/` (an export), as ml_model/exports")
+    parser.add_argument(
+        "--exports",
+        type=Path,
+        default=REPO / "ml_model" / "exports",
+        help="a folder holding `latest/` (an export), as ml_model/exports",
+    )
     parser.add_argument("--per-class", type=int, default=5)
     args = parser.parse_args()
     if not (args.exports / "latest" / "model.json").is_file():
         print(f"error: no export at {args.exports / 'latest'}; run `python -m ml_model train` first", file=sys.stderr)
         return 2
 
-    from ml_model.data import load_mnist
     from playwright.sync_api import sync_playwright
+
+    from ml_model.data import load_mnist
 
     mnist = load_mnist()
     digits = traced_digits(mnist.test_images, mnist.test_labels, args.per_class)

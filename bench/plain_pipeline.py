@@ -42,7 +42,7 @@ def to_mnist(data: bytes) -> np.ndarray:
     if peak <= 0:
         raise Blank("no ink")
     rows, cols = np.nonzero(ink > INK_FRACTION * peak)
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1] / peak
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] / peak
     scale = BOX / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
@@ -52,5 +52,5 @@ def to_mnist(data: bytes) -> np.ndarray:
     centre = [float((small.sum(axis=1 - axis) * np.arange(small.shape[axis])).sum()) / total for axis in (0, 1)]
     top, left = (int(np.clip(round(SIZE / 2 - c), 0, SIZE - n)) for c, n in zip(centre, small.shape))
     out = np.zeros((SIZE, SIZE), np.float32)
-    out[top:top + small.shape[0], left:left + small.shape[1]] = small
+    out[top : top + small.shape[0], left : left + small.shape[1]] = small
     return out

@@ -4,7 +4,7 @@
     python bench/read_images.py --per-kind 60 --sheet misread.png     # a quicker look, and a picture
     python bench/read_images.py --against 6798261     # also the API then: its accuracy, and timing interleaved
 
-For each kind of `bench/corpus.py` (canvas strokes, scans, photos, chalk on a board...), the same
+For each kind of `ml_model/corpus/digits.py` (canvas strokes, scans, photos, chalk on a board...), the same
 MNIST *test* digits are read three ways: as pictures, through the API's real preprocessing
 (`api.pictures.images.from_bytes`: decoding, normalisation) and the export's LiteRT model, and as the
 28x28 arrays themselves (the ceiling), and through the plain tutorial pipeline a user would
@@ -50,8 +50,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-import plain_pipeline  # noqa: E402
-from corpus import KINDS, PEN_PATHS, Sample, digit_indices, encode, sample_rng, samples  # noqa: E402
+import plain_pipeline  # noqa: E402 - after the sys.path line above
+
+from ml_model.corpus.digits import KINDS, PEN_PATHS, Sample, digit_indices, sample_rng, samples  # noqa: E402 - after the sys.path line above
+from ml_model.corpus.render import encode  # noqa: E402 - after the sys.path line above
 
 DEFAULT_EXPORT = REPO / "ml_model" / "exports" / "latest"
 TARGET_ACCURACY = 0.985
@@ -60,8 +62,15 @@ CANVAS_TARGET_MS, PHOTO_TARGET_MS, REQUEST_TARGET_MS = 2.0, 15.0, 3.0
 PHOTO_SIZE = (4000, 3000)  # 12 megapixels, as a phone's camera
 
 
-def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.ndarray, predictor,
-              seed: int, then: ModuleType | None = None) -> dict:
+def read_kind(
+    kind: str,
+    digits: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    predictor,
+    seed: int,
+    then: ModuleType | None = None,
+) -> dict:
     """Accuracy as pictures (through the API, the plain pipeline, and `then`'s API if given) and as
     arrays, refusals, preprocessing times, and the misread inputs."""
     from api.errors import InvalidRequest
@@ -89,7 +98,7 @@ def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.nda
         if then is not None:
             try:
                 then_inputs.append(then.from_bytes(sample.data, then.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)))
-            except Exception as error:  # noqa: BLE001 - the old module's own InvalidRequest class
+            except Exception as error:
                 if type(error).__name__ not in ("InvalidRequest", "NoDigit"):
                     raise
                 then_inputs.append(np.zeros((28, 28), np.float32))
@@ -106,15 +115,26 @@ def read_kind(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.nda
     plain = answers(plain_inputs, plain_refused)
     ceiling = predictor.predict((digits[indices] / 255.0).astype(np.float32)[..., np.newaxis]).argmax(axis=1)
     wrong = [(batch[i], stacked[i, ..., 0], int(read[i])) for i in np.nonzero(read != truth)[0]]
-    result = {"count": len(batch), "accuracy": float((read == truth).mean()),
-              "ceiling": float((ceiling == truth).mean()), "refused": len(refused),
-              "plain": float((plain == truth).mean()), "plain_refused": len(plain_refused),
-              "p50_ms": statistics.median(times) / 1e6, "cpu_p50_ms": statistics.median(cpu_times) / 1e6, "wrong": wrong}
+    result = {
+        "count": len(batch),
+        "accuracy": float((read == truth).mean()),
+        "ceiling": float((ceiling == truth).mean()),
+        "refused": len(refused),
+        "plain": float((plain == truth).mean()),
+        "plain_refused": len(plain_refused),
+        "p50_ms": statistics.median(times) / 1e6,
+        "cpu_p50_ms": statistics.median(cpu_times) / 1e6,
+        "wrong": wrong,
+    }
     if then is not None:
         before = answers(then_inputs, then_refused)
-        result.update(then=float((before == truth).mean()), then_refused=len(then_refused),
-                      changed=int((before != read).sum()), gained=int(((read == truth) & (before != truth)).sum()),
-                      lost=int(((read != truth) & (before == truth)).sum()))
+        result.update(
+            then=float((before == truth).mean()),
+            then_refused=len(then_refused),
+            changed=int((before != read).sum()),
+            gained=int(((read == truth) & (before != truth)).sum()),
+            lost=int(((read != truth) & (before == truth)).sum()),
+        )
     return result
 
 
@@ -124,7 +144,7 @@ def drawing_input(ink: np.ndarray) -> np.ndarray:
     from PIL import Image
 
     rows, cols = np.nonzero(ink > 0.5)
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.float32)
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32)
     scale = 20 / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     small = np.asarray(Image.fromarray(crop, "F").resize(size, Image.Resampling.BOX))
@@ -132,12 +152,13 @@ def drawing_input(ink: np.ndarray) -> np.ndarray:
     centre = [(small.sum(axis=1 - axis) * np.arange(small.shape[axis])).sum() / total for axis in (0, 1)]
     top, left = (int(np.clip(round(14 - c), 0, 28 - n)) for c, n in zip(centre, small.shape))
     out = np.zeros((28, 28), np.float32)
-    out[top:top + small.shape[0], left:left + small.shape[1]] = small
+    out[top : top + small.shape[0], left : left + small.shape[1]] = small
     return out
 
 
-def drawing_accuracy(kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.ndarray, predictor,
-                     seed: int) -> float | None:
+def drawing_accuracy(
+    kind: str, digits: np.ndarray, labels: np.ndarray, indices: np.ndarray, predictor, seed: int
+) -> float | None:
     """For pen-path kinds: accuracy on the same drawings, clean and read the plain way (the drawing's own ceiling)."""
     if kind not in PEN_PATHS:
         return None
@@ -155,7 +176,9 @@ def contact_sheet(wrong: Sequence[tuple[Sample, np.ndarray, int]], path: Path, c
     draw = ImageDraw.Draw(sheet)
     for n, (sample, image, answer) in enumerate(wrong):
         x, y = n % columns * cell, n // columns * (cell + 12)
-        sheet.paste(Image.fromarray((image * 255).astype(np.uint8)).resize((cell, cell), Image.Resampling.NEAREST), (x, y))
+        sheet.paste(
+            Image.fromarray((image * 255).astype(np.uint8)).resize((cell, cell), Image.Resampling.NEAREST), (x, y)
+        )
         draw.text((x + 2, y + cell), f"{sample.label}>{answer if answer >= 0 else '-'} {sample.kind[:9]}", fill=255)
     sheet.save(path)
 
@@ -176,7 +199,7 @@ def photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A 12-megapixel phone photo of the digit: made at a quarter size, enlarged, noise, JPEG 90."""
     from PIL import Image, ImageFilter
 
-    from corpus import uneven_light
+    from ml_model.corpus.digits import uneven_light
 
     small = Image.open(io.BytesIO(uneven_light(digit, rng))).convert("RGB")
     large = small.resize(PHOTO_SIZE, Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(2))
@@ -196,7 +219,7 @@ def pillow_grey(data: bytes, draft: bool = False) -> object:
 
 def timing_pictures(digits: np.ndarray, seed: int) -> tuple[list[bytes], list[bytes]]:
     """The timing targets' pictures: five 280x280 canvas PNGs and two 12-megapixel JPEG photos."""
-    from corpus import canvas_white
+    from ml_model.corpus.digits import canvas_white
 
     rng = np.random.default_rng(seed)
     canvases = [canvas_white(digits[i], rng) for i in range(5)]
@@ -204,20 +227,27 @@ def timing_pictures(digits: np.ndarray, seed: int) -> tuple[list[bytes], list[by
 
 
 def images_module_at(revision: str, folder: Path) -> ModuleType:
-    """`api.pictures.images` as it was at a git revision, importable beside this tree's (as `api_at_revision.images`)."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision, "api"],
-                             capture_output=True, check=True).stdout
+    """`api.pictures.images` as it was at a git revision, importable beside this tree's.
+
+    Imported as `api_at_revision.images` (before the layers: `api_at_revision.pictures.images` after).
+    """
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", revision, "api"], capture_output=True, check=True
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
-    spec = importlib.util.spec_from_file_location("api_at_revision", folder / "api" / "__init__.py",
-                                                  submodule_search_locations=[str(folder / "api")])
+    spec = importlib.util.spec_from_file_location(
+        "api_at_revision", folder / "api" / "__init__.py", submodule_search_locations=[str(folder / "api")]
+    )
     package = importlib.util.module_from_spec(spec)
     sys.modules["api_at_revision"] = package
     spec.loader.exec_module(package)
     return importlib.import_module("api_at_revision.images")
 
 
-def compare_with(revision: str, digits: np.ndarray, repeats: int, seed: int) -> dict[str, dict[str, tuple[float, float]]]:
+def compare_with(
+    revision: str, digits: np.ndarray, repeats: int, seed: int
+) -> dict[str, dict[str, tuple[float, float]]]:
     """Preprocessing the timing targets' pictures with `api` at `revision` and with this tree's, interleaved:
     {case: {"then" / "now": (wall, CPU) p50 in ms}}. One run, so a busy machine slows both alike."""
     from api import images as now
@@ -234,12 +264,21 @@ def compare_with(revision: str, digits: np.ndarray, repeats: int, seed: int) -> 
             for case, (pictures, runs) in cases.items():
                 for version, module in versions.items():
                     picture = pictures[round_ % len(pictures)]
-                    w, c = times_ms(lambda: module.from_bytes(
-                        picture, module.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)), runs)
+                    w, c = times_ms(
+                        lambda m=module, p=picture: m.from_bytes(
+                            p, m.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
+                        ),
+                        runs,
+                    )
                     wall[case, version] += w
                     cpu[case, version] += c
-    return {case: {version: (statistics.median(wall[case, version]), statistics.median(cpu[case, version]))
-                   for version in versions} for case in cases}
+    return {
+        case: {
+            version: (statistics.median(wall[case, version]), statistics.median(cpu[case, version]))
+            for version in versions
+        }
+        for case in cases
+    }
 
 
 def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, tuple[float, float]]:
@@ -277,7 +316,7 @@ def timing_targets(digits: np.ndarray, export: Path, repeats: int, seed: int) ->
     cpu: dict[str, list[float]] = {name: [] for name in cases}
     for round_ in range(max(1, repeats // 10)):  # interleaved, so machine drift hits every case alike
         for name, call in cases.items():
-            w, c = times_ms(lambda: call(round_), 2 if name.startswith("photo") else 10)
+            w, c = times_ms(lambda call=call, r=round_: call(r), 2 if name.startswith("photo") else 10)
             wall[name] += w
             cpu[name] += c
     return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in cases}
@@ -287,14 +326,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT, help="export folder (default: %(default)s)")
     parser.add_argument("--per-kind", type=int, default=250, help="pictures per kind (default: %(default)s)")
-    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS), metavar="KIND",
-                        help=f"kinds to run (default: all): {', '.join(KINDS)}")
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=list(KINDS),
+        default=list(KINDS),
+        metavar="KIND",
+        help=f"kinds to run (default: all): {', '.join(KINDS)}",
+    )
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
     parser.add_argument("--sheet", type=Path, help="save the misread pictures' 28x28 inputs to this PNG")
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed runs per target case (0: skip)")
     parser.add_argument("--quick", action="store_true", help="10 pictures per kind and 10 timed runs per case")
-    parser.add_argument("--against", metavar="REVISION",
-                        help="also read every picture through `api` at this git revision (accuracy, refusals, answers gained and lost) and time its preprocessing, interleaved with this tree's")
+    parser.add_argument(
+        "--against",
+        metavar="REVISION",
+        help="also read every picture through `api` at this git revision (accuracy, refusals, answers gained and "
+        "lost) and time its preprocessing, interleaved with this tree's",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.per_kind, args.timing_repeats = min(args.per_kind, 10), min(args.timing_repeats, 10)
@@ -310,8 +359,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     predictor = open_export(export, "tflite")
     indices = digit_indices(len(mnist.test_labels), args.per_kind, args.seed)
     name = json.loads((export / "model.json").read_text()).get("name", export.name)
-    print(f"export {export} ({name}); {args.per_kind} MNIST test digits per kind; seed {args.seed}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"export {export} ({name}); {args.per_kind} MNIST test digits per kind; seed {args.seed}; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     then = None
     then_folder = tempfile.TemporaryDirectory() if args.against else None
     if args.against:
@@ -320,9 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except subprocess.CalledProcessError as failure:
             print(f"error: git archive {args.against}: {failure.stderr.decode().strip()}", file=sys.stderr)
             return 2
-    print(f"{'kind':<20} {'n':>5} {'images':>8} {'arrays':>8} {'gap':>7} {'plain':>8} {'drawing':>8} {'refused':>8} "
-          f"{'plain ref':>9} {'prep p50':>9} {'cpu p50':>9}"
-          + (f" {'then':>8} {'then ref':>8} {'changed':>7} {'+/-':>7}" if then else ""))
+    print(
+        f"{'kind':<20} {'n':>5} {'images':>8} {'arrays':>8} {'gap':>7} {'plain':>8} {'drawing':>8} {'refused':>8} "
+        f"{'plain ref':>9} {'prep p50':>9} {'cpu p50':>9}"
+        + (f" {'then':>8} {'then ref':>8} {'changed':>7} {'+/-':>7}" if then else "")
+    )
     totals = {"count": 0, "right": 0.0, "ceiling": 0.0, "plain": 0.0, "then": 0.0}
     wrong, below, under_plain = [], [], []
     for kind in args.kinds:
@@ -335,39 +388,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         if r["accuracy"] < r["plain"]:
             under_plain.append(kind)
             flag += "  < plain"
-        extra = (f" {r['then']:>8.2%} {r['then_refused']:>8} {r['changed']:>7} {'+' + str(r['gained']) + '/-' + str(r['lost']):>7}"
-                 if then else "")
-        print(f"{kind:<20} {r['count']:>5} {r['accuracy']:>8.2%} {r['ceiling']:>8.2%} {gap * 100:>+6.2f}p {r['plain']:>8.2%} "
-              f"{format(drawing, '8.2%') if drawing is not None else '':>8} {r['refused']:>8} {r['plain_refused']:>9} "
-              f"{r['p50_ms']:>7.2f}ms {r['cpu_p50_ms']:>7.2f}ms{extra}{flag}", flush=True)
+        extra = (
+            f" {r['then']:>8.2%} {r['then_refused']:>8} {r['changed']:>7}"
+            f" {'+' + str(r['gained']) + '/-' + str(r['lost']):>7}"
+            if then
+            else ""
+        )
+        print(
+            f"{kind:<20} {r['count']:>5} {r['accuracy']:>8.2%} {r['ceiling']:>8.2%} {gap * 100:>+6.2f}p"
+            f" {r['plain']:>8.2%} "
+            f"{format(drawing, '8.2%') if drawing is not None else '':>8} {r['refused']:>8} {r['plain_refused']:>9} "
+            f"{r['p50_ms']:>7.2f}ms {r['cpu_p50_ms']:>7.2f}ms{extra}{flag}",
+            flush=True,
+        )
         totals["count"] += r["count"]
-        for key, value in (("right", r["accuracy"]), ("ceiling", r["ceiling"]), ("plain", r["plain"]),
-                           ("then", r.get("then", 0.0))):
+        for key, value in (
+            ("right", r["accuracy"]),
+            ("ceiling", r["ceiling"]),
+            ("plain", r["plain"]),
+            ("then", r.get("then", 0.0)),
+        ):
             totals[key] += value * r["count"]
         wrong.extend(r["wrong"])
     if then_folder is not None:
         then_folder.cleanup()
     accuracy, ceiling = totals["right"] / totals["count"], totals["ceiling"] / totals["count"]
     plain = totals["plain"] / totals["count"]
-    print(f"{'overall':<20} {totals['count']:>5} {accuracy:>8.2%} {ceiling:>8.2%} {(accuracy - ceiling) * 100:>+6.2f}p "
-          f"{plain:>8.2%}" + (f"   then {totals['then'] / totals['count']:.2%}" if then else ""))
-    print(f"targets: every kind >= {TARGET_ACCURACY:.1%}: {'met' if not below else 'NOT met (' + ', '.join(below) + ')'}; "
-          f"overall within {TARGET_GAP * 100:.1f} points of the arrays: "
-          f"{'met' if ceiling - accuracy <= TARGET_GAP else 'NOT met'}; "
-          f"no kind below the plain pipeline: {'met' if not under_plain else 'NOT met (' + ', '.join(under_plain) + ')'}")
+    print(
+        f"{'overall':<20} {totals['count']:>5} {accuracy:>8.2%} {ceiling:>8.2%} {(accuracy - ceiling) * 100:>+6.2f}p "
+        f"{plain:>8.2%}" + (f"   then {totals['then'] / totals['count']:.2%}" if then else "")
+    )
+    print(
+        f"targets: every kind >= {TARGET_ACCURACY:.1%}: "
+        f"{'met' if not below else 'NOT met (' + ', '.join(below) + ')'}; "
+        f"overall within {TARGET_GAP * 100:.1f} points of the arrays: "
+        f"{'met' if ceiling - accuracy <= TARGET_GAP else 'NOT met'}; "
+        f"no kind below the plain pipeline: {'met' if not under_plain else 'NOT met (' + ', '.join(under_plain) + ')'}"
+    )
     if args.sheet:
         contact_sheet(wrong, args.sheet)
         print(f"{len(wrong)} misread inputs saved to {args.sheet}")
     if args.timing_repeats > 0:
         t = timing_targets(mnist.test_images, export, args.timing_repeats, args.seed)
         print(f"load average {os.getloadavg()[0]:.1f}; figures are wall p50 / this thread's CPU p50")
-        for name, label, target in (("canvas", "preprocessing, 280x280 canvas PNG", CANVAS_TARGET_MS),
-                                    ("canvas decoding", "  of which PNG decoding", None),
-                                    ("canvas Pillow", "  Pillow alone: open, convert to grey", None),
-                                    ("photo", "preprocessing, 12-MP JPEG photo", PHOTO_TARGET_MS),
-                                    ("photo decoding", "  of which JPEG decoding", None),
-                                    ("photo Pillow", "  Pillow alone: open, draft 1/8 grey, load", None),
-                                    ("request", "whole warm request, canvas PNG", REQUEST_TARGET_MS)):
+        for name, label, target in (
+            ("canvas", "preprocessing, 280x280 canvas PNG", CANVAS_TARGET_MS),
+            ("canvas decoding", "  of which PNG decoding", None),
+            ("canvas Pillow", "  Pillow alone: open, convert to grey", None),
+            ("photo", "preprocessing, 12-MP JPEG photo", PHOTO_TARGET_MS),
+            ("photo decoding", "  of which JPEG decoding", None),
+            ("photo Pillow", "  Pillow alone: open, draft 1/8 grey, load", None),
+            ("request", "whole warm request, canvas PNG", REQUEST_TARGET_MS),
+        ):
             wall, cpu = t[name]
             goal = ""
             if target:
@@ -383,8 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"preprocessing at {args.against} and now, interleaved (wall p50 / CPU p50; now/then):")
         for case, label in (("canvas", "280x280 canvas PNG"), ("photo", "12-MP JPEG photo")):
             (then_wall, then_cpu), (now_wall, now_cpu) = compared[case]["then"], compared[case]["now"]
-            print(f"{label:<20} then {then_wall:7.2f} / {then_cpu:7.2f} ms   now {now_wall:7.2f} / {now_cpu:7.2f} ms"
-                  f"   now/then {now_wall / then_wall:.2f} / {now_cpu / then_cpu:.2f}")
+            print(
+                f"{label:<20} then {then_wall:7.2f} / {then_cpu:7.2f} ms   now {now_wall:7.2f} / {now_cpu:7.2f} ms"
+                f"   now/then {now_wall / then_wall:.2f} / {now_cpu / then_cpu:.2f}"
+            )
     return 0
 
 

@@ -4,7 +4,7 @@
     python bench/read_numbers.py --per-cell 10 --sheet misread.png           # a quicker look, and a picture
     python bench/read_numbers.py --against 016a901 --per-cell 0              # single digits bit for bit, and timing
 
-Each number of `bench/number_corpus.py` (a kind x a spacing class) is read through the API's real
+Each number of `ml_model/corpus/numbers.py` (a kind x a spacing class) is read through the API's real
 path: `api.pictures.images.decode_sized`, then `api.pictures.numbers.read_number` with the export's LiteRT model (one
 forward pass per picture). A number counts as read when the whole string is right. Beside it, the
 ceiling a perfect segmenter reaches: each of its digits' ink *alone* on a page of the same kind,
@@ -15,7 +15,7 @@ the time per picture (p50).
 
 Then, interleaved in one run, warm requests through `api.handler`: a 4-digit number on a 560x280
 canvas PNG with `"read": "number"`, beside the single-digit 280x280 canvas PNG request.
-`--against REVISION` also reads the single-digit corpus (bench/corpus.py, 20 per kind) with `api`
+`--against REVISION` also reads the single-digit corpus (ml_model/corpus/digits.py, 20 per kind) with `api`
 at that revision and with this tree's and checks the inputs are the same bit for bit, and times both.
 """
 
@@ -40,7 +40,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from number_corpus import KINDS, SEPARATED, SPACINGS, NumberSample, canvas_number, number_indices, number_samples  # noqa: E402
+from ml_model.corpus.numbers import (  # noqa: E402 - after the sys.path line above
+    KINDS,
+    SEPARATED,
+    SPACINGS,
+    NumberSample,
+    canvas_number,
+    number_indices,
+    number_samples,
+)
 
 DEFAULT_EXPORT = REPO / "ml_model" / "exports" / "latest"
 SEPARATED_TARGET, TOUCHING_TARGET = 0.97, 0.90  # of the ceiling
@@ -50,9 +58,9 @@ TIMING_DIGITS = 4
 
 def read_cell(samples: list[NumberSample], digits: np.ndarray, predictor) -> dict:
     """Each number read whole, its digits alone and as arrays; times per picture; the misread ones."""
+    from api.app.inputs import read_picture
     from api.errors import InvalidRequest
     from api.pictures.images import PixelBudget, from_bytes
-    from api.app.inputs import read_picture
     from api.pictures.numbers import read_number
     from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
@@ -79,16 +87,24 @@ def read_cell(samples: list[NumberSample], digits: np.ndarray, predictor) -> dic
                 singles.append(np.zeros((28, 28), np.float32))
         truth = np.array([int(c) for c in sample.number])
         alone = predictor.predict(np.stack(singles)[..., np.newaxis]).argmax(axis=1)
-        arrays = predictor.predict((digits[list(sample.indices)] / 255.0).astype(np.float32)[..., np.newaxis]).argmax(axis=1)
+        arrays = predictor.predict((digits[list(sample.indices)] / 255.0).astype(np.float32)[..., np.newaxis]).argmax(
+            axis=1
+        )
         alone_right.append(bool((alone == truth).all()))
         array_right.append(bool((arrays == truth).all()))
-    return {"right": right, "alone": alone_right, "arrays": array_right, "refused": refused, "times": times,
-            "wrong": wrong}
+    return {
+        "right": right,
+        "alone": alone_right,
+        "arrays": array_right,
+        "refused": refused,
+        "times": times,
+        "wrong": wrong,
+    }
 
 
 def request_times(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, list[float]]:
     """Warm requests through the handler, interleaved: a 4-digit 560x280 canvas number and a 280x280 single digit."""
-    from corpus import canvas_white
+    from ml_model.corpus.digits import canvas_white
 
     os.environ["MODEL_URL"] = str(export)
     os.environ.setdefault("MODEL_CACHE_DIR", str(REPO / "bench" / "results" / "model-cache"))
@@ -103,8 +119,10 @@ def request_times(digits: np.ndarray, export: Path, repeats: int, seed: int) -> 
         body = {"image": "data:image/png;base64," + base64.b64encode(png).decode("ascii"), **extra}
         return {**template, "body": json.dumps(body)}
 
-    numbers = [event(canvas_number([digits[i] for i in range(k * TIMING_DIGITS, (k + 1) * TIMING_DIGITS)], rng),
-                     read="number") for k in range(5)]
+    numbers = [
+        event(canvas_number([digits[i] for i in range(k * TIMING_DIGITS, (k + 1) * TIMING_DIGITS)], rng), read="number")
+        for k in range(5)
+    ]
     singles = [event(canvas_white(digits[i], rng)) for i in range(5)]
     for e in numbers + singles:
         answer = get_number_prediction(e, None)
@@ -120,15 +138,17 @@ def request_times(digits: np.ndarray, export: Path, repeats: int, seed: int) -> 
     return times
 
 
-def check_single_digits(revision: str, repeats: int, seed: int, per_kind: int = 20
-                        ) -> tuple[int, int, dict[str, tuple[float, float]]]:
+def check_single_digits(
+    revision: str, repeats: int, seed: int, per_kind: int = 20
+) -> tuple[int, int, dict[str, tuple[float, float]]]:
     """The single-digit corpus (`per_kind` per kind) read with `api` at `revision` and with this tree's:
     (pictures, identical inputs, {"then"/"now": canvas preprocessing p50 ms wall, photo p50 ms})."""
-    from corpus import KINDS as DIGIT_KINDS, digit_indices, samples
     from read_images import compare_with, images_module_at
 
     from api import images as now
     from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
+    from ml_model.corpus.digits import KINDS as DIGIT_KINDS
+    from ml_model.corpus.digits import digit_indices, samples
     from ml_model.data import load_mnist
 
     mnist = load_mnist()
@@ -141,12 +161,16 @@ def check_single_digits(revision: str, repeats: int, seed: int, per_kind: int = 
                 results = []
                 for module in (then, now):
                     try:
-                        results.append(module.from_bytes(sample.data, module.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)))
+                        results.append(
+                            module.from_bytes(sample.data, module.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS))
+                        )
                     except Exception as exc:  # noqa: BLE001 - a refusal must be the same refusal
                         results.append(f"{type(exc).__name__}: {exc}")
                 total += 1
                 a, b = results
-                same += bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) else a == b
+                same += (
+                    bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) else a == b
+                )
     sys.modules.pop("api_at_revision", None)
     compared = compare_with(revision, mnist.test_images, repeats, seed)
     return total, same, {case: (compared[case]["then"][0], compared[case]["now"][0]) for case in compared}
@@ -191,16 +215,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT, help="export folder (default: %(default)s)")
     parser.add_argument("--per-cell", type=int, default=50, help="numbers per kind and spacing (default: %(default)s)")
-    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS), metavar="KIND",
-                        help=f"kinds to run (default: all): {', '.join(KINDS)}")
-    parser.add_argument("--spacings", nargs="+", choices=SPACINGS, default=list(SPACINGS), metavar="SPACING",
-                        help=f"spacing classes (default: all): {', '.join(SPACINGS)}")
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=list(KINDS),
+        default=list(KINDS),
+        metavar="KIND",
+        help=f"kinds to run (default: all): {', '.join(KINDS)}",
+    )
+    parser.add_argument(
+        "--spacings",
+        nargs="+",
+        choices=SPACINGS,
+        default=list(SPACINGS),
+        metavar="SPACING",
+        help=f"spacing classes (default: all): {', '.join(SPACINGS)}",
+    )
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
     parser.add_argument("--sheet", type=Path, help="save the misread pictures to this PNG")
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed requests per case (0: skip)")
     parser.add_argument("--quick", action="store_true", help="1 number per cell and 10 timed requests per case")
-    parser.add_argument("--against", metavar="REVISION",
-                        help="also check single-digit inputs bit for bit against `api` at this git revision")
+    parser.add_argument(
+        "--against",
+        metavar="REVISION",
+        help="also check single-digit inputs bit for bit against `api` at this git revision",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.per_cell, args.timing_repeats = min(args.per_cell, 1), min(args.timing_repeats, 10)
@@ -216,8 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     predictor = open_export(export, "tflite")
     cells = number_indices(len(mnist.test_labels), args.per_cell, args.seed)
     name = json.loads((export / "model.json").read_text()).get("name", export.name)
-    print(f"export {export} ({name}); {args.per_cell} numbers per kind and spacing; seed {args.seed}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"export {export} ({name}); {args.per_cell} numbers per kind and spacing; seed {args.seed}; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     by_kind: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     by_spacing: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     wrong: list[tuple[NumberSample, str]] = []
@@ -227,8 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'kind':<20}" + header[20:])
         for kind in args.kinds:
             for spacing in args.spacings:
-                samples = list(number_samples(mnist.test_images, mnist.test_labels, kind, spacing,
-                                              cells[kind, spacing], args.seed))
+                samples = list(
+                    number_samples(mnist.test_images, mnist.test_labels, kind, spacing, cells[kind, spacing], args.seed)
+                )
                 result = read_cell(samples, mnist.test_images, predictor)
                 for key in ("right", "alone", "arrays", "times"):
                     by_kind[kind][key] += result[key]
@@ -243,30 +285,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         row("all", everything)
         separated = {key: sum((by_spacing[s][key] for s in SEPARATED if s in by_spacing), []) for key in everything}
         print(f"refused (no digit / too many): {refused}")
-        for label, group, target in (("separated (wide + close)", separated, SEPARATED_TARGET),
-                                     ("touching", by_spacing.get("touching"), TOUCHING_TARGET)):
+        for label, group, target in (
+            ("separated (wide + close)", separated, SEPARATED_TARGET),
+            ("touching", by_spacing.get("touching"), TOUCHING_TARGET),
+        ):
             if group and group["right"]:
                 ratio = np.mean(group["right"]) / max(np.mean(group["alone"]), 1e-9)
-                print(f"target {label}: {ratio:.3f} x the ceiling (>= {target}: {'met' if ratio >= target else 'NOT met'})")
+                print(
+                    f"target {label}: {ratio:.3f} x the ceiling"
+                    f" (>= {target}: {'met' if ratio >= target else 'NOT met'})"
+                )
         if args.sheet:
             contact_sheet(wrong, args.sheet)
             print(f"{len(wrong)} misread numbers; the first 60 saved to {args.sheet}")
     if args.timing_repeats > 0:
         times = request_times(mnist.test_images, export, args.timing_repeats, args.seed)
         number, digit = statistics.median(times["number"]), statistics.median(times["digit"])
-        print(f"warm requests through api.handler (p50 of {len(times['number'])}, interleaved; load average "
-              f"{os.getloadavg()[0]:.1f}):")
-        print(f"  {TIMING_DIGITS}-digit number, 560x280 canvas PNG, \"read\": \"number\"  {number:7.2f} ms "
-              f"(target <= {REQUEST_TARGET_MS} ms: {'met' if number <= REQUEST_TARGET_MS else 'NOT met'})")
-        print(f"  one digit, 280x280 canvas PNG                          {digit:7.2f} ms   (number / digit {number / digit:.2f})")
+        print(
+            f"warm requests through api.handler (p50 of {len(times['number'])}, interleaved; load average "
+            f"{os.getloadavg()[0]:.1f}):"
+        )
+        print(
+            f'  {TIMING_DIGITS}-digit number, 560x280 canvas PNG, "read": "number"  {number:7.2f} ms '
+            f"(target <= {REQUEST_TARGET_MS} ms: {'met' if number <= REQUEST_TARGET_MS else 'NOT met'})"
+        )
+        print(
+            f"  one digit, 280x280 canvas PNG                          {digit:7.2f} ms"
+            f"   (number / digit {number / digit:.2f})"
+        )
     if args.against:
         try:
-            total, same, timing = check_single_digits(args.against, max(args.timing_repeats, 10), args.seed,
-                                                      2 if args.quick else 20)
+            total, same, timing = check_single_digits(
+                args.against, max(args.timing_repeats, 10), args.seed, 2 if args.quick else 20
+            )
         except subprocess.CalledProcessError as failure:
             print(f"error: git archive {args.against}: {failure.stderr.decode().strip()}", file=sys.stderr)
             return 2
-        print(f"single digits at {args.against} and now: {same} of {total} corpus pictures give the same input bit for bit")
+        print(
+            f"single digits at {args.against} and now: {same} of {total} corpus pictures"
+            " give the same input bit for bit"
+        )
         for case, (then, now) in timing.items():
             print(f"  preprocessing {case:<7} then {then:7.3f} ms  now {now:7.3f} ms  now/then {now / then:.2f}")
     return 0
@@ -274,8 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def row(label: str, group: dict[str, list]) -> None:
     right, alone, arrays = (float(np.mean(group[key])) if group[key] else 0.0 for key in ("right", "alone", "arrays"))
-    print(f"{label:<20} {len(group['right']):>5} {right:>8.2%} {alone:>8.2%} {arrays:>8.2%} "
-          f"{right / max(alone, 1e-9):>7.3f} {statistics.median(group['times']):>6.2f}ms", flush=True)
+    print(
+        f"{label:<20} {len(group['right']):>5} {right:>8.2%} {alone:>8.2%} {arrays:>8.2%} "
+        f"{right / max(alone, 1e-9):>7.3f} {statistics.median(group['times']):>6.2f}ms",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench.corpus import KINDS, canvas_white, digit_indices, samples, scan  # noqa: E402
+from ml_model.corpus.digits import KINDS, canvas_white, digit_indices, samples, scan  # noqa: E402 - after the sys.path line above
 
 CONFIG = REPO / "ml_model" / "configs" / "small.json"
-CORPUS_PER_KIND = 40  # as tests/test_read_images.py
+CORPUS_PER_KIND = 40  # as tests/slow/test_read_images.py
 # Tests name a few of the first MNIST test digits (7, 2, 1, 0, 4, ...), as arrays and drawn or scanned.
 NAMED_DIGITS = range(10)
 NAMED_PICTURES = {"canvas": canvas_white, "scan": scan}
@@ -152,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'figure':<22} {'min':>8} {'median':>8} {'max':>8}   bound ({len(args.seeds)} seeds)")
     for name, (op, bound, where) in BOUNDS.items():
         values = [figures[name] for figures in results.values()]
-        print(f"{name:<22} {min(values):8.4f} {float(np.median(values)):8.4f} {max(values):8.4f}   "
-              f"{op} {bound}  {where}")
+        print(
+            f"{name:<22} {min(values):8.4f} {float(np.median(values)):8.4f} {max(values):8.4f}   {op} {bound}  {where}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

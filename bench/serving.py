@@ -1,4 +1,4 @@
-"""Serving at the limit, side by side in one run: raw LiteRT, our handler, a naive Keras handler; cold start of the real bundle.
+"""Serving at the limit, side by side in one run: raw LiteRT, our handler, a naive Keras one; the bundle's cold start.
 
     python bench/serving.py --export ml_model/exports/latest
     python bench/serving.py --export EXPORT --quick          # seconds: what the test suite runs
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import api_latency  # noqa: E402  (the sibling bench: events, block timing, cold-process helpers)
+import api_latency
 
 REPO = api_latency.REPO
 BIG_BATCH = 256
@@ -107,7 +107,7 @@ def ours_worker(export: Path, counts: dict[str, int]) -> dict[str, Any]:
         serving_rss = peak_rss_mb()  # the handler's model and a 256-image batch, before the bench's own interpreters
 
         manifest = parse_manifest((export / MANIFEST_NAME).read_bytes())
-        single = (np.asarray(json.loads(template["body"])["image"], np.float32).reshape(1, 28, 28, 1) / 255.0)
+        single = np.asarray(json.loads(template["body"])["image"], np.float32).reshape(1, 28, 28, 1) / 255.0
         many = np.asarray(json.loads(batch_event["body"])["images"], np.float32)[..., None] / 255.0
         calls: dict[str, Callable[[], object]] = {}
         for precision in manifest.variants:
@@ -126,11 +126,17 @@ def ours_worker(export: Path, counts: dict[str, int]) -> dict[str, Any]:
         heavy = {kind: counts["heavy"] if kind.endswith(str(BIG_BATCH)) else counts["light"] for kind in calls}
         samples = api_latency.time_blocks(calls, heavy, counts["block"])
         answer = json.loads(handler.get_number_prediction(batch_event, None)["body"])
-        return {"samples": samples, "precision": model.info["precision"], "threads": settings.threads,
-                "batch_ok": len(answer["predictions"]) == BIG_BATCH,
-                "rss_mb": serving_rss, "bench_rss_mb": peak_rss_mb(),
-                "variants": {p: {"accuracy": v.accuracy, "msPerImage": v.ms_per_image}
-                             for p, v in manifest.variants.items()}}
+        return {
+            "samples": samples,
+            "precision": model.info["precision"],
+            "threads": settings.threads,
+            "batch_ok": len(answer["predictions"]) == BIG_BATCH,
+            "rss_mb": serving_rss,
+            "bench_rss_mb": peak_rss_mb(),
+            "variants": {
+                p: {"accuracy": v.accuracy, "msPerImage": v.ms_per_image} for p, v in manifest.variants.items()
+            },
+        }
     finally:
         handler.use_model_store(None)
         shutil.rmtree(cache, ignore_errors=True)
@@ -140,8 +146,9 @@ def naive_worker(export: Path, counts: dict[str, int]) -> dict[str, Any]:
     """A first-attempt handler: json + numpy in, `keras.Model.predict` on the SavedModel, json out."""
     import keras
 
-    model = keras.Sequential([keras.Input((28, 28, 1)),
-                              keras.layers.TFSMLayer(str(export / "saved_model"), call_endpoint="serving_default")])
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.TFSMLayer(str(export / "saved_model"), call_endpoint="serving_default")]
+    )
 
     def naive_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         pixels = np.asarray(json.loads(event["body"])["image"], dtype=np.float32).reshape(1, 28, 28, 1) / 255.0
@@ -160,11 +167,25 @@ def naive_worker(export: Path, counts: dict[str, int]) -> dict[str, Any]:
 
 
 def run_worker(kind: str, export: Path, args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--export", str(export), "--worker", kind,
-               "--requests", str(args.requests), "--heavy-requests", str(args.heavy_requests),
-               "--naive-requests", str(args.naive_requests), "--block", str(args.block)]
-    done = subprocess.run(command, capture_output=True, text=True, env=api_latency.child_env(),
-                          timeout=api_latency.CHILD_TIMEOUT_S * 3)
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--export",
+        str(export),
+        "--worker",
+        kind,
+        "--requests",
+        str(args.requests),
+        "--heavy-requests",
+        str(args.heavy_requests),
+        "--naive-requests",
+        str(args.naive_requests),
+        "--block",
+        str(args.block),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=api_latency.child_env(), timeout=api_latency.CHILD_TIMEOUT_S * 3
+    )
     if done.returncode != 0:
         raise SystemExit(f"{kind} worker failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -178,10 +199,21 @@ def build_package(out: Path) -> Path:
     """`serverless package` into `out`, for CPython 3.12 (the Lambda's), bytecode included; the zip."""
     serverless = REPO / "node_modules" / ".bin" / "serverless"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODEL_"))}
-    env.update(MODEL_URL="unused-for-packaging", MODEL_BUCKET_NAME="unused-for-packaging",
-               SLS_TELEMETRY_DISABLED="1", SLS_NOTIFICATIONS_MODE="off", LAMBDA_PYTHON_VERSION="3.12")
-    done = subprocess.run([str(serverless), "package", "--package", str(out)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    env.update(
+        MODEL_URL="unused-for-packaging",
+        MODEL_BUCKET_NAME="unused-for-packaging",
+        SLS_TELEMETRY_DISABLED="1",
+        SLS_NOTIFICATIONS_MODE="off",
+        LAMBDA_PYTHON_VERSION="3.12",
+    )
+    done = subprocess.run(
+        [str(serverless), "package", "--package", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode != 0:
         raise SystemExit(f"serverless package failed:\n{(done.stdout + done.stderr)[-3000:]}")
     return out / "number-prediction.zip"
@@ -210,17 +242,27 @@ def cold_starts(zip_path: Path, export: Path, runs: int) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="bench-serving-cold-") as tmp:
             unpacked = Path(tmp) / "unpacked"
             bundle.extractall(unpacked)
-            folders = {"with .pyc (shipped)": read_only_copy(unpacked, Path(tmp) / "task", keep_bytecode=True),
-                       "without .pyc (before)": read_only_copy(unpacked, Path(tmp) / "task-src", keep_bytecode=False)}
+            folders = {
+                "with .pyc (shipped)": read_only_copy(unpacked, Path(tmp) / "task", keep_bytecode=True),
+                "without .pyc (before)": read_only_copy(unpacked, Path(tmp) / "task-src", keep_bytecode=False),
+            }
             results: dict[str, list[dict[str, float]]] = {label: [] for label in folders}
             try:
                 for run in range(runs):
                     for label, folder in folders.items():
-                        env = {"MODEL_URL": str(export), "MODEL_CACHE_DIR": str(Path(tmp) / f"cache-{run}-{len(label)}"),
-                               "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-                        done = subprocess.run([python, "-I", "-S", "-B", "-c", COLD_CHILD, str(folder),
-                                               str(api_latency.TEST_EVENT)], env=env, capture_output=True,
-                                              text=True, timeout=api_latency.CHILD_TIMEOUT_S)
+                        env = {
+                            "MODEL_URL": str(export),
+                            "MODEL_CACHE_DIR": str(Path(tmp) / f"cache-{run}-{len(label)}"),
+                            "PATH": "/usr/bin:/bin",
+                            "LANG": "C.UTF-8",
+                        }
+                        done = subprocess.run(
+                            [python, "-I", "-S", "-B", "-c", COLD_CHILD, str(folder), str(api_latency.TEST_EVENT)],
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=api_latency.CHILD_TIMEOUT_S,
+                        )
                         report = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
                         if report is None or report["status"] != 200:
                             raise SystemExit(f"cold run failed ({label}):\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
@@ -228,8 +270,13 @@ def cold_starts(zip_path: Path, export: Path, runs: int) -> dict[str, Any]:
             finally:
                 for folder in folders.values():
                     make_writable(folder)
-    return {"python": python, "unzipped_mb": unzipped / 2**20, "pyc_mb": pyc / 2**20, "zip_mb": zip_path.stat().st_size / 2**20,
-            "runs": results}
+    return {
+        "python": python,
+        "unzipped_mb": unzipped / 2**20,
+        "pyc_mb": pyc / 2**20,
+        "zip_mb": zip_path.stat().st_size / 2**20,
+        "runs": results,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,52 +291,79 @@ def verdict(ok: bool) -> str:
     return "meets" if ok else "MISSES"
 
 
-def report(ours: dict[str, Any], naive: dict[str, Any], accuracy: dict[str, float], cold: dict[str, Any] | None) -> None:
+def report(
+    ours: dict[str, Any], naive: dict[str, Any], accuracy: dict[str, float], cold: dict[str, Any] | None
+) -> None:
     samples = {**ours["samples"], **naive["samples"]}
-    print(f"\nWarm, ms (p50 / p90 / p99, N timed calls); MODEL_THREADS default here: {ours['threads']}; "
-          f"MODEL_PRECISION=auto serves {ours['precision']}")
+    print(
+        f"\nWarm, ms (p50 / p90 / p99, N timed calls); MODEL_THREADS default here: {ours['threads']}; "
+        f"MODEL_PRECISION=auto serves {ours['precision']}"
+    )
     print(f"{'what':<34}{'N':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'images/s at p50':>17}")
     for kind, times in samples.items():
         q50, q90, q99 = api_latency.percentiles_ms(times)
         images = BIG_BATCH if kind.endswith(str(BIG_BATCH)) else 1
         print(f"{kind:<34}{len(times):>6}{q50:>9.3f}{q90:>9.3f}{q99:>9.3f}{images / q50 * 1000:>17,.0f}")
-    print(f"peak RSS: serving (handler, its model, a {BIG_BATCH}-image batch) {ours['rss_mb']:.0f} MB; "
-          f"the whole bench process, with {len(PRECISIONS) * 2} more interpreters, {ours['bench_rss_mb']:.0f} MB")
-    print(f"\nTest accuracy (10,000 MNIST test images, LiteRT): "
-          + ", ".join(f"{p} {a:.4f}" for p, a in accuracy.items()))
+    print(
+        f"peak RSS: serving (handler, its model, a {BIG_BATCH}-image batch) {ours['rss_mb']:.0f} MB; "
+        f"the whole bench process, with {len(PRECISIONS) * 2} more interpreters, {ours['bench_rss_mb']:.0f} MB"
+    )
+    print(
+        "\nTest accuracy (10,000 MNIST test images, LiteRT): " + ", ".join(f"{p} {a:.4f}" for p, a in accuracy.items())
+    )
     handler_p50, raw_p50 = p50(samples["handler test.json"]), p50(samples["served raw 1"])
     naive_p50 = p50(samples["naive handler test.json"])
     batch_rate = BIG_BATCH / p50(samples[f"handler {BIG_BATCH}"]) * 1000
     drop = accuracy["float32"] - accuracy[ours["precision"]]
-    print(f"\nRatios: handler / raw forward pass of the served model {handler_p50 / raw_p50:.2f}; "
-          f"naive / ours {naive_p50 / handler_p50:.0f}x; handler overhead {handler_p50 - raw_p50:.3f} ms")
+    print(
+        f"\nRatios: handler / raw forward pass of the served model {handler_p50 / raw_p50:.2f}; "
+        f"naive / ours {naive_p50 / handler_p50:.0f}x; handler overhead {handler_p50 - raw_p50:.3f} ms"
+    )
     rows = [
         (f"warm test.json p50 <= {TARGET_WARM_P50_MS} ms", f"{handler_p50:.3f} ms", handler_p50 <= TARGET_WARM_P50_MS),
-        (f"  and <= {TARGET_RAW_RATIO}x the raw forward pass", f"{handler_p50 / raw_p50:.2f}x",
-         handler_p50 <= TARGET_RAW_RATIO * raw_p50),
-        (f"  and >= {TARGET_NAIVE_RATIO:.0f}x faster than naive Keras", f"{naive_p50 / handler_p50:.0f}x",
-         naive_p50 >= TARGET_NAIVE_RATIO * handler_p50),
-        (f"batch of {BIG_BATCH} >= {TARGET_BATCH_IMAGES_PER_S:,} images/s", f"{batch_rate:,.0f}/s",
-         batch_rate >= TARGET_BATCH_IMAGES_PER_S),
+        (
+            f"  and <= {TARGET_RAW_RATIO}x the raw forward pass",
+            f"{handler_p50 / raw_p50:.2f}x",
+            handler_p50 <= TARGET_RAW_RATIO * raw_p50,
+        ),
+        (
+            f"  and >= {TARGET_NAIVE_RATIO:.0f}x faster than naive Keras",
+            f"{naive_p50 / handler_p50:.0f}x",
+            naive_p50 >= TARGET_NAIVE_RATIO * handler_p50,
+        ),
+        (
+            f"batch of {BIG_BATCH} >= {TARGET_BATCH_IMAGES_PER_S:,} images/s",
+            f"{batch_rate:,.0f}/s",
+            batch_rate >= TARGET_BATCH_IMAGES_PER_S,
+        ),
         (f"peak RSS serving <= {TARGET_RSS_MB} MB", f"{ours['rss_mb']:.0f} MB", ours["rss_mb"] <= TARGET_RSS_MB),
         ("served accuracy >= float32 - 0.1 points", f"{drop * 100:+.2f} points", drop <= TARGET_ACCURACY_DROP + 1e-12),
     ]
     if cold is not None:
-        print(f"\nCold start of the real `serverless package` zip, unpacked read-only, {cold['python']} -I -S -B, "
-              f"median of {len(next(iter(cold['runs'].values())))} (s); zip {cold['zip_mb']:.1f} MB, "
-              f"unzipped {cold['unzipped_mb']:.1f} MB of which .pyc {cold['pyc_mb']:.1f} MB")
+        print(
+            f"\nCold start of the real `serverless package` zip, unpacked read-only, {cold['python']} -I -S -B, "
+            f"median of {len(next(iter(cold['runs'].values())))} (s); zip {cold['zip_mb']:.1f} MB, "
+            f"unzipped {cold['unzipped_mb']:.1f} MB of which .pyc {cold['pyc_mb']:.1f} MB"
+        )
         print(f"{'bundle':<24}{'import':>9}{'total':>9}{'range':>15}{'peak RSS MB':>13}")
         medians = {}
         for label, runs in cold["runs"].items():
             totals = [r["total"] for r in runs]
             medians[label] = statistics.median(totals)
-            print(f"{label:<24}{statistics.median(r['imports'] for r in runs):>9.3f}{medians[label]:>9.3f}"
-                  f"{min(totals):>8.3f}-{max(totals):.3f}{statistics.median(r['rss_mb'] for r in runs):>13.0f}")
+            print(
+                f"{label:<24}{statistics.median(r['imports'] for r in runs):>9.3f}{medians[label]:>9.3f}"
+                f"{min(totals):>8.3f}-{max(totals):.3f}{statistics.median(r['rss_mb'] for r in runs):>13.0f}"
+            )
         shipped, before = medians["with .pyc (shipped)"], medians["without .pyc (before)"]
         print(f"ratio without / with bytecode: {before / shipped:.2f}")
-        rows += [(f"cold start median <= {TARGET_COLD_S} s", f"{shipped:.3f} s", shipped <= TARGET_COLD_S),
-                 (f"bundle <= {TARGET_BUNDLE_MB} MB unzipped", f"{cold['unzipped_mb']:.1f} MB",
-                  cold["unzipped_mb"] <= TARGET_BUNDLE_MB)]
+        rows += [
+            (f"cold start median <= {TARGET_COLD_S} s", f"{shipped:.3f} s", shipped <= TARGET_COLD_S),
+            (
+                f"bundle <= {TARGET_BUNDLE_MB} MB unzipped",
+                f"{cold['unzipped_mb']:.1f} MB",
+                cold["unzipped_mb"] <= TARGET_BUNDLE_MB,
+            ),
+        ]
     print("\nTargets")
     for label, value, ok in rows:
         print(f"  {label:<46}{value:>16}  {verdict(ok)}")
@@ -321,8 +395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(naive_worker(export, counts)))
         return 0
 
-    print(f"export {export}; python {sys.version.split()[0]}; {os.cpu_count()} cpus; "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"export {export}; python {sys.version.split()[0]}; {os.cpu_count()} cpus; "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     ours = run_worker("ours", export, args)
     naive = run_worker("naive", export, args)
     if not ours["batch_ok"]:

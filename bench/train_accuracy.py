@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ml_model.config import load_config  # noqa: E402
-from ml_model.train import train  # noqa: E402
+from ml_model.config import load_config  # noqa: E402 - after the sys.path line above
+from ml_model.train import train  # noqa: E402 - after the sys.path line above
 
 RESULTS = REPO / "bench" / "results"
 

