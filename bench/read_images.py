@@ -35,6 +35,7 @@ import io
 import json
 import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -229,20 +230,25 @@ def timing_pictures(digits: np.ndarray, seed: int) -> tuple[list[bytes], list[by
 def images_module_at(revision: str, folder: Path) -> ModuleType:
     """`api.pictures.images` as it was at a git revision, importable beside this tree's.
 
-    Imported as `api_at_revision.images` (before the layers: `api_at_revision.pictures.images` after).
+    The revision's `api` is imported as `api_at_revision`, its absolute imports of `api` rewritten to
+    that name; before the layers, the module was `api/images.py`.
     """
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", revision, "api"], capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
+    for source in (folder / "api").rglob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        source.write_text(re.sub(r"\b(from|import) api\b", r"\1 api_at_revision", text), encoding="utf-8")
     spec = importlib.util.spec_from_file_location(
         "api_at_revision", folder / "api" / "__init__.py", submodule_search_locations=[str(folder / "api")]
     )
     package = importlib.util.module_from_spec(spec)
     sys.modules["api_at_revision"] = package
     spec.loader.exec_module(package)
-    return importlib.import_module("api_at_revision.images")
+    layered = (folder / "api" / "pictures" / "images.py").is_file()
+    return importlib.import_module("api_at_revision.pictures.images" if layered else "api_at_revision.images")
 
 
 def compare_with(
@@ -250,7 +256,7 @@ def compare_with(
 ) -> dict[str, dict[str, tuple[float, float]]]:
     """Preprocessing the timing targets' pictures with `api` at `revision` and with this tree's, interleaved:
     {case: {"then" / "now": (wall, CPU) p50 in ms}}. One run, so a busy machine slows both alike."""
-    from api import images as now
+    from api.pictures import images as now
     from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     canvases, photos = timing_pictures(digits, seed)

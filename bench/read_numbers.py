@@ -145,7 +145,7 @@ def check_single_digits(
     (pictures, identical inputs, {"then"/"now": canvas preprocessing p50 ms wall, photo p50 ms})."""
     from read_images import compare_with, images_module_at
 
-    from api import images as now
+    from api.pictures import images as now
     from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
     from ml_model.corpus.digits import KINDS as DIGIT_KINDS
     from ml_model.corpus.digits import digit_indices, samples

@@ -14,7 +14,7 @@ The format (what `tf.loadLayersModel` reads and `model.save` writes):
 Keras 3's `get_config` is not that topology (dtype policy objects, `module`/`registered_name` keys,
 InputLayer `batch_shape`, initializer arguments TF.js lacks), so each direction translates
 explicitly, and only for the layer classes listed in TFJS_CLASSES, each proven against real TF.js by
-tests/test_tfjs.py. Any other layer, argument or activation is refused with a one-line reason naming
+tests/*/test_tfjs.py. Any other layer, argument or activation is refused with a one-line reason naming
 the layer (ExportError on export, TfjsImportError on import), never written approximately.
 """
 
@@ -54,7 +54,7 @@ BACKEND = "tensor_flow.js"
 WEIGHT_DTYPE = "float32"
 
 
-# Keras layer classes that exist in TF.js with the same meaning and weights (proven by tests/test_tfjs.py).
+# Keras layer classes that exist in TF.js with the same meaning and weights (proven by tests/*/test_tfjs.py).
 TFJS_CLASSES = frozenset(
     """Activation AlphaDropout AveragePooling1D AveragePooling2D AveragePooling3D BatchNormalization Conv1D Conv2D
     Conv2DTranspose Conv3D Cropping2D Dense DepthwiseConv2D Dropout ELU Flatten GaussianDropout GaussianNoise
