@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.app import oip
 from api.app.http import ErrorStyle, Request, Response, dumps, error_response, event_path, parse_event
@@ -22,9 +22,15 @@ from api.app.openapi import openapi
 from api.app.page import drawing_page
 from api.app.routing import Action, Route, error_style, resolve
 from api.errors import InvalidRequest, MethodNotAllowed, NotFound
-from api.pictures.numbers import Digit, choose
+from api.lazy import lazy_import
 from api.runtime.model_store import ModelStore
 from api.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from api.pictures.numbers import Digit
+
+# The number reader loads with the first `"read": "number"` request.
+numbers = lazy_import("api.pictures.numbers")
 
 log = logging.getLogger("api.request")
 
@@ -61,7 +67,7 @@ def _read_numbers(inputs: Inputs, predict: Callable[[Any], Any]) -> list[list[Di
     readings = []
     for index, candidates in enumerate(inputs.numbers or ()):
         try:
-            readings.append(choose(candidates, predict))
+            readings.append(numbers.choose(candidates, predict))
         except InvalidRequest as exc:
             if inputs.form == FORM_IMAGE:
                 raise

@@ -18,7 +18,7 @@ import base64
 import io
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,12 +27,16 @@ from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from api.lazy import lazy_import
 from api.pictures import images
 from api.pictures.ink import no_digit
-from api.pictures.numbers import Candidates, Digit, segment
 from api.runtime.manifest import IMAGE_PIXELS, IMAGE_SIZE
 from api.runtime.settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
+if TYPE_CHECKING:
+    from api.pictures.numbers import Candidates, Digit
+
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
+# The number reader loads with the first `"read": "number"` request.
+numbers = lazy_import("api.pictures.numbers")
 
 # The request forms, each named by its body key (`{"image": ...}`; not the model input's name, INPUT_NAME).
 FORM_IMAGE = "image"
@@ -166,7 +170,7 @@ def read_picture(data: bytes, budget: images.PixelBudget) -> tuple[np.ndarray, t
 
 def number_candidates(data: bytes, budget: images.PixelBudget) -> Candidates:
     """An encoded picture of a number → its candidate digits (`api.pictures.numbers.segment`); 400 if it shows none."""
-    return segment(*read_picture(data, budget))
+    return numbers.segment(*read_picture(data, budget))
 
 
 def _numbers(pictures: list[Candidates], form: str, debug: bool) -> Inputs:

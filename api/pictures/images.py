@@ -25,12 +25,13 @@ from PIL import UnidentifiedImageError
 
 from api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from api.lazy import lazy_import
-from api.pictures.normalise import to_mnist
 from api.runtime.manifest import IMAGE_PIXELS, IMAGE_SIZE
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
 ImageOps = lazy_import("PIL.ImageOps")
+# The normaliser loads with the first picture: a request with an array (test.json) never needs it.
+normalise = lazy_import("api.pictures.normalise")
 
 # Images larger than this (either side) are reduced while decoding: the digit ends up 20 pixels
 # tall anyway, and this keeps a thin pen stroke on a large page more than a pixel wide.
@@ -116,7 +117,7 @@ def from_bytes(data: bytes, budget: PixelBudget) -> np.ndarray:
 
     A 400 if it shows none.
     """
-    return to_mnist(decode(data, budget))
+    return normalise.to_mnist(decode(data, budget))
 
 
 def decode(data: bytes, budget: PixelBudget) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The layout holds: layers import downward only, no import circles, no private names across modules,
 every module says its job on its first line and stays small enough to read.
 
-Imports are read from the source with `ast`, function-local and TYPE_CHECKING ones included: a circle
-hidden inside a function still fails at run time.
+Imports are read from the source with `ast`, function-local, TYPE_CHECKING and `lazy_import` ones
+included: a circle hidden inside a function still fails at run time.
 """
 
 from __future__ import annotations
@@ -53,6 +53,13 @@ def imports(name: str) -> Iterator[tuple[str, str, int]]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, "", node.lineno
+        elif (  # `lazy_import("api.pictures.numbers")` (api.lazy) is an import too, run on first use
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "lazy_import"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            yield node.args[0].value, "", node.lineno
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
