@@ -27,10 +27,10 @@ from api.runtime.model_store import ModelStore
 from api.runtime.settings import Settings
 
 if TYPE_CHECKING:
-    from api.pictures.numbers import Digit
+    from api.pictures.reading import ReadDigit
 
-# The number reader loads with the first `"read": "number"` request.
-numbers = lazy_import("api.pictures.numbers")
+# The number reader's decoding loads with the first `"read": "number"` request.
+reading = lazy_import("api.pictures.reading")
 
 log = logging.getLogger("api.request")
 
@@ -56,18 +56,18 @@ def predict(request: Request) -> Response:
     inputs = read_inputs(request, store.settings.max_batch)
     model = store.model()
     if inputs.numbers is not None:  # "read": "number"
-        return Response(200, number_body(inputs, _read_numbers(inputs, model.predictor.predict), model.info))
+        return Response(200, number_body(inputs, _read_numbers(inputs, store.reader().run), model.info))
     probabilities = model.predictor.predict(inputs.batch)
     return Response(200, response_body(inputs, probabilities, model.info))
 
 
-def _read_numbers(inputs: Inputs, predict: Callable[[Any], Any]) -> list[list[Digit]]:
-    """Each picture's number chosen from its candidates (one forward pass each); a picture's 400 names
-    its index in a batch."""
+def _read_numbers(inputs: Inputs, run: Callable[[Any], Any]) -> list[list[ReadDigit]]:
+    """Each picture's number, read from its line by the reader (one forward pass each); a picture's
+    400 names its index in a batch."""
     readings = []
-    for index, candidates in enumerate(inputs.numbers or ()):
+    for index, line in enumerate(inputs.numbers or ()):
         try:
-            readings.append(numbers.choose(candidates, predict))
+            readings.append(reading.read_line(line, run))
         except InvalidRequest as exc:
             if inputs.form == FORM_IMAGE:
                 raise

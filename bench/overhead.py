@@ -46,6 +46,7 @@ def run_ours(epochs: int) -> list[float]:
                 "--epochs",
                 str(epochs),
                 "--no-progress",
+                "--no-reader",  # the digit network's training alone, as the plain script does
                 "--export-dir",
                 str(out),
             ],

@@ -34,6 +34,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 DEFAULT_CONFIG = PACKAGE_DIR / "config.json"
+DEFAULT_READER_CONFIG = PACKAGE_DIR / "reader.json"
 
 
 DEFAULT_EXPORTS = PACKAGE_DIR / "exports"
@@ -114,6 +115,15 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="override the config's seed (reproducible training)")
     p.add_argument("--export-dir", type=Path, help="export here instead of the config's savePath")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (epoch lines only)")
+    p.add_argument(
+        "--reader-config",
+        type=Path,
+        default=DEFAULT_READER_CONFIG,
+        help="the number reader's config (default: ml_model/reader.json)",
+    )
+    p.add_argument("--no-reader", action="store_true", help="train the digit network only (no number reader)")
+    p.add_argument("--reader-epochs", type=int, help="override the reader config's epochs")
+    p.add_argument("--reader-lines", type=int, help="composed training lines per reader epoch (default: 24000)")
     _add_data_options(p)
 
 

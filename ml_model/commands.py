@@ -7,13 +7,18 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from api.runtime.manifest import MANIFEST_NAME, parse_manifest
+from api.runtime.manifest import MANIFEST_NAME, READER, parse_manifest
+
+from .errors import UserError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
 
     config = load_config(args.config).with_overrides(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    reader = None if args.no_reader else load_config(args.reader_config).with_overrides(epochs=args.reader_epochs)
+    if args.reader_lines is not None and args.reader_lines < 1:
+        raise UserError(f"--reader-lines must be a positive number of lines, got {args.reader_lines}")
     from .train import train
 
     result = train(
@@ -22,8 +27,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         export_dir=args.export_dir,
         progress=None if not args.no_progress else False,
+        reader=reader,
+        reader_lines=args.reader_lines,
     )
     print(f"test loss {result.metrics['loss']:.4f}  test accuracy {result.metrics['accuracy']:.4f}")
+    if reader is not None:
+        read = json.loads((result.export_dir / MANIFEST_NAME).read_text())[READER]["metrics"]["test"]
+        print(f"number reader: {read['lineAccuracy']:.4f} of {read['lines']} test lines read right")
     print(f"export: {result.export_dir}")
     return 0
 

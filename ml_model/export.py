@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import shutil
 import tarfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from api.runtime.manifest import (
     LABELS,
     LATEST,
     MANIFEST_NAME,
+    READER,
+    READER_FILE,
     SAVED_MODEL_DIR,
     SAVEDMODEL,
     TFJS,
@@ -60,6 +63,7 @@ def export_model(
     mnist: Mnist | None = None,
     extra: Mapping[str, Any] | None = None,
     check: Callable[[Path], None] | None = None,
+    reader: tuple[Path, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write the export to `export_dir` and point `<its parent>/latest` at it; returns `export_dir`.
 
@@ -67,7 +71,8 @@ def export_model(
     images and measured on its test images (`ml_model.quantize`). `extra` adds top-level manifest keys
     (an import's `importedFrom`). `check` is called with the finished hidden folder before it is
     renamed into place; whatever it raises stops the export with nothing written. Every export
-    carries the model as TF.js too (`tfjs/`, `ml_model.tfjs`).
+    carries the model as TF.js too (`tfjs/`, `ml_model.tfjs`). `reader` is the number reader's
+    `.tflite` and its manifest section (`ml_model.reader`), copied in as `reader.tflite`.
     """
     export_dir = Path(export_dir)
     if export_dir.name == LATEST:
@@ -81,6 +86,10 @@ def export_model(
             variants = add_variants(partial, partial / SAVED_MODEL_DIR, mnist)
         manifest = _manifest(partial, export_dir.name, config, metrics, training or {}, variants)
         manifest["artifacts"].update(tfjs_artifacts(partial, tfjs_files))
+        if reader is not None:
+            shutil.copyfile(reader[0], partial / READER_FILE)
+            manifest["artifacts"][READER] = artifact_entry(partial, READER_FILE)
+            manifest[READER] = dict(reader[1])
         manifest.update(extra or {})
         write_json(partial / MANIFEST_NAME, manifest)
         if check is not None:

@@ -10,12 +10,14 @@ keys, converts the few string values TensorFlow.js spells differently (`glorotUn
 from __future__ import annotations
 
 import inspect
+import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from api.messages import did_you_mean, first_line
-from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES
+from api.runtime.manifest import IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, READER_CLASSES, READER_HEIGHT, READER_INPUT
 
 from .config import LayerSpec, TrainConfig, is_int
 from .errors import ConfigError
@@ -145,7 +147,28 @@ def keras_arguments(index: int, spec: LayerSpec, cls: type) -> dict[str, Any]:
     return arguments
 
 
-def input_shape(config: TrainConfig) -> tuple[int, ...]:
+@dataclass(frozen=True)
+class Contract:
+    """What a network built from a config must take and give (without the batch axis)."""
+
+    input: tuple[int | None, ...]
+    input_name: str
+    output: tuple[int | None, ...]
+    output_text: str  # what the last layer must output, for the error message
+
+
+# The digit classifier: a 28x28 image → ten probabilities (any arrangement of the 784 pixels is reshaped).
+DIGITS = Contract(IMAGE_SHAPE, INPUT_NAME, (NUM_CLASSES,), f"{NUM_CLASSES} values per image (one per digit)")
+# The number reader: a line of any width → a distribution over the digits and the blank per column step.
+READER_CONTRACT = Contract(
+    (READER_HEIGHT, None, 1),
+    READER_INPUT,
+    (None, READER_CLASSES),
+    f"{READER_CLASSES} values per column step (ten digits and the blank), as [steps, {READER_CLASSES}]",
+)
+
+
+def input_shape(config: TrainConfig, contract: Contract = DIGITS) -> tuple[int | None, ...]:
     first = config.layers[0].parameters
     if "inputShape" in first:
         shape = first["inputShape"]
@@ -154,6 +177,11 @@ def input_shape(config: TrainConfig) -> tuple[int, ...]:
         shape = shape[1:] if isinstance(shape, list) else shape
     where = f"layers[0] ({config.layers[0].type})"
     key = "inputShape" if "inputShape" in first else "batchInputShape"
+    if contract is not DIGITS:
+        if not isinstance(shape, list) or tuple(shape) != contract.input:
+            wanted = json.dumps(list(contract.input))
+            raise ConfigError(f"{where}: '{key}' must be {wanted} (null: any width), got {json.dumps(shape)}")
+        return contract.input
     if not isinstance(shape, list) or not shape or not all(is_int(d) and d > 0 for d in shape):
         raise ConfigError(f"{where}: '{key}' must be a list of positive integers, got {shape!r}")
     size = 1
@@ -164,7 +192,7 @@ def input_shape(config: TrainConfig) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def build_network(config: TrainConfig) -> keras.Model:
+def build_network(config: TrainConfig, contract: Contract = DIGITS) -> keras.Model:
     """The config's layers as a Keras model with the fixed serving input [None, 28, 28, 1].
 
     A config whose `inputShape` is another arrangement of the 784 pixels (say `[784]`) gets a
@@ -172,17 +200,17 @@ def build_network(config: TrainConfig) -> keras.Model:
     one-line ConfigErrors that name the config, as the parser's do.
     """
     try:
-        return _build(config)
+        return _build(config, contract)
     except ConfigError as exc:
         raise ConfigError(f"{config.label}: {exc}") from None
 
 
-def _build(config: TrainConfig) -> keras.Model:
+def _build(config: TrainConfig, contract: Contract) -> keras.Model:
     import keras
 
-    shape = input_shape(config)
-    inputs = keras.Input(shape=IMAGE_SHAPE, name=INPUT_NAME)
-    x = inputs if shape == IMAGE_SHAPE else keras.layers.Reshape(shape, name="input_reshape")(inputs)
+    shape = input_shape(config, contract)
+    inputs = keras.Input(shape=contract.input, name=contract.input_name)
+    x = inputs if shape == contract.input else keras.layers.Reshape(shape, name="input_reshape")(inputs)
     for index, spec in enumerate(config.layers):
         cls = keras_class(index, spec.type)
         arguments = keras_arguments(index, spec, cls)
@@ -195,10 +223,10 @@ def _build(config: TrainConfig) -> keras.Model:
             x = layer(x)
         except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TypeError or backend errors here
             raise ConfigError(f"{where}: Keras rejects this layer here: {first_line(exc)}") from None
-    if tuple(x.shape) != (None, NUM_CLASSES):
+    if tuple(x.shape) != (None, *contract.output):
         raise ConfigError(
             f"layers[{len(config.layers) - 1}] ({config.layers[-1].type}): the last layer must output "
-            f"{NUM_CLASSES} values per image (one per digit), got shape {tuple(x.shape)}"
+            f"{contract.output_text}, got shape {tuple(x.shape)}"
         )
     return keras.Model(inputs, x, name=config.export_name.replace("-", "_"))
 

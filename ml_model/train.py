@@ -6,6 +6,7 @@ import functools
 import logging
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from .data import Mnist, load_mnist, to_model_input
 from .export import export_model
 from .layers import build_network
 from .model import compile_model
+from .reader import TRAIN_LINES, build_reader, train_into
 from .tfjs import model_topology
 
 if TYPE_CHECKING:
@@ -53,11 +55,14 @@ def train(
     cache_dir: str | Path | None = None,
     export_dir: str | Path | None = None,
     progress: bool | None = None,
+    reader: TrainConfig | None = None,
+    reader_lines: int | None = None,
 ) -> TrainResult:
     """Train the config's network, evaluate it on the test set, export it; returns what happened.
 
     The network is built first, so a config Keras (or the TF.js export) rejects is refused before any
-    data is read.
+    data is read. With `reader` (`ml_model/reader.json`), the number reader is trained after it, on
+    `reader_lines` composed lines per epoch, into the same export (`ml_model.reader`).
     """
     import keras
 
@@ -68,6 +73,8 @@ def train(
         tf.config.experimental.enable_op_determinism()
     network = build_network(config)
     model_topology(network)  # every export carries a TF.js model: refuse a layer it cannot hold now, not after training
+    if reader is not None:
+        build_reader(reader)  # a reader config Keras rejects is refused before any training too
     if mnist is None:
         mnist = load_mnist(data_dir, cache_dir)
 
@@ -111,7 +118,25 @@ def train(
         "validationImages": int(len(x_val)),
     }
     out = Path(export_dir) if export_dir else config.export_dir()
-    export_model(model, out, config=config.raw, metrics=metrics, history=history, training=training, mnist=mnist)
+    with tempfile.TemporaryDirectory() as folder:
+        reader_files = None
+        if reader is not None:
+            reader_times: list[float] = []
+            steps = max(1, (reader_lines or TRAIN_LINES) // reader.batch_size)
+            report = EpochReport(reader.epochs, steps, reader_times, progress)
+            reader_files = train_into(
+                reader, mnist, Path(folder), lines=reader_lines or TRAIN_LINES, callbacks=[report]
+            )
+        export_model(
+            model,
+            out,
+            config=config.raw,
+            metrics=metrics,
+            history=history,
+            training=training,
+            mnist=mnist,
+            reader=reader_files,
+        )
     return TrainResult(out, metrics, history, epoch_times, peak_mb)
 
 

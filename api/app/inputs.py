@@ -31,12 +31,13 @@ from api.runtime.manifest import IMAGE_PIXELS, IMAGE_SIZE
 from api.runtime.settings import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
 if TYPE_CHECKING:
-    from api.pictures.numbers import Candidates, Digit
+    from api.pictures.line import Line
+    from api.pictures.reading import ReadDigit
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
 # The number reader loads with the first `"read": "number"` request.
-numbers = lazy_import("api.pictures.numbers")
+line_of = lazy_import("api.pictures.line")
 
 # The request forms, each named by its body key (`{"image": ...}`; not the model input's name, INPUT_NAME).
 FORM_IMAGE = "image"
@@ -73,8 +74,8 @@ class Inputs:
     batch: np.ndarray  # float32 [N, 28, 28, 1] in [0, 1]; for a number, [0, 28, 28, 1]
     form: str
     debug: bool = False
-    # Read as numbers: each picture's candidate digits (`api.pictures.numbers.segment`); None for digits.
-    numbers: tuple[Candidates, ...] | None = None
+    # Read as numbers: each picture's line for the reader (`api.pictures.line.to_line`); None for digits.
+    numbers: tuple[Line, ...] | None = None
 
 
 def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
@@ -83,7 +84,7 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     budget = images.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
     if media_type in RAW_TYPES:
         if READ in request.query and _read_as(request.query[READ], "?read=") == NUMBER:
-            return _numbers([_raw_image(request, budget, number_candidates)], FORM_IMAGE, False)
+            return _numbers([_raw_image(request, budget, number_line)], FORM_IMAGE, False)
         return Inputs(_stack([_raw_image(request, budget)]), FORM_IMAGE)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(
@@ -157,7 +158,7 @@ def _number_inputs(
             raise InvalidRequest(f"{where}an image must be a base64 / data: URL string")
         try:
             data, _ = images.decode_string(item)
-            pictures.append(number_candidates(data, budget))
+            pictures.append(number_line(data, budget))
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
             raise type(exc)(f"{where}{exc.message}", exc.headers) from None
     return _numbers(pictures, form, debug)
@@ -168,12 +169,13 @@ def read_picture(data: bytes, budget: images.PixelBudget) -> tuple[np.ndarray, t
     return images.decode_sized(data, budget, grey_first=True, work_size=NUMBER_WORK_SIZE)
 
 
-def number_candidates(data: bytes, budget: images.PixelBudget) -> Candidates:
-    """An encoded picture of a number → its candidate digits (`api.pictures.numbers.segment`); 400 if it shows none."""
-    return numbers.segment(*read_picture(data, budget))
+def number_line(data: bytes, budget: images.PixelBudget) -> Line:
+    """An encoded picture of a number → the line the reader reads (`api.pictures.line`); 400 if it shows none."""
+    grey, size = read_picture(data, budget)
+    return line_of.to_line(grey, size)
 
 
-def _numbers(pictures: list[Candidates], form: str, debug: bool) -> Inputs:
+def _numbers(pictures: list[Line], form: str, debug: bool) -> Inputs:
     return Inputs(np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32), form, debug, tuple(pictures))
 
 
@@ -318,15 +320,18 @@ def debug_input(image: np.ndarray) -> dict[str, Any]:
     }
 
 
-def number_body(inputs: Inputs, readings: list[list[Digit]], model: dict[str, str]) -> dict[str, Any]:
+def number_body(inputs: Inputs, readings: list[list[ReadDigit]], model: dict[str, str]) -> dict[str, Any]:
     """The 200 body of a `"read": "number"` request: one number per picture (docs/reading-numbers.md)."""
     results = [_number(digits, inputs.debug) for digits in readings]
+    if inputs.debug:  # what the reader saw: each picture's line
+        for result, line in zip(results, inputs.numbers or ()):
+            result[DEBUG] = debug_input(line.image)
     if inputs.form == FORM_IMAGE:
         return {**results[0], "model": model}
     return {"predictions": results, "model": model}
 
 
-def _number(digits: list[Digit], debug: bool) -> dict[str, Any]:
+def _number(digits: list[ReadDigit], debug: bool) -> dict[str, Any]:
     rows = np.round(np.stack([d.probabilities for d in digits]).astype(np.float64), DECIMALS).tolist()
     labels = [int(np.argmax(row)) for row in rows]
     answers = []
@@ -337,7 +342,7 @@ def _number(digits: list[Digit], debug: bool) -> dict[str, Any]:
             "probabilities": row,
             "box": list(digit.box),
         }
-        if debug:
+        if debug and digit.input is not None:
             answer[DEBUG] = debug_input(digit.input)
         answers.append(answer)
     confidence = float(np.prod([row[label] for label, row in zip(labels, rows)]))

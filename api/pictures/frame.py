@@ -66,6 +66,13 @@ def _ink_crop(
 
     `mask` (analysis scale) is where the kept blobs are; None keeps everything in the box.
     """
+    return ink_region(grey, paper, mask, box, level, noise)[0]
+
+
+def ink_region(
+    grey: np.ndarray, paper: Paper, mask: np.ndarray | None, box: tuple[int, int, int, int], level: float, noise: float
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """`_ink_crop`'s ink, and where it lies in the picture: its top row and left column (full resolution)."""
     top, bottom, left, right = box
     height, width = grey.shape
     down, across = height / paper.ink.shape[0], width / paper.ink.shape[1]  # full pixels per analysis pixel
@@ -100,7 +107,8 @@ def _ink_crop(
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if len(rows) == 0:
         raise no_digit()
-    return _unit((ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] - floor) * (1.0 / (peak - floor)))
+    crop = _unit((ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] - floor) * (1.0 / (peak - floor)))
+    return crop, (y0 + int(rows[0]), x0 + int(cols[0]))
 
 
 def _unit(values: np.ndarray) -> np.ndarray:

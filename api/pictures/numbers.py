@@ -42,24 +42,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from api.errors import InvalidRequest
-from api.pictures.blobs import BLOB_MARGIN, BORDER_WEIGHT, INK_CUT, SPECK, Blobs, components, weights
+from api.pictures.blobs import BLOB_MARGIN, Blobs
 from api.pictures.cuts import cut_paths, pieces_between
 from api.pictures.frame import digit_input
-from api.pictures.ink import ink_level, no_digit
+from api.pictures.ink import no_digit
+from api.pictures.line import MAX_DIGITS, Ink, TooManyDigits, find_ink, too_many
 from api.pictures.morphology import grow
-from api.pictures.paper import Paper, analysis_copy, find_paper
 
-# At most this many digits are read from one picture; more is a 400.
-MAX_DIGITS = 16
 # Atoms (kept blobs and the pieces cut from them) one picture may have: a 16-digit number broken
 # into several pieces per digit stays far under it; a page of thousands of dots is refused at once.
 MAX_ATOMS = 6 * MAX_DIGITS
-# A number's ink is found on a copy reduced until its shorter side is at most ANALYSIS_HEIGHT pixels
-# and its longer at most ANALYSIS_LENGTH (a single digit's: 96 a side): a row of digits keeps its
-# digits' height however long it is.
-ANALYSIS_HEIGHT = 128
-ANALYSIS_LENGTH = 768
 # In digit heights (the tallest blob's height):
 MIN_HEIGHT = 0.45  # an atom or segment shorter than this is not a digit alone (a 5's flag, a 7's bar, a dash)
 SPLIT_WIDTH = 0.85  # a blob at least this wide (and tall enough to be a digit) is searched for cuts
@@ -89,10 +81,6 @@ FLOOR = 1e-6  # probabilities are floored here before their log
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
-class TooManyDigits(InvalidRequest):
-    """The picture holds more digits (or separate marks) than one answer reads."""
-
-
 @dataclass(frozen=True)
 class Digit:
     """One digit of a number: its MNIST-style input, the model's probabilities, and its box."""
@@ -117,18 +105,6 @@ class _Atoms:
 
 
 @dataclass(frozen=True)
-class _Ink:
-    """What `api.pictures.normalise` found in the picture: the paper, the ink's level and noise, the kept blobs."""
-
-    grey: np.ndarray
-    paper: Paper
-    level: float
-    noise: float
-    blobs: Blobs
-    kept: np.ndarray  # bool per blob
-
-
-@dataclass(frozen=True)
 class Candidates:
     """A picture cut into candidate digits, before the classifier chooses among them (`segment`)."""
 
@@ -143,16 +119,16 @@ def segment(grey: np.ndarray, size: tuple[int, int]) -> Candidates:
     """The candidate digits of a number written in `grey` (decoded grey levels of a picture whose own
     size is `size`, width and height); NoDigit for a blank picture, TooManyDigits when every way of
     reading it has more than MAX_DIGITS digits. Needs no model."""
-    ink = _find_ink(grey)
+    ink = find_ink(grey)
     marks = int(ink.kept.sum())
     if marks > MAX_ATOMS:  # before any per-blob work: a page of dots is refused at once
-        raise _too_many(f"{marks} separate marks")
+        raise too_many(f"{marks} separate marks")
     height = _digit_height(ink.blobs, ink.kept)
     atoms = _atoms(ink, height)
     segments = _segments(atoms, height)
     fewest = _fewest_digits(len(atoms.top), segments, _skippable(atoms, height))
     if fewest > MAX_DIGITS:
-        raise _too_many(f"at least {fewest} digits")
+        raise too_many(f"at least {fewest} digits")
     inputs = np.stack([_segment_input(ink, atoms, start, end) for start, end in segments])
     shape = ink.paper.ink.shape
     return Candidates(atoms, segments, inputs, height, (size[0] / shape[1], size[1] / shape[0]))
@@ -164,7 +140,7 @@ def choose(candidates: Candidates, predict: Predict) -> list[Digit]:
     probabilities = np.asarray(predict(candidates.inputs[..., np.newaxis]), dtype=np.float32)
     chosen = _best_path(candidates.atoms, candidates.segments, probabilities, candidates.height)
     if len(chosen) > MAX_DIGITS:
-        raise _too_many(f"{len(chosen)} digits")
+        raise too_many(f"{len(chosen)} digits")
     if not chosen:
         raise no_digit()
     return [
@@ -182,29 +158,6 @@ def read_number(grey: np.ndarray, size: tuple[int, int], predict: Predict) -> li
     return choose(segment(grey, size), predict)
 
 
-def _too_many(found: str) -> TooManyDigits:
-    return TooManyDigits(f"the picture holds {found}; a number is read up to {MAX_DIGITS} digits")
-
-
-def _find_ink(grey: np.ndarray) -> _Ink:
-    """The paper, ink and blobs as `api.pictures.normalise.to_mnist` finds them, with specks and page edges left out."""
-    grey = np.asarray(grey)
-    if grey.dtype != np.uint8:
-        grey = grey.astype(np.float32, copy=False)
-    scale = max(min(grey.shape) / ANALYSIS_HEIGHT, max(grey.shape) / ANALYSIS_LENGTH, 1.0)
-    paper = find_paper(analysis_copy(grey, max(1, int(max(grey.shape) / scale))))
-    level, noise = ink_level(paper.ink, paper.noise)
-    blobs = components(paper.ink > INK_CUT * level, paper.ink)
-    weight = weights(blobs)
-    # As for one digit: a speck is a blob under SPECK of the heaviest's ink; a blob along a border is a page edge.
-    kept = (weight >= SPECK * float(weight.max())) & (weight >= BORDER_WEIGHT * blobs.mass)
-    tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
-    extent = int(np.maximum(tall, wide)[kept].max()) if kept.any() else 0
-    if extent < max(2, max(blobs.shape) // 25):
-        raise no_digit()  # specks on an empty page
-    return _Ink(grey, paper, level, noise, blobs, kept)
-
-
 def _digit_height(blobs: Blobs, kept: np.ndarray) -> float:
     """The digits' height: the tallest kept blob's (a digit is never much shorter than its number's tallest)."""
     return float((blobs.bottom - blobs.top)[kept].max())
@@ -220,7 +173,7 @@ def _label_image(blobs: Blobs, kept: np.ndarray) -> np.ndarray:
     return np.cumsum(changes, axis=1, dtype=np.int32)[:, :-1] - 1
 
 
-def _atoms(ink: _Ink, height: float) -> _Atoms:
+def _atoms(ink: Ink, height: float) -> _Atoms:
     """Kept blobs, wide ones cut at their candidate cuts, in reading order."""
     blobs, kept = ink.blobs, ink.kept
     label = _label_image(blobs, kept)
@@ -242,7 +195,7 @@ def _atoms(ink: _Ink, height: float) -> _Atoms:
             pieces.append(((box[2] + box[3]) / 2, b, True, box, piece, crossings))
     pieces.sort(key=lambda piece: piece[0])
     if len(pieces) > MAX_ATOMS:
-        raise _too_many(f"{len(pieces)} separate marks")
+        raise too_many(f"{len(pieces)} separate marks")
     lookup = np.full(len(blobs.mass) + 1, -1, np.int32)
     for n, (_, b, was_cut, _, _, _) in enumerate(pieces):
         if not was_cut:
@@ -315,7 +268,7 @@ def _fewest_digits(count: int, segments: list[tuple[int, int]], skippable: np.nd
     return int(fewest[count]) if np.isfinite(fewest[count]) else 0
 
 
-def _segment_input(ink: _Ink, atoms: _Atoms, start: int, end: int) -> np.ndarray:
+def _segment_input(ink: Ink, atoms: _Atoms, start: int, end: int) -> np.ndarray:
     """One candidate digit as MNIST's 28x28: its atoms' ink (grown by BLOB_MARGIN, never into another
     atom's), cropped and normalised as a single digit is."""
     top, bottom = int(atoms.top[start:end].min()), int(atoms.bottom[start:end].max())

@@ -28,6 +28,19 @@ INPUT_NAME = "image"
 LABELS = tuple(str(d) for d in range(10))
 NUM_CLASSES = len(LABELS)
 
+# The number reader (`reader.tflite`, optional: older and imported exports lack it): a line of ink
+# float32 [1, READER_HEIGHT, width, 1] in [0, 1], light on dark → one distribution per column step
+# over the ten digits and the CTC blank, [1, steps, READER_CLASSES]; a step is READER_STRIDE columns.
+READER = "reader"
+READER_FILE = "reader.tflite"
+READER_INPUT = "line"
+READER_HEIGHT = 32
+READER_STRIDE = 4
+BLANK = NUM_CLASSES  # the blank's index, after the ten digits
+READER_CLASSES = NUM_CLASSES + 1
+# The OIP name of the reader beside the digit model.
+READER_MODEL_NAME = "number-reader"
+
 # Artifact keys every complete export has, which are also the names of the runtimes that run them.
 TFLITE = "tflite"
 SAVEDMODEL = "savedmodel"

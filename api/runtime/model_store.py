@@ -34,12 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from api.errors import ModelUnavailable
+from api.errors import InvalidRequest, ModelUnavailable
 from api.runtime.manifest import (
     AUTO,
     FLOAT32,
     IMAGE_SHAPE,
     NUM_CLASSES,
+    READER,
     SAVED_MODEL_DIR,
     SAVEDMODEL,
     TFLITE,
@@ -51,6 +52,7 @@ from api.runtime.manifest import (
     sha256_file,
 )
 from api.runtime.predictor import LiteRTPredictor, Predictor, RuntimeUnavailable, SavedModelPredictor
+from api.runtime.reader import LiteRTReader
 from api.runtime.settings import Settings
 from api.runtime.sources import FetchError, Source, chunks, locate, read
 
@@ -61,6 +63,17 @@ MAX_MANIFEST_BYTES = 1 << 20
 
 class LoadError(Exception):
     """Why the model could not be loaded, in words fit for the caller."""
+
+
+class NoReader(InvalidRequest):
+    """The served export has no number reader (an older export, or an imported TF.js model)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            'this model has no number reader to answer "read": "number" (an export from before the '
+            "reader, or an imported TF.js model): train one with `python -m ml_model train`, deploy it "
+            "with `python -m ml_model deploy`, and point MODEL_URL at it"
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,7 @@ class ModelStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._model: LoadedModel | None = None
+        self._reader: LiteRTReader | None = None
         self._manifest: Manifest | None = None
         self._failed_at: float | None = None
         self._failure = ""
@@ -103,6 +117,28 @@ class ModelStore:
                 self._guarded(self._load)
             assert self._model is not None
             return self._model
+
+    def reader(self) -> LiteRTReader:
+        """The number reader of the served export, loaded with the first number request (a digit's cold
+        start never pays for it); NoReader (400) when the export has none, ModelUnavailable (503)."""
+        manifest = self.model().manifest
+        if READER not in manifest.artifacts:
+            raise NoReader()
+        reader = self._reader
+        if reader is not None:
+            return reader
+        with self._lock:
+            if self._reader is None:
+                self._guarded(lambda: self._load_reader(manifest))
+            assert self._reader is not None
+            return self._reader
+
+    def _load_reader(self, manifest: Manifest) -> None:
+        started = time.perf_counter()
+        artifact = manifest.artifact(READER)
+        path = self._fetch(locate(self.settings.model_url, self._s3_client).join(artifact.path), artifact)
+        self._reader = LiteRTReader(path, num_threads=self.settings.threads)
+        log.info("number reader of %s loaded in %.0f ms", manifest.version, (time.perf_counter() - started) * 1000)
 
     def manifest(self) -> Manifest:
         """The model's manifest (without loading the model); raises ModelUnavailable."""

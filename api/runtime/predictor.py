@@ -31,7 +31,7 @@ from api.runtime.manifest import (
 )
 
 # LiteRT writes this line to the process's stderr (file descriptor 2) from C++ the first time an
-# interpreter allocates its tensors, with no setting to turn it off; `_without_stderr_lines` holds it back.
+# interpreter allocates its tensors, with no setting to turn it off; `without_stderr_lines` holds it back.
 XNNPACK_NOTICE = b"Created TensorFlow Lite XNNPACK delegate"
 # Big batches run in passes of this many images: per image, 32 at a time is ~10 % faster than 256 in
 # one pass (whose activations outgrow the caches), and resizing the interpreter's tensors for a
@@ -92,7 +92,7 @@ class LiteRTPredictor:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
             raise RuntimeUnavailable(TFLITE) from None
-        with _without_stderr_lines(XNNPACK_NOTICE):
+        with without_stderr_lines(XNNPACK_NOTICE):
             self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
             self._interpreter.allocate_tensors()  # where LiteRT applies its default (XNNPACK) delegate
         self._input = self._interpreter.get_input_details()[0]["index"]
@@ -118,7 +118,7 @@ class LiteRTPredictor:
 
 
 @contextmanager
-def _without_stderr_lines(unwanted: bytes) -> Iterator[None]:
+def without_stderr_lines(unwanted: bytes) -> Iterator[None]:
     """Hold back what native code writes to file descriptor 2 meanwhile, then pass it on without the
     lines holding `unwanted`. A file, not a pipe, takes the output, so nothing can block on it."""
     sys.stderr.flush()

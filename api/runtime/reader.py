@@ -1,0 +1,57 @@
+"""The number reader's runtime: `reader.tflite` run by LiteRT on one line, its input resized to the line's width.
+
+The reader is fully convolutional: one forward pass per picture, whatever its width, gives one
+distribution per column step over the ten digits and the blank. The interpreter's input is resized
+only when the width changes (widths are rounded up to a multiple of WIDTH_STEP, so similar lines
+share an allocation). Where LiteRT is not installed, TensorFlow's own interpreter runs the same file.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from api.runtime.manifest import READER_CLASSES, READER_HEIGHT, READER_STRIDE
+from api.runtime.predictor import XNNPACK_NOTICE, RuntimeUnavailable, without_stderr_lines
+
+# Line widths are padded (with background) to a multiple of this many columns before a pass.
+WIDTH_STEP = 8 * READER_STRIDE
+
+
+class LiteRTReader:
+    """A `.tflite` reader: float32 [READER_HEIGHT, width] line → float32 [steps, READER_CLASSES]."""
+
+    def __init__(self, path: str | Path, num_threads: int | None = None) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            try:
+                from tensorflow.lite import Interpreter  # the same interpreter, inside TensorFlow
+            except ImportError:
+                raise RuntimeUnavailable("tflite") from None
+        with without_stderr_lines(XNNPACK_NOTICE):
+            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._width = -1
+        self._lock = threading.Lock()  # an interpreter is not safe to share between threads
+
+    def run(self, line: np.ndarray) -> np.ndarray:
+        """Per-step probabilities of one line (its columns padded to a multiple of WIDTH_STEP)."""
+        height, width = line.shape
+        if height != READER_HEIGHT:
+            raise ValueError(f"a line is {READER_HEIGHT} rows high, got {height}")
+        padded = width + -width % WIDTH_STEP
+        batch = np.zeros((1, READER_HEIGHT, padded, 1), np.float32)
+        batch[0, :, :width, 0] = line
+        with self._lock:
+            if padded != self._width:
+                self._interpreter.resize_tensor_input(self._input, list(batch.shape), strict=False)
+                self._interpreter.allocate_tensors()
+                self._width = padded
+            self._interpreter.set_tensor(self._input, batch)
+            self._interpreter.invoke()
+            out = self._interpreter.get_tensor(self._output)
+        return out.reshape(-1, READER_CLASSES).copy()

@@ -1,0 +1,233 @@
+"""The number reader: a fully convolutional network trained with CTC on synthetic lines of digits.
+
+Built from `ml_model/reader.json` (the original's config schema: TF.js layer names, camelCase
+parameters, the same loader and checks as `config.json`), it reads a line of any width, `[N, 32, W,
+1]`, and gives a distribution over the ten digits and the blank per column step (`api.runtime.manifest`,
+READER_*). Its training lines are composed on the fly, seeded, from MNIST's *training* digits and
+other writers' (`ml_model.corpus.lines`), and go through the very function the API reads pictures
+with (`api.pictures.line.to_line`): the reader sees in training what it sees in the Lambda. It is
+measured on lines composed from MNIST's *test* digits, which training never sees, through the
+API's own reader runtime (`api.runtime.reader`), and exported as `reader.tflite` beside the digit
+model, so one `MODEL_URL` serves digits and numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from api.errors import InvalidRequest
+from api.pictures.line import to_line
+from api.runtime.manifest import BLANK, LABELS, READER_CLASSES, READER_FILE, READER_HEIGHT, READER_INPUT, READER_STRIDE
+
+from .config import TrainConfig, load_config
+from .corpus.lines import LineGenerator
+from .layers import READER_CONTRACT, build_network
+from .model import make_optimizer
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+READER_CONFIG = Path(__file__).with_name("reader.json")
+MAX_LABEL = 10  # digits per training line (the generator's longest)
+TRAIN_LINES = 24_000  # composed per epoch; `python -m ml_model train --reader-lines N` changes it
+TEST_LINES = 1_000  # composed from MNIST's test digits, to measure the exported reader
+FLOOR = 1e-7  # probabilities are floored here before their log
+
+
+@dataclass(frozen=True)
+class ReaderResult:
+    model: Any  # keras.Model
+    history: dict[str, list[float]]
+    seconds: float
+    lines: int  # training lines seen
+
+
+def load_reader_config(path: str | Path = READER_CONFIG) -> TrainConfig:
+    return load_config(path)
+
+
+def build_reader(config: TrainConfig) -> keras.Model:
+    """The reader's network from its config: the config's layers, checked against the reader's contract."""
+    return build_network(config, READER_CONTRACT)
+
+
+def draw(generator: LineGenerator, rng: np.random.Generator, size: int) -> tuple[list[np.ndarray], list[str]]:
+    """`size` composed lines through `to_line`, and their labels; a picture the API would refuse is drawn again."""
+    lines, labels = [], []
+    while len(lines) < size:
+        composed = generator.line(rng)
+        try:
+            lines.append(to_line(composed.picture).image)
+        except InvalidRequest:
+            continue
+        labels.append(composed.label)
+    return lines, labels
+
+
+def batch(lines: list[np.ndarray], labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Lines (from `to_line`) padded to one width, and their labels padded with -1."""
+    width = max(line.shape[1] for line in lines)
+    width += -width % READER_STRIDE
+    x = np.zeros((len(lines), READER_HEIGHT, width, 1), np.float32)
+    for i, line in enumerate(lines):
+        x[i, :, : line.shape[1], 0] = line
+    y = np.full((len(labels), MAX_LABEL), -1, np.int32)
+    for i, label in enumerate(labels):
+        y[i, : len(label)] = [int(c) for c in label]
+    return x, y
+
+
+def ctc_loss(y_true: Any, y_pred: Any) -> Any:
+    """CTC loss of per-step probabilities `y_pred` [N, steps, 11] against digit labels padded with -1."""
+    from keras import ops
+
+    y_true = ops.cast(y_true, "int32")
+    present = ops.cast(y_true >= 0, "int32")
+    lengths = ops.sum(present, axis=1)
+    target = y_true * present
+    steps = ops.full((ops.shape(y_pred)[0],), ops.shape(y_pred)[1], dtype="int32")
+    logits = ops.log(ops.clip(y_pred, FLOOR, 1.0))  # log-probabilities are logits of the same softmax
+    return ops.ctc_loss(target, logits, lengths, steps, mask_index=BLANK)
+
+
+def line_batches(generator: LineGenerator, size: int, count: int | None, seed: int) -> Any:
+    """A dataset of batches of `size` lines, each batch composed from its own seed: `count` batches, then the
+    same ones again (validation), or (None) new ones for ever (training: every epoch sees new lines)."""
+    import tensorflow as tf
+
+    def batches() -> Any:
+        index = 0
+        while count is None or index < count:
+            rng = np.random.default_rng([seed, index])
+            yield batch(*draw(generator, rng, size))
+            index += 1
+
+    signature = (tf.TensorSpec([None, READER_HEIGHT, None, 1], tf.float32), tf.TensorSpec([None, MAX_LABEL], tf.int32))
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return (dataset.cache() if count is not None else dataset).prefetch(2)
+
+
+def train_reader(
+    config: TrainConfig,
+    digits: np.ndarray,
+    labels: np.ndarray,
+    *,
+    writers: tuple[np.ndarray, np.ndarray] | None = None,
+    lines: int = TRAIN_LINES,
+    callbacks: list[Any] | None = None,
+) -> ReaderResult:
+    """Train the reader on `lines` composed lines per epoch of `digits` (MNIST's training digits)."""
+    import keras
+
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed)
+    network = build_reader(config)
+    generator = LineGenerator(digits, labels, writers=writers, max_digits=MAX_LABEL)
+    seed = config.seed or 0
+    steps = max(1, lines // config.batch_size)
+    val_steps = max(1, int(round(steps * config.validation_split))) if config.validation_split else 0
+    network.compile(optimizer=make_optimizer(config, steps), loss=ctc_loss)
+    log.info(
+        "Training the number reader: %d lines per epoch, %d epochs, batch %d", lines, config.epochs, config.batch_size
+    )
+    started = time.perf_counter()
+    fitted = network.fit(
+        line_batches(generator, config.batch_size, None, seed),
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        validation_data=line_batches(generator, config.batch_size, val_steps, seed + 1) if val_steps else None,
+        callbacks=callbacks or [],
+        verbose=0,
+    )
+    history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
+    return ReaderResult(network, history, time.perf_counter() - started, steps * config.batch_size * config.epochs)
+
+
+def convert_reader(model: keras.Model, path: Path) -> None:
+    """`model` as a float32 `.tflite` whose input width is resized per line (builtin ops only)."""
+    import tempfile
+
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([1, READER_HEIGHT, None, 1], tf.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        model.export(folder, format="tf_saved_model", input_signature=[spec], verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        path.write_bytes(converter.convert())
+
+
+def held_out_lines(digits: np.ndarray, labels: np.ndarray, count: int = TEST_LINES, seed: int = 0) -> list[Any]:
+    """`count` lines composed from `digits` (MNIST's test digits: never seen in training), seeded."""
+    generator = LineGenerator(digits, labels, max_digits=MAX_LABEL)
+    rng = np.random.default_rng([seed, 2026])
+    return [generator.line(rng) for _ in range(count)]
+
+
+def measure(path: Path, lines: list[Any]) -> dict[str, Any]:
+    """String accuracy and per-line time of the exported reader on `lines`, through the API's runtime."""
+    from api.pictures.reading import read_line
+    from api.runtime.reader import LiteRTReader
+
+    reader = LiteRTReader(path)
+    right = 0
+    times = []
+    for line in lines:
+        started = time.perf_counter()
+        try:
+            digits = read_line(to_line(line.picture), reader.run)
+        except InvalidRequest:  # read as no number at all: a miss
+            digits = []
+        times.append(time.perf_counter() - started)
+        right += "".join(str(int(d.probabilities.argmax())) for d in digits) == line.label
+    return {
+        "lineAccuracy": round(right / len(lines), 4),
+        "lines": len(lines),
+        "msPerLine": round(1000 * float(np.median(times)), 3),
+        "classes": READER_CLASSES,
+    }
+
+
+def train_into(
+    config: TrainConfig,
+    mnist: Any,
+    folder: Path,
+    *,
+    lines: int = TRAIN_LINES,
+    callbacks: list[Any] | None = None,
+    test_count: int = TEST_LINES,
+) -> tuple[Path, dict[str, Any]]:
+    """Train the reader on MNIST's training digits, write `reader.tflite` into `folder` and measure it on
+    lines of MNIST's test digits: (its path, its manifest section)."""
+    result = train_reader(config, mnist.train_images, mnist.train_labels, lines=lines, callbacks=callbacks)
+    path = folder / READER_FILE
+    convert_reader(result.model, path)
+    metrics = measure(path, held_out_lines(mnist.test_images, mnist.test_labels, test_count))
+    log.info("Number reader: %.1f %% of %d test lines read right", 100 * metrics["lineAccuracy"], metrics["lines"])
+    section = {
+        "input": {
+            "name": READER_INPUT,
+            "shape": [1, READER_HEIGHT, None, 1],
+            "dtype": "float32",
+            "range": [0.0, 1.0],
+            "layout": "NHWC: one line of ink, light on dark, any width (api.pictures.line.to_line)",
+        },
+        "output": {"shape": [1, None, READER_CLASSES], "classes": [*LABELS, "blank"], "stride": READER_STRIDE},
+        "config": dict(config.raw),
+        "metrics": {"test": metrics},
+        "training": {
+            "seconds": round(result.seconds, 1),
+            "lines": result.lines,
+            "epochs": len(result.history.get("loss", [])),
+            "mnistTrainingDigits": len(mnist.train_images),
+        },
+    }
+    return path, section
