@@ -1,38 +1,38 @@
-"""How well the API reads written numbers: 2-8 digits from MNIST test digits, 8 picture kinds, 5 spacings.
+"""How well the API reads written numbers: the cut paths beside the learned reader, on MNIST test digits only.
 
-    python bench/read_numbers.py --export ml_model/exports/latest            # 50 numbers per cell: 2,000
-    python bench/read_numbers.py --per-cell 10 --sheet misread.png           # a quicker look, and a picture
-    python bench/read_numbers.py --against 016a901 --per-cell 0              # single digits bit for bit, and timing
+    python bench/read_numbers.py --export ml_model/exports/latest            # 50 per cell (2,000), 100 per real kind
+    python bench/read_numbers.py --per-cell 10 --real 20 --reader /tmp/reader-full/reader.tflite --sheet misread.png
+    python bench/read_numbers.py --against 016a901 --per-cell 0 --real 0     # single digits bit for bit, and timing
 
-Each number of `ml_model/corpus/numbers.py` (a kind x a spacing class) is read through the API's real
-path: `api.pictures.images.decode_sized`, then `api.pictures.numbers.read_number` with the export's LiteRT model (one
-forward pass per picture). A number counts as read when the whole string is right. Beside it, the
-ceiling a perfect segmenter reaches: each of its digits' ink *alone* on a page of the same kind,
-read through the single-digit path (`api.pictures.images.from_bytes`), and the number counted right when
-every digit is ("alone"); and the same for the 28x28 MNIST arrays ("arrays"). Printed: string
-accuracy per kind and per spacing class with both ceilings and the ratio to "alone", refusals, and
-the time per picture (p50).
-
-Then, interleaved in one run, warm requests through `api.handler`: a 4-digit number on a 560x280
-canvas PNG with `"read": "number"`, beside the single-digit 280x280 canvas PNG request.
-`--against REVISION` also reads the single-digit corpus (ml_model/corpus/digits.py, 20 per kind) with `api`
-at that revision and with this tree's and checks the inputs are the same bit for bit, and times both.
+Each picture of `ml_model/corpus/numbers.py` (8 kinds x 5 spacings) and, `--real N`, of `real_numbers.py` (cheques,
+forms, low resolution) is decoded as the API does and read from its bytes, timed, by the cut paths
+(`api.pictures.numbers.read_number`, the export's digit model) and by the reader (`api.pictures.line.to_line`,
+`api.pictures.reading.read_line`, `LiteRTReader` with `--reader`, default the export's `reader.tflite`); a number is
+read when the whole string is right, a refusal (a 400) is a miss. The ceiling "alone": each digit's ink alone on a
+page of the kind (no separators, boxes or lines) through the single-digit path, right when every digit is; "arrays":
+the 28x28 MNIST arrays. Printed: string accuracy per kind and spacing, ratios to "alone", p50 ms, the targets; the
+reader's size, training time and test line accuracy (from a `model.json` beside it or the export's listing that
+file). Then warm requests through `api.handler`, interleaved: a 4-digit 560x280 canvas PNG with `"read": "number"`
+(the export's reader, or a copy of the export holding `--reader`'s; none: not timed) beside a digit's 280x280 PNG.
+`--against REVISION` reads the single-digit corpus with `api` at REVISION and now: same input bit for bit? and times.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,70 +40,157 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from ml_model.corpus.numbers import (  # noqa: E402 - after the sys.path line above
-    KINDS,
-    SEPARATED,
-    SPACINGS,
-    NumberSample,
-    canvas_number,
-    number_indices,
-    number_samples,
-)
+from api.runtime.manifest import READER, READER_FILE  # noqa: E402 - after the sys.path line above
+from ml_model.artifacts import artifact_entry  # noqa: E402
+from ml_model.corpus.numbers import KINDS, SEPARATED, SPACINGS, canvas_number, number_indices, number_samples  # noqa: E402
+from ml_model.corpus.real_numbers import KINDS as REAL_KINDS  # noqa: E402
+from ml_model.corpus.real_numbers import real_indices, real_samples  # noqa: E402
 
 DEFAULT_EXPORT = REPO / "ml_model" / "exports" / "latest"
-SEPARATED_TARGET, TOUCHING_TARGET = 0.97, 0.90  # of the ceiling
+CUT_TARGETS = {"separated (wide + close)": 0.97, "touching": 0.90}  # of the ceiling
+READER_TARGETS = {"separated (wide + close)": 0.99, "touching": 0.95, "overlapping": 0.90}
+KIND_TARGET = 0.95  # the reader, every kind of numbers.py
 REQUEST_TARGET_MS = 8.0
 TIMING_DIGITS = 4
+METHODS = {"cut": "cut paths", "reader": "reader"}
 
 
-def read_cell(samples: list[NumberSample], digits: np.ndarray, predictor) -> dict:
-    """Each number read whole, its digits alone and as arrays; times per picture; the misread ones."""
+def read_cell(samples: Iterable, digits: np.ndarray, predictor, reader) -> dict[str, list]:
+    """Each number read whole by the cut paths and the reader (None: none), its digits alone and as
+    arrays: per sample right or not, refused or not, ms; the misread ones as (sample, method, read)."""
     from api.app.inputs import read_picture
     from api.errors import InvalidRequest
     from api.pictures.images import PixelBudget, from_bytes
+    from api.pictures.line import to_line
     from api.pictures.numbers import read_number
+    from api.pictures.reading import read_line
     from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
-    def budget() -> PixelBudget:
-        return PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)
-
-    right, alone_right, array_right, refused, times, wrong = [], [], [], 0, [], []
+    limits = (MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)  # a fresh PixelBudget per picture, as per request
+    methods: dict[str, Callable] = {"cut": lambda grey, size: read_number(grey, size, predictor.predict)}
+    if reader is not None:
+        methods["reader"] = lambda grey, size: read_line(to_line(grey, size), reader.run)
+    out: dict[str, list] = defaultdict(list)
     for sample in samples:
-        started = time.perf_counter_ns()
-        try:
-            grey, size = read_picture(sample.data, budget())
-            read = "".join(str(int(d.probabilities.argmax())) for d in read_number(grey, size, predictor.predict))
-        except InvalidRequest:
-            read, refused = "", refused + 1
-        times.append((time.perf_counter_ns() - started) / 1e6)
-        right.append(read == sample.number)
-        if read != sample.number:
-            wrong.append((sample, read))
+        for name, method in methods.items():
+            started = time.perf_counter_ns()
+            try:
+                grey, size = read_picture(sample.data, PixelBudget(*limits))
+                read = "".join(str(int(d.probabilities.argmax())) for d in method(grey, size))
+            except InvalidRequest:
+                read = None
+            out[f"{name}_ms"].append((time.perf_counter_ns() - started) / 1e6)
+            out[name].append(read == sample.number)
+            out[f"{name}_refused"].append(read is None)
+            if read != sample.number:
+                out["wrong"].append((sample, name, read))
         singles = []
         for data in sample.alone:
             try:
-                singles.append(from_bytes(data, budget()))
+                singles.append(from_bytes(data, PixelBudget(*limits)))
             except InvalidRequest:
                 singles.append(np.zeros((28, 28), np.float32))
         truth = np.array([int(c) for c in sample.number])
         alone = predictor.predict(np.stack(singles)[..., np.newaxis]).argmax(axis=1)
-        arrays = predictor.predict((digits[list(sample.indices)] / 255.0).astype(np.float32)[..., np.newaxis]).argmax(
-            axis=1
-        )
-        alone_right.append(bool((alone == truth).all()))
-        array_right.append(bool((arrays == truth).all()))
-    return {
-        "right": right,
-        "alone": alone_right,
-        "arrays": array_right,
-        "refused": refused,
-        "times": times,
-        "wrong": wrong,
+        arrays = (digits[list(sample.indices)] / 255.0).astype(np.float32)[..., np.newaxis]
+        out["alone"].append(bool((alone == truth).all()))
+        out["arrays"].append(bool((predictor.predict(arrays).argmax(axis=1) == truth).all()))
+    return out
+
+
+def merged(groups: Iterable[dict[str, list]]) -> dict[str, list]:
+    out: dict[str, list] = defaultdict(list)
+    for group in groups:
+        for key, values in group.items():
+            out[key] += values
+    return out
+
+
+def share(group: dict[str, list], key: str) -> float:
+    return float(np.mean(group[key])) if group[key] else 0.0
+
+
+def ratio(group: dict[str, list], key: str) -> float:
+    return share(group, key) / max(share(group, "alone"), 1e-9)
+
+
+COLUMNS: tuple[tuple[str, int, bool, Callable[[dict[str, list]], str]], ...] = (  # title, width, reader's, value
+    ("n", 5, False, lambda g: str(len(g["alone"]))),
+    ("cut paths", 9, False, lambda g: f"{share(g, 'cut'):.2%}"),
+    ("reader", 8, True, lambda g: f"{share(g, 'reader'):.2%}"),
+    ("alone", 8, False, lambda g: f"{share(g, 'alone'):.2%}"),
+    ("arrays", 8, False, lambda g: f"{share(g, 'arrays'):.2%}"),
+    ("cut/alone", 9, False, lambda g: f"{ratio(g, 'cut'):.3f}"),
+    ("reader/alone", 12, True, lambda g: f"{ratio(g, 'reader'):.3f}"),
+    ("cut p50", 9, False, lambda g: f"{statistics.median(g['cut_ms']):.2f}ms"),
+    ("reader p50", 10, True, lambda g: f"{statistics.median(g['reader_ms']):.2f}ms"),
+)
+
+
+def line(label: str, group: dict[str, list] | None, reader: object) -> None:
+    """A table row for `group` (None: the header, `label` its first title); the reader's columns if there is one."""
+    cells = [f"{label:<20}"]
+    for title, width, of_reader, value in COLUMNS:
+        if reader is not None or not of_reader:
+            cells.append(f"{title if group is None else value(group):>{width}}")
+    print(" ".join(cells), flush=True)
+
+
+def total(label: str, groups: Iterable[dict[str, list]], reader: object) -> None:
+    """The row of all `groups` together, and their refusals."""
+    everything = merged(groups)
+    line(label, everything, reader)
+    names = [name for name in METHODS if reader is not None or name == "cut"]
+    refused = ", ".join(f"{METHODS[name]} {sum(everything[f'{name}_refused'])}" for name in names)
+    print(f"refused ({label}; no digit / too many): {refused}")
+
+
+def targets(by_kind: dict[str, dict], by_spacing: dict[str, dict], reader: object) -> None:
+    groups = {
+        "separated (wide + close)": merged(by_spacing[s] for s in SEPARATED if s in by_spacing),
+        "touching": by_spacing.get("touching"),
+        "overlapping": by_spacing.get("overlapping"),
     }
+    checks = [(f"{name}, cut paths", groups[name], "cut", target) for name, target in CUT_TARGETS.items()]
+    if reader is not None:
+        checks += [(f"{name}, reader", groups[name], "reader", target) for name, target in READER_TARGETS.items()]
+        lowest = min(by_kind, key=lambda kind: ratio(by_kind[kind], "reader"))
+        checks.append((f"every kind, reader (lowest {lowest})", by_kind[lowest], "reader", KIND_TARGET))
+    for label, group, key, target in checks:
+        if group and group[key]:
+            value = ratio(group, key)
+            print(f"target {label}: {value:.3f} x the ceiling (>= {target}: {'met' if value >= target else 'NOT met'})")
 
 
-def request_times(digits: np.ndarray, export: Path, repeats: int, seed: int) -> dict[str, list[float]]:
-    """Warm requests through the handler, interleaved: a 4-digit 560x280 canvas number and a 280x280 single digit."""
+def describe_reader(path: Path, export: Path) -> str:
+    """The reader's file and size; its training time and test line accuracy from a model.json listing it."""
+    text, digest = f"reader {path}: {path.stat().st_size / 1e6:.2f} MB", hashlib.sha256(path.read_bytes()).hexdigest()
+    for manifest_path in dict.fromkeys((path.parent / "model.json", export / "model.json")):
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        if manifest.get("artifacts", {}).get(READER, {}).get("sha256") == digest:
+            section = manifest.get(READER, {})
+            seconds = section.get("training", {}).get("seconds", float("nan"))
+            accuracy = section.get("metrics", {}).get("test", {}).get("lineAccuracy", float("nan"))
+            return f"{text}; trained in {seconds:.0f} s; test line accuracy {accuracy:.2%} (from {manifest_path})"
+    return f"{text}; training time and test line accuracy unknown (no model.json beside it lists this file)"
+
+
+def export_with_reader(export: Path, reader: Path, folder: Path) -> Path:
+    """`export` itself when its reader is `reader`, else a copy of it (without the SavedModel) holding `reader`."""
+    manifest = json.loads((export / "model.json").read_text())
+    if manifest["artifacts"].get(READER, {}).get("sha256") == hashlib.sha256(reader.read_bytes()).hexdigest():
+        return export
+    copy = folder / export.name
+    shutil.copytree(export, copy, ignore=shutil.ignore_patterns("saved_model"))
+    shutil.copyfile(reader, copy / READER_FILE)
+    manifest["artifacts"][READER] = artifact_entry(copy, READER_FILE)
+    (copy / "model.json").write_text(json.dumps(manifest, indent=2))
+    return copy
+
+
+def request_times(mnist, export: Path, repeats: int, seed: int, numbers: bool) -> tuple[dict, int]:
+    """Warm requests through the handler, interleaved: a 4-digit 560x280 canvas number (when `numbers`: the
+    export has a reader) and a 280x280 single digit; and how many of the 5 numbers timed are read right."""
     from ml_model.corpus.digits import canvas_white
 
     os.environ["MODEL_URL"] = str(export)
@@ -112,22 +199,25 @@ def request_times(digits: np.ndarray, export: Path, repeats: int, seed: int) -> 
     from api.handler import get_number_prediction, use_model_store
 
     use_model_store(None)
-    rng = np.random.default_rng(seed)
+    digits, rng = mnist.test_images, np.random.default_rng(seed)
     template = json.loads((REPO / "test.json").read_text())
 
     def event(png: bytes, **extra: object) -> dict:
         body = {"image": "data:image/png;base64," + base64.b64encode(png).decode("ascii"), **extra}
         return {**template, "body": json.dumps(body)}
 
-    numbers = [
-        event(canvas_number([digits[i] for i in range(k * TIMING_DIGITS, (k + 1) * TIMING_DIGITS)], rng), read="number")
-        for k in range(5)
-    ]
-    singles = [event(canvas_white(digits[i], rng)) for i in range(5)]
-    for e in numbers + singles:
-        answer = get_number_prediction(e, None)
-        assert answer["statusCode"] == 200, answer["body"]
-    cases = {"number": numbers, "digit": singles}
+    cases = {"digit": [event(canvas_white(digits[i], rng)) for i in range(5)]}
+    for e in cases["digit"]:
+        assert (answer := get_number_prediction(e, None))["statusCode"] == 200, answer["body"]
+    right = 0
+    if numbers:
+        four = [list(range(k * TIMING_DIGITS, (k + 1) * TIMING_DIGITS)) for k in range(5)]
+        cases["number"] = [event(canvas_number([digits[i] for i in k], rng), read="number") for k in four]
+        for e, indices in zip(cases["number"], four):
+            answer = get_number_prediction(e, None)  # 400 when the reader reads no digit: timed all the same
+            assert answer["statusCode"] in (200, 400), answer["body"]
+            read = json.loads(answer["body"]).get("number") if answer["statusCode"] == 200 else None
+            right += read == "".join(str(int(mnist.test_labels[i])) for i in indices)
     times: dict[str, list[float]] = {name: [] for name in cases}
     for round_ in range(max(1, repeats // 10)):
         for name, events in cases.items():
@@ -135,208 +225,175 @@ def request_times(digits: np.ndarray, export: Path, repeats: int, seed: int) -> 
                 started = time.perf_counter_ns()
                 get_number_prediction(events[round_ % len(events)], None)
                 times[name].append((time.perf_counter_ns() - started) / 1e6)
-    return times
+    return times, right
 
 
-def check_single_digits(
-    revision: str, repeats: int, seed: int, per_kind: int = 20
-) -> tuple[int, int, dict[str, tuple[float, float]]]:
+def against(revision: str, mnist, repeats: int, seed: int, per_kind: int) -> None:
     """The single-digit corpus (`per_kind` per kind) read with `api` at `revision` and with this tree's:
-    (pictures, identical inputs, {"then"/"now": canvas preprocessing p50 ms wall, photo p50 ms})."""
+    how many inputs are the same bit for bit; preprocessing timed with both (p50 ms wall)."""
     from read_images import compare_with, images_module_at
 
     from api.pictures import images as now
     from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
     from ml_model.corpus.digits import KINDS as DIGIT_KINDS
     from ml_model.corpus.digits import digit_indices, samples
-    from ml_model.data import load_mnist
 
-    mnist = load_mnist()
-    indices = digit_indices(len(mnist.test_labels), per_kind, seed)
-    same = total = 0
+    def read(module, data: bytes) -> object:
+        try:
+            return module.from_bytes(data, module.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS))
+        except Exception as exc:  # noqa: BLE001 - a refusal must be the same refusal
+            return f"{type(exc).__name__}: {exc}"
+
+    indices, pairs = digit_indices(len(mnist.test_labels), per_kind, seed), []
     with tempfile.TemporaryDirectory() as folder:
         then = images_module_at(revision, Path(folder))
         for kind in DIGIT_KINDS:
             for sample in samples(mnist.test_images, mnist.test_labels, kind, indices[kind], seed):
-                results = []
-                for module in (then, now):
-                    try:
-                        results.append(
-                            module.from_bytes(sample.data, module.PixelBudget(MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS))
-                        )
-                    except Exception as exc:  # noqa: BLE001 - a refusal must be the same refusal
-                        results.append(f"{type(exc).__name__}: {exc}")
-                total += 1
-                a, b = results
-                same += (
-                    bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) else a == b
-                )
+                pairs.append((read(then, sample.data), read(now, sample.data)))
     sys.modules.pop("api_at_revision", None)
-    compared = compare_with(revision, mnist.test_images, repeats, seed)
-    return total, same, {case: (compared[case]["then"][0], compared[case]["now"][0]) for case in compared}
+    same = sum(bool(np.array_equal(a, b)) if np.ndarray in (type(a), type(b)) else a == b for a, b in pairs)
+    print(f"single digits at {revision} and now: {same} of {len(pairs)} pictures give the same input bit for bit")
+    for case, times in compare_with(revision, mnist.test_images, repeats, seed).items():
+        then, now_ms = times["then"][0], times["now"][0]
+        print(f"  preprocessing {case:<7} then {then:7.3f} ms  now {now_ms:7.3f} ms  now/then {now_ms / then:.2f}")
 
 
-def contact_sheet(wrong: Sequence[tuple[NumberSample, str]], path: Path, limit: int = 60) -> None:
-    """The misread pictures, each scaled to 80 pixels tall over 'truth>read kind/spacing'."""
+def contact_sheet(wrong: Sequence[tuple], path: Path, limit: int = 60) -> None:
+    """The misread pictures, two a row, each 80 pixels tall over 'truth>read method kind/spacing'."""
     import io
 
     from PIL import Image, ImageDraw
 
-    tiles = []
-    for sample, read in wrong[:limit]:
+    sheet = Image.new("L", (1404, 98 * max(1, (min(len(wrong), limit) + 1) // 2)), 160)
+    for k, (sample, method, read) in enumerate(wrong[:limit]):
         image = Image.open(io.BytesIO(sample.data)).convert("RGBA")
         flat = Image.new("RGBA", image.size, (255, 255, 255, 255))
         flat.alpha_composite(image)
-        flat = flat.convert("L")
-        flat = flat.resize((max(1, flat.width * 80 // flat.height), 80))
-        tile = Image.new("L", (max(flat.width, 200), 94), 255)
-        tile.paste(flat, (0, 0))
-        ImageDraw.Draw(tile).text((2, 81), f"{sample.number}>{read or '-'} {sample.kind}/{sample.spacing}", fill=0)
-        tiles.append(tile)
-    width = 1400
-    rows, x, row = [], 0, []
-    for tile in tiles:
-        if x + tile.width > width and row:
-            rows.append(row)
-            row, x = [], 0
-        row.append(tile)
-        x += tile.width + 4
-    rows.append(row)
-    sheet = Image.new("L", (width, 98 * len(rows)), 160)
-    for r, tiles_in_row in enumerate(rows):
-        x = 0
-        for tile in tiles_in_row:
-            sheet.paste(tile, (x, r * 98))
-            x += tile.width + 4
+        tile = Image.new("L", (700, 94), 255)
+        tile.paste(flat.convert("L").resize((max(1, image.width * 80 // image.height), 80)), (0, 0))
+        where = getattr(sample, "spacing", None) or getattr(sample, "variant", "")  # numbers.py's, or real_numbers.py's
+        ImageDraw.Draw(tile).text((2, 81), f"{sample.number}>{read or '-'} {method} {sample.kind}/{where}", fill=0)
+        sheet.paste(tile, (k % 2 * 704, k // 2 * 98))
     sheet.save(path)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT, help="export folder (default: %(default)s)")
+    parser.add_argument("--reader", type=Path, help=f"the reader's .tflite (default: the export's {READER_FILE})")
     parser.add_argument("--per-cell", type=int, default=50, help="numbers per kind and spacing (default: %(default)s)")
-    parser.add_argument(
-        "--kinds",
-        nargs="+",
-        choices=list(KINDS),
-        default=list(KINDS),
-        metavar="KIND",
-        help=f"kinds to run (default: all): {', '.join(KINDS)}",
-    )
-    parser.add_argument(
-        "--spacings",
-        nargs="+",
-        choices=SPACINGS,
-        default=list(SPACINGS),
-        metavar="SPACING",
-        help=f"spacing classes (default: all): {', '.join(SPACINGS)}",
-    )
+    parser.add_argument("--real", type=int, default=100, help="numbers per real-world kind (0: skip; default: 100)")
+    for flag, choices, what in (("--kinds", list(KINDS), "kinds"), ("--spacings", list(SPACINGS), "spacing classes")):
+        parser.add_argument(
+            flag, nargs="+", choices=choices, default=choices, metavar=flag[2:-1].upper(), help=f"{what}: {choices}"
+        )
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
-    parser.add_argument("--sheet", type=Path, help="save the misread pictures to this PNG")
+    parser.add_argument("--sheet", type=Path, help="save the misread pictures (the reader's if any) to this PNG")
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed requests per case (0: skip)")
-    parser.add_argument("--quick", action="store_true", help="1 number per cell and 10 timed requests per case")
-    parser.add_argument(
-        "--against",
-        metavar="REVISION",
-        help="also check single-digit inputs bit for bit against `api` at this git revision",
-    )
+    parser.add_argument("--quick", action="store_true", help="1 number per cell, 2 per real kind, 10 timed requests")
+    parser.add_argument("--against", metavar="REVISION", help="check single digits against `api` at a revision")
     args = parser.parse_args(argv)
     if args.quick:
-        args.per_cell, args.timing_repeats = min(args.per_cell, 1), min(args.timing_repeats, 10)
+        args.per_cell, args.real = min(args.per_cell, 1), min(args.real, 2)
+        args.timing_repeats = min(args.timing_repeats, 10)
+    return args
 
+
+def number_tables(args: argparse.Namespace, mnist, predictor, reader) -> list[tuple]:
+    """The numbers.py corpus by kind and by spacing, refusals and targets; the misread numbers."""
+    cells = number_indices(len(mnist.test_labels), args.per_cell, args.seed)
+    by_kind: dict[str, dict[str, list]] = {}
+    by_spacing: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    line("kind", None, reader)
+    for kind in args.kinds:
+        results = []
+        for spacing in args.spacings:
+            numbers = cells[kind, spacing]
+            samples = number_samples(mnist.test_images, mnist.test_labels, kind, spacing, numbers, args.seed)
+            results.append(read_cell(samples, mnist.test_images, predictor, reader))
+            by_spacing[spacing] = merged([by_spacing[spacing], results[-1]])
+        by_kind[kind] = merged(results)
+        line(kind, by_kind[kind], reader)
+    line("spacing", None, reader)
+    for spacing in args.spacings:
+        line(spacing, by_spacing[spacing], reader)
+    total("all", by_kind.values(), reader)
+    targets(by_kind, by_spacing, reader)
+    return merged(by_kind.values())["wrong"]
+
+
+def real_tables(args: argparse.Namespace, mnist, predictor, reader) -> list[tuple]:
+    """The real-world kinds of real_numbers.py, and the misread numbers."""
+    numbers = real_indices(len(mnist.test_labels), args.real, args.seed)
+    print(f"real-world kinds, {args.real} each; 'alone': each digit's ink alone on the kind's paper, no marks or rules")
+    line("kind", None, reader)
+    results = []
+    for kind in REAL_KINDS:
+        samples = real_samples(mnist.test_images, mnist.test_labels, kind, numbers[kind], args.seed)
+        results.append(read_cell(samples, mnist.test_images, predictor, reader))
+        line(kind, results[-1], reader)
+    total("real, all", results, reader)
+    return merged(results)["wrong"]
+
+
+def timing(args: argparse.Namespace, mnist, export: Path, reader: Path | None) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        served = export_with_reader(export, reader, Path(folder)) if reader else export
+        times, right = request_times(mnist, served, args.timing_repeats, args.seed, reader is not None)
+    digit = statistics.median(times["digit"])
+    copy = f"; numbers by a copy of the export holding {reader}" if served != export else ""
+    load = f"load average {os.getloadavg()[0]:.1f}{copy}"
+    print(f"warm requests through api.handler (p50 of {len(times['digit'])}, interleaved; {load}):")
+    label = f'  {TIMING_DIGITS}-digit number, 560x280 canvas PNG, "read": "number"'
+    number = statistics.median(times["number"]) if reader else float("nan")
+    if reader is None:
+        print(f"{label}  not timed: no reader (the handler answers 400); pass --reader")
+    else:
+        met = "met" if number <= REQUEST_TARGET_MS else "NOT met"
+        print(f"{label}  {number:7.2f} ms (target <= {REQUEST_TARGET_MS} ms: {met}; {right} of 5 numbers read right)")
+    versus = f"   (number / digit {number / digit:.2f})" if reader else ""
+    print(f"  one digit, 280x280 canvas PNG{digit:33.2f} ms{versus}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
     export = args.export.absolute()
     if not (export / "model.json").is_file():
         print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
         return 2
+    path = (args.reader or export / READER_FILE).absolute()
+    if args.reader and not path.is_file():
+        print(f"no reader at {path}", file=sys.stderr)
+        return 2
+    path = path if path.is_file() else None
     from api.runtime.predictor import open_export
+    from api.runtime.reader import LiteRTReader
     from ml_model.data import load_mnist
 
     mnist = load_mnist()
     predictor = open_export(export, "tflite")
-    cells = number_indices(len(mnist.test_labels), args.per_cell, args.seed)
+    reader = LiteRTReader(path) if path else None
     name = json.loads((export / "model.json").read_text()).get("name", export.name)
     print(
-        f"export {export} ({name}); {args.per_cell} numbers per kind and spacing; seed {args.seed}; "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"export {export} ({name}); {args.per_cell} numbers per kind and spacing, {args.real} per real kind; "
+        f"seed {args.seed}; load average {os.getloadavg()[0]:.1f}"
     )
-    by_kind: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    by_spacing: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    wrong: list[tuple[NumberSample, str]] = []
-    refused = 0
-    if args.per_cell > 0:
-        header = f"{'':<20} {'n':>5} {'numbers':>8} {'alone':>8} {'arrays':>8} {'/alone':>7} {'p50':>8}"
-        print(f"{'kind':<20}" + header[20:])
-        for kind in args.kinds:
-            for spacing in args.spacings:
-                samples = list(
-                    number_samples(mnist.test_images, mnist.test_labels, kind, spacing, cells[kind, spacing], args.seed)
-                )
-                result = read_cell(samples, mnist.test_images, predictor)
-                for key in ("right", "alone", "arrays", "times"):
-                    by_kind[kind][key] += result[key]
-                    by_spacing[spacing][key] += result[key]
-                refused += result["refused"]
-                wrong += result["wrong"]
-            row(kind, by_kind[kind])
-        print(f"{'spacing':<20}" + header[20:])
-        for spacing in args.spacings:
-            row(spacing, by_spacing[spacing])
-        everything = {key: sum((by_kind[k][key] for k in by_kind), []) for key in ("right", "alone", "arrays", "times")}
-        row("all", everything)
-        separated = {key: sum((by_spacing[s][key] for s in SEPARATED if s in by_spacing), []) for key in everything}
-        print(f"refused (no digit / too many): {refused}")
-        for label, group, target in (
-            ("separated (wide + close)", separated, SEPARATED_TARGET),
-            ("touching", by_spacing.get("touching"), TOUCHING_TARGET),
-        ):
-            if group and group["right"]:
-                ratio = np.mean(group["right"]) / max(np.mean(group["alone"]), 1e-9)
-                print(
-                    f"target {label}: {ratio:.3f} x the ceiling"
-                    f" (>= {target}: {'met' if ratio >= target else 'NOT met'})"
-                )
-        if args.sheet:
-            contact_sheet(wrong, args.sheet)
-            print(f"{len(wrong)} misread numbers; the first 60 saved to {args.sheet}")
+    print(describe_reader(path, export) if path else f"no reader: {export} has none and no --reader given")
+    wrong = number_tables(args, mnist, predictor, reader) if args.per_cell > 0 else []
+    wrong += real_tables(args, mnist, predictor, reader) if args.real > 0 else []
+    if args.sheet:
+        shown = [w for w in wrong if w[1] == ("reader" if reader else "cut")]
+        contact_sheet(shown, args.sheet)
+        print(f"{len(shown)} numbers misread by the {METHODS[shown[0][1]] if shown else 'readers'}, in {args.sheet}")
     if args.timing_repeats > 0:
-        times = request_times(mnist.test_images, export, args.timing_repeats, args.seed)
-        number, digit = statistics.median(times["number"]), statistics.median(times["digit"])
-        print(
-            f"warm requests through api.handler (p50 of {len(times['number'])}, interleaved; load average "
-            f"{os.getloadavg()[0]:.1f}):"
-        )
-        print(
-            f'  {TIMING_DIGITS}-digit number, 560x280 canvas PNG, "read": "number"  {number:7.2f} ms '
-            f"(target <= {REQUEST_TARGET_MS} ms: {'met' if number <= REQUEST_TARGET_MS else 'NOT met'})"
-        )
-        print(
-            f"  one digit, 280x280 canvas PNG                          {digit:7.2f} ms"
-            f"   (number / digit {number / digit:.2f})"
-        )
+        timing(args, mnist, export, path)
     if args.against:
         try:
-            total, same, timing = check_single_digits(
-                args.against, max(args.timing_repeats, 10), args.seed, 2 if args.quick else 20
-            )
+            against(args.against, mnist, max(args.timing_repeats, 10), args.seed, 2 if args.quick else 20)
         except subprocess.CalledProcessError as failure:
             print(f"error: git archive {args.against}: {failure.stderr.decode().strip()}", file=sys.stderr)
             return 2
-        print(
-            f"single digits at {args.against} and now: {same} of {total} corpus pictures"
-            " give the same input bit for bit"
-        )
-        for case, (then, now) in timing.items():
-            print(f"  preprocessing {case:<7} then {then:7.3f} ms  now {now:7.3f} ms  now/then {now / then:.2f}")
     return 0
-
-
-def row(label: str, group: dict[str, list]) -> None:
-    right, alone, arrays = (float(np.mean(group[key])) if group[key] else 0.0 for key in ("right", "alone", "arrays"))
-    print(
-        f"{label:<20} {len(group['right']):>5} {right:>8.2%} {alone:>8.2%} {arrays:>8.2%} "
-        f"{right / max(alone, 1e-9):>7.3f} {statistics.median(group['times']):>6.2f}ms",
-        flush=True,
-    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ SLOW_TIER = Path(__file__).resolve().parent / "slow"
 # A small CNN that reaches about 98% on real MNIST in two epochs (seconds on two cores); its figures
 # across seeds, which the bounds below rest on, are in BENCHMARKS.md (bench/seed_spread.py).
 SMALL_CONFIG = json.loads((REPO / "ml_model" / "configs" / "small.json").read_text())
+# Composed lines per epoch of the test export's number reader: enough that it reads, few enough to
+# train in about a minute.
+READER_LINES = 4000
 
 
 # Markers follow from the fixtures a test uses (directly or through other fixtures), so the tiers
@@ -92,12 +95,21 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_export(real_mnist: Mnist, small_config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real export of a small CNN trained on real MNIST: `<tmp>/exports/small`, with `latest` beside it."""
+    """A real export of a small CNN trained on real MNIST, with a small number reader trained on a few
+    thousand composed lines (`tests/data/tiny_reader.json`): `<tmp>/exports/small`, `latest` beside it."""
     from ml_model.config import load_config
     from ml_model.train import train
 
     out = tmp_path_factory.mktemp("trained") / "exports" / "small"
-    result = train(load_config(small_config_path), mnist=real_mnist, export_dir=out, progress=False)
+    reader = load_config(REPO / "tests" / "data" / "tiny_reader.json")
+    result = train(
+        load_config(small_config_path),
+        mnist=real_mnist,
+        export_dir=out,
+        progress=False,
+        reader=reader,
+        reader_lines=READER_LINES,
+    )
     assert result.metrics["accuracy"] > 0.95, result.metrics
     return result.export_dir
 

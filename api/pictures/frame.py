@@ -133,11 +133,11 @@ def _adjust_strokes(digit: np.ndarray) -> np.ndarray:
     target = MNIST_STROKE * STROKE_SIZE / BOX
     width = stroke_width(digit > 0.5)
     if width < THIN * target:
-        digit = _widen(digit, THIN * target - width)
+        digit = widen(digit, THIN * target - width)
     return _unit((digit - 0.3) * (1 / 0.4))  # soft edges steepened around half ink
 
 
-def _widen(digit: np.ndarray, change: float) -> np.ndarray:
+def widen(digit: np.ndarray, change: float) -> np.ndarray:
     """Strokes `change` pixels wider, a fraction of a pixel by blending two maximum filters' sizes."""
     size = 1 + change  # a maximum filter of size k widens a stroke by k - 1
     low = int(size) if int(size) % 2 else int(size) - 1

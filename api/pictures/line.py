@@ -19,8 +19,9 @@ import numpy as np
 from api.errors import InvalidRequest
 from api.lazy import lazy_import
 from api.pictures.blobs import BORDER_WEIGHT, INK_CUT, SPECK, Blobs, components, paint, weights
-from api.pictures.frame import ink_region
+from api.pictures.frame import BOX, MNIST_STROKE, THIN, ink_region, widen
 from api.pictures.ink import ink_level, no_digit
+from api.pictures.morphology import stroke_width
 from api.pictures.paper import Paper, analysis_copy, find_paper
 from api.runtime.manifest import READER_HEIGHT
 
@@ -31,6 +32,9 @@ Image = lazy_import("PIL.Image")
 LINE_HEIGHT = READER_HEIGHT
 INK_HEIGHT = 28
 SIDE_MARGIN = 8  # columns of background left and right of the ink
+# Strokes thinner than a single digit's floor (THIN of MNIST's median width, at the band's height) are
+# widened to it, as for one digit: a fine pen's number would otherwise be hairlines at this scale.
+MIN_STROKE = THIN * MNIST_STROKE * INK_HEIGHT / BOX
 # At most this many digits are read from one picture, and a line is at most MAX_LINE_WIDTH columns:
 # 16 digits as wide as they are tall with a gap each, and the margins.
 MAX_DIGITS = 16
@@ -133,7 +137,11 @@ def to_line(grey: np.ndarray, size: tuple[int, int] | None = None) -> Line:
         raise too_many(f"a line {columns / INK_HEIGHT:.0f} times as long as it is high")
     image = np.zeros((LINE_HEIGHT, columns + 2 * SIDE_MARGIN), np.float32)
     band = (LINE_HEIGHT - INK_HEIGHT) // 2
-    image[band : band + INK_HEIGHT, SIDE_MARGIN : SIDE_MARGIN + columns] = _resized(crop, columns, INK_HEIGHT)
+    ink = _resized(crop, columns, INK_HEIGHT)
+    width = stroke_width(ink > 0.5)
+    if 0 < width < MIN_STROKE:
+        ink = np.minimum(widen(ink, MIN_STROKE - width), 1.0)
+    image[band : band + INK_HEIGHT, SIDE_MARGIN : SIDE_MARGIN + columns] = ink
     factor = size[0] / grey.shape[1] if size else 1.0
     return Line(image, crop, top, left, scale, factor)
 

@@ -118,6 +118,11 @@ class ModelStore:
             assert self._model is not None
             return self._model
 
+    @property
+    def reader_loaded(self) -> bool:
+        """Whether the number reader is loaded (it never is before the first number request)."""
+        return self._reader is not None
+
     def reader(self) -> LiteRTReader:
         """The number reader of the served export, loaded with the first number request (a digit's cold
         start never pays for it); NoReader (400) when the export has none, ModelUnavailable (503)."""

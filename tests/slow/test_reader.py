@@ -1,0 +1,99 @@
+"""The number reader in the export the suite trains (`mnist_export`: a small reader, a few thousand lines).
+
+What holds whatever the small reader's accuracy: the export carries `reader.tflite` and its manifest
+section; LiteRT runs it on lines from one digit to the sixteen-digit limit, one distribution over
+the digits and the blank per column step, as Keras computes it; a number request loads it only
+then; an export without a reader answers a number request with a 400 naming the command that adds
+one. How well a fully trained reader reads is the benchmark's (`bench/read_numbers.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from api import handler
+from api.pictures.line import LINE_HEIGHT, MAX_DIGITS, to_line
+from api.pictures.reading import read_line
+from api.runtime.manifest import MANIFEST_NAME, READER, READER_CLASSES, READER_FILE, READER_STRIDE
+from api.runtime.reader import WIDTH_STEP, LiteRTReader
+from ml_model.artifacts import verify_export
+from tests.support.api_support import LambdaContext, http_event, serving, store_for
+from tests.support.numbers_support import b64, number_ink, png_of
+
+
+def number_picture(real_mnist, count: int, gap: float = 0.3) -> np.ndarray:
+    """Grey levels of `count` MNIST test digits written left to right, dark on white."""
+    ink, _ = number_ink([real_mnist.test_images[i] for i in range(count)], height=40, gap=gap, margin=12)
+    return (255 * (1 - ink)).astype(np.uint8)
+
+
+def test_the_export_carries_the_reader_and_its_measurements(mnist_export: Path) -> None:
+    manifest = verify_export(mnist_export)  # sizes and sha256 of every artifact, the reader's included
+    assert manifest.artifacts[READER].path == READER_FILE
+    size = (mnist_export / READER_FILE).stat().st_size
+    assert 0 < size <= 2 * 1024 * 1024
+    section = json.loads((mnist_export / MANIFEST_NAME).read_text())[READER]
+    assert section["input"]["shape"] == [1, LINE_HEIGHT, None, 1]
+    assert section["output"]["shape"] == [1, None, READER_CLASSES] and section["output"]["stride"] == READER_STRIDE
+    test = section["metrics"]["test"]
+    assert test["lines"] > 0 and 0 <= test["lineAccuracy"] <= 1 and test["msPerLine"] > 0
+    assert section["training"]["lines"] > 0 and section["training"]["seconds"] > 0
+    assert section["config"]["layers"][0]["parameters"]["inputShape"] == [LINE_HEIGHT, None, 1]
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 10, MAX_DIGITS])
+def test_lines_from_one_digit_to_the_limit_run_in_one_pass(mnist_export: Path, real_mnist, count: int) -> None:
+    reader = LiteRTReader(mnist_export / READER_FILE, num_threads=1)
+    grey = number_picture(real_mnist, count)
+    line = to_line(grey)
+    probabilities = reader.run(line.image)
+    padded = line.image.shape[1] + -line.image.shape[1] % WIDTH_STEP
+    assert probabilities.shape == (padded // READER_STRIDE, READER_CLASSES)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    digits = read_line(line, reader.run)
+    assert 1 <= len(digits) <= MAX_DIGITS
+    xs = [d.box[0] for d in digits]
+    assert xs == sorted(xs)
+    for x, y, w, h in (d.box for d in digits):
+        assert 0 <= x and 0 <= y and w >= 1 and h >= 1 and x + w <= grey.shape[1] and y + h <= grey.shape[0]
+
+
+def test_a_number_through_the_handler_loads_the_reader_then_and_only_then(mnist_export, real_mnist, tmp_path) -> None:
+    fresh = store_for(str(mnist_export), tmp_path)
+    with serving(fresh):
+        picture = b64(png_of(1 - number_picture(real_mnist, 1) / 255.0))
+        digit = handler.get_number_prediction(http_event(body={"image": picture}), LambdaContext())
+        assert digit["statusCode"] == 200 and fresh.loaded is not None and not fresh.reader_loaded
+        event = http_event(body={"image": b64(png_of(1 - number_picture(real_mnist, 4) / 255.0)), "read": "number"})
+        response = handler.get_number_prediction(event, LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    assert fresh.reader_loaded
+    body = json.loads(response["body"])
+    assert set(body) == {"number", "confidence", "confident", "digits", "model"}
+    assert body["number"] == "".join(str(d["prediction"]) for d in body["digits"])
+
+
+def test_an_export_without_a_reader_answers_numbers_with_a_400_naming_the_command(
+    mnist_export: Path, real_mnist, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(mnist_export, old, ignore=shutil.ignore_patterns("saved_model", READER_FILE))
+    raw = json.loads((old / MANIFEST_NAME).read_text())
+    del raw["artifacts"][READER], raw[READER]
+    (old / MANIFEST_NAME).write_text(json.dumps(raw))
+    fresh = store_for(str(old), tmp_path / "cache")
+    event = http_event(body={"image": b64(png_of(1 - number_picture(real_mnist, 3) / 255.0)), "read": "number"})
+    with serving(fresh):
+        response = handler.get_number_prediction(event, LambdaContext())
+        digit = handler.get_number_prediction(
+            http_event(body={"image": b64(png_of(1 - number_picture(real_mnist, 1) / 255.0))}), LambdaContext()
+        )
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 400 and body["error"]["code"] == "invalid_request", body
+    assert "python -m ml_model train" in body["error"]["message"]
+    assert digit["statusCode"] == 200  # digits are served from it as ever
