@@ -28,9 +28,19 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from api.app.http import REPLACEMENT, Request, Response, json_object
+from api.app import oip_reader
+from api.app.http import Request, Response, json_object
+from api.app.tensors import BINARY_MEDIA_TYPE, binary_values, json_values, mangled_hint, parameters, split_body
 from api.errors import InvalidRequest, NotFound, PayloadTooLarge
-from api.runtime.manifest import IMAGE_PIXELS, IMAGE_SHAPE, INPUT_NAME, NUM_CLASSES, SAVEDMODEL, TFLITE
+from api.runtime.manifest import (
+    IMAGE_PIXELS,
+    IMAGE_SHAPE,
+    INPUT_NAME,
+    NUM_CLASSES,
+    READER_MODEL_NAME,
+    SAVEDMODEL,
+    TFLITE,
+)
 from api.runtime.model_store import ModelStore
 from api.runtime.settings import MAX_BATCH
 
@@ -39,7 +49,6 @@ SERVER_NAME = "number-prediction"
 SERVER_VERSION = "0.1.0"
 EXTENSIONS = ("binary_tensor_data",)
 HEADER_LENGTH = "inference-header-content-length"  # request headers are lower-cased by api.app.http
-BINARY_MEDIA_TYPE = "application/octet-stream"
 # Platform names follow the protocol's "<project>_<format>".
 PLATFORMS = {TFLITE: "litert_tflite", SAVEDMODEL: "tensorflow_savedmodel"}
 
@@ -79,6 +88,8 @@ def server_ready(request: Request, store: ModelStore) -> Response:
 
 
 def model_metadata(request: Request, store: ModelStore) -> Response:
+    if asked_model(request) == READER_MODEL_NAME:
+        return oip_reader.metadata(request, store)
     version = served_version(request, store)
     inputs = [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *IMAGE_SHAPE]}]
     outputs = [
@@ -98,6 +109,8 @@ def model_metadata(request: Request, store: ModelStore) -> Response:
 
 
 def model_ready(request: Request, store: ModelStore) -> Response:
+    if asked_model(request) == READER_MODEL_NAME:
+        return oip_reader.ready(request, store)
     check_model_name(request)
     store.model()
     served_version(request, store)
@@ -106,6 +119,8 @@ def model_ready(request: Request, store: ModelStore) -> Response:
 
 def infer(request: Request, store: ModelStore) -> Response:
     # Another model is 404 before a bad body is 400; a bad body is 400 even while the model is unavailable.
+    if asked_model(request) == READER_MODEL_NAME:
+        return oip_reader.infer(request, store)
     check_model_name(request)
     parsed = parse_infer_request(request.body, request.headers.get(HEADER_LENGTH), store.settings.max_batch)
     model = store.model()  # loaded first, so the version checked is the one that answers
@@ -123,11 +138,16 @@ def served_version(request: Request, store: ModelStore) -> str:
     return version
 
 
+def asked_model(request: Request) -> str:
+    """The model the path names."""
+    return unquote(request.params.get("name", ""))
+
+
 def check_model_name(request: Request) -> None:
-    """NotFound unless the path names this server's model."""
-    name = unquote(request.params.get("name", ""))
+    """NotFound unless the path names this server's digit model (the reader is `api.app.oip_reader`'s)."""
+    name = asked_model(request)
     if name != MODEL_NAME:
-        raise NotFound(f"unknown model '{name}'; this server has '{MODEL_NAME}'")
+        raise NotFound(f"unknown model '{name}'; this server has '{MODEL_NAME}' (and '{READER_MODEL_NAME}')")
 
 
 # ---------------------------------------------------------------- requests
@@ -135,7 +155,7 @@ def check_model_name(request: Request) -> None:
 
 def parse_infer_request(body: bytes, header_length: str | None, max_batch: int = MAX_BATCH) -> InferRequest:
     """The inference request in `body`; raises InvalidRequest (400) or PayloadTooLarge (413)."""
-    header, binary = _split(body, header_length)
+    header, binary = split_body(body, header_length)
     document = json_object(header, '{"inputs": [{"name", "shape", "datatype", "data"}]}')
     inputs = document.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
@@ -144,25 +164,12 @@ def parse_infer_request(body: bytes, header_length: str | None, max_batch: int =
     if used != len(binary):
         raise InvalidRequest(
             f"the body has {len(binary)} bytes after the JSON header, but the inputs' "
-            f"binary_data_size says {used}{_mangled_hint(binary)}"
+            f"binary_data_size says {used}{mangled_hint(binary)}"
         )
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidRequest('"id" must be a string')
     return InferRequest(batch, requested_outputs(document), request_id)
-
-
-def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
-    """The JSON header and the binary data after it."""
-    if header_length is None:
-        return body, b""
-    value = header_length.strip()
-    if not value.isdigit() or not 0 < int(value) <= len(body):
-        raise InvalidRequest(
-            f"Inference-Header-Content-Length must be a whole number from 1 to the "
-            f"body's length ({len(body)}), not '{header_length}'"
-        )
-    return body[: int(value)], body[int(value) :]
 
 
 def read_tensor(tensor: Mapping[str, Any], binary: bytes, max_batch: int = MAX_BATCH) -> tuple[np.ndarray, int]:
@@ -175,12 +182,11 @@ def read_tensor(tensor: Mapping[str, Any], binary: bytes, max_batch: int = MAX_B
         raise InvalidRequest(f"input '{name}': datatype must be FP32 (0 to 1) or UINT8 (0 to 255), not {datatype!r}")
     dtype, white = INPUT_TYPES[datatype]
     count = _image_count(name, tensor.get("shape"), max_batch)
-    parameters = _parameters(tensor, f"input '{name}'")
-    size = parameters.get("binary_data_size")
+    size = parameters(tensor, f"input '{name}'").get("binary_data_size")
     if size is None:
-        values, used = _json_values(name, tensor.get("data"), dtype, count * IMAGE_PIXELS), 0
+        values, used = json_values(name, tensor.get("data"), dtype, count * IMAGE_PIXELS), 0
     else:
-        values, used = _binary_values(name, tensor, size, binary, dtype, count * IMAGE_PIXELS), size
+        values, used = binary_values(name, tensor, size, binary, dtype, count * IMAGE_PIXELS), size
     if datatype == "FP32":
         low, high = (float(values.min()), float(values.max()))
         if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high > 1:
@@ -204,64 +210,9 @@ def _image_count(name: str, shape: Any, max_batch: int) -> int:
     return shape[0]
 
 
-def _parameters(item: Mapping[str, Any], where: str) -> dict[str, Any]:
-    parameters = item.get("parameters", {})
-    if not isinstance(parameters, dict):
-        raise InvalidRequest(f'{where}: "parameters" must be an object')
-    return parameters
-
-
-def _json_values(name: str, data: Any, dtype: np.dtype, expected: int) -> np.ndarray:
-    if not isinstance(data, list):
-        raise InvalidRequest(
-            f"input '{name}': needs \"data\" (a list of numbers) or binary data (the binary_data_size parameter)"
-        )
-    try:
-        values = np.asarray(data)
-    except (ValueError, TypeError, OverflowError):  # rows of unequal length, too deep, too large
-        values = np.asarray(None)
-    if values.dtype.kind not in "iuf":  # strings, booleans, nulls, ragged rows
-        raise InvalidRequest(f"input '{name}': data must be numbers, flat or nested in equal rows")
-    values = values.astype(np.float64).ravel()
-    if values.size != expected:
-        raise InvalidRequest(f"input '{name}': data has {values.size} values; its shape needs {expected}")
-    if dtype == np.uint8 and not (np.all(values == np.round(values)) and values.min() >= 0 and values.max() <= 255):
-        raise InvalidRequest(f"input '{name}': UINT8 data must be whole numbers from 0 to 255")
-    return values
-
-
-def _binary_values(
-    name: str, tensor: Mapping[str, Any], size: Any, binary: bytes, dtype: np.dtype, expected: int
-) -> np.ndarray:
-    if "data" in tensor:
-        raise InvalidRequest(f"input '{name}': give either \"data\" or binary_data_size, not both")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidRequest(f"input '{name}': binary_data_size must be a whole number of bytes")
-    if size != expected * dtype.itemsize:
-        raise InvalidRequest(
-            f"input '{name}': binary_data_size is {size} bytes; its shape and datatype need {expected * dtype.itemsize}"
-        )
-    if size > len(binary):
-        raise InvalidRequest(
-            f"input '{name}': binary_data_size is {size} bytes, but only {len(binary)} "
-            f"follow the JSON header{_mangled_hint(binary)}"
-        )
-    return np.frombuffer(binary, dtype=dtype, count=expected)
-
-
-def _mangled_hint(binary: bytes) -> str:
-    """Why binary data may have the wrong length: a proxy that read it as UTF-8 text."""
-    if REPLACEMENT in binary:
-        return (
-            " (the binary data looks decoded as UTF-8 text on its way here; through `serverless "
-            f"offline`, send it with Content-Type: {BINARY_MEDIA_TYPE})"
-        )
-    return ""
-
-
 def requested_outputs(document: Mapping[str, Any]) -> dict[str, bool]:
     """Output name → binary, from `outputs` (default: all) and the `binary_data` parameters."""
-    binary_default = _parameters(document, "the request").get("binary_data_output", False)
+    binary_default = parameters(document, "the request").get("binary_data_output", False)
     if not isinstance(binary_default, bool):
         raise InvalidRequest("binary_data_output must be true or false")
     requested = document.get("outputs")
@@ -274,12 +225,12 @@ def requested_outputs(document: Mapping[str, Any]) -> dict[str, bool]:
         name = item.get("name") if isinstance(item, dict) else None
         if name not in OUTPUT_TYPES:
             raise InvalidRequest(f"unknown output {name!r}; the model's outputs are {', '.join(OUTPUT_TYPES)}")
-        parameters = _parameters(item, f"output '{name}'")
-        if "classification" in parameters:
+        given = parameters(item, f"output '{name}'")
+        if "classification" in given:
             raise InvalidRequest(
                 f"the classification extension is not supported; ask for the '{PREDICTION}' output instead"
             )
-        binary = parameters.get("binary_data", binary_default)
+        binary = given.get("binary_data", binary_default)
         if not isinstance(binary, bool):
             raise InvalidRequest(f"output '{name}': binary_data must be true or false")
         outputs[name] = binary

@@ -23,7 +23,7 @@ from api.pictures.frame import BOX, MNIST_STROKE, THIN, ink_region, widen
 from api.pictures.ink import ink_level, no_digit
 from api.pictures.morphology import stroke_width
 from api.pictures.paper import Paper, analysis_copy, find_paper
-from api.runtime.manifest import READER_HEIGHT
+from api.runtime.manifest import READER_HEIGHT, READER_MAX_WIDTH
 
 # Pillow loads when an image first arrives (api.lazy).
 Image = lazy_import("PIL.Image")
@@ -38,7 +38,7 @@ MIN_STROKE = THIN * MNIST_STROKE * INK_HEIGHT / BOX
 # At most this many digits are read from one picture, and a line is at most MAX_LINE_WIDTH columns:
 # 16 digits as wide as they are tall with a gap each, and the margins.
 MAX_DIGITS = 16
-MAX_LINE_WIDTH = 2 * MAX_DIGITS * LINE_HEIGHT + 2 * SIDE_MARGIN
+MAX_LINE_WIDTH = READER_MAX_WIDTH  # 2 * MAX_DIGITS * LINE_HEIGHT + 2 * SIDE_MARGIN
 # Separate marks one picture may have: a 16-digit number in several pieces per digit stays far under
 # it; a page of thousands of dots is refused before any per-mark work.
 MAX_MARKS = 6 * MAX_DIGITS

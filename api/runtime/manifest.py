@@ -36,6 +36,8 @@ READER_FILE = "reader.tflite"
 READER_INPUT = "line"
 READER_HEIGHT = 32
 READER_STRIDE = 4
+# The widest line read: a number of at most 16 digits, as wide as they are tall with a gap each, and margins.
+READER_MAX_WIDTH = 2 * 16 * READER_HEIGHT + 16
 BLANK = NUM_CLASSES  # the blank's index, after the ten digits
 READER_CLASSES = NUM_CLASSES + 1
 # The OIP name of the reader beside the digit model.

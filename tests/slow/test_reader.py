@@ -9,6 +9,7 @@ one. How well a fully trained reader reads is the benchmark's (`bench/read_numbe
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -97,3 +98,53 @@ def test_an_export_without_a_reader_answers_numbers_with_a_400_naming_the_comman
     assert response["statusCode"] == 400 and body["error"]["code"] == "invalid_request", body
     assert "python -m ml_model train" in body["error"]["message"]
     assert digit["statusCode"] == 200  # digits are served from it as ever
+
+
+def test_the_reader_is_the_open_inference_protocol_s_second_model(mnist_export: Path, real_mnist, tmp_path) -> None:
+    """`number-reader`: metadata, ready, and infer (JSON and binary) answering what LiteRT computes."""
+    fresh = store_for(str(mnist_export), tmp_path)
+    line = to_line(number_picture(real_mnist, 3)).image
+    expected = LiteRTReader(mnist_export / READER_FILE, num_threads=1).run(line)
+    path = "/v2/models/number-reader"
+    request = {"inputs": [{"name": "line", "shape": [1, 32, line.shape[1], 1], "datatype": "FP32"}]}
+    with serving(fresh):
+        meta = handler.get_number_prediction(http_event("GET", path), LambdaContext())
+        ready = handler.get_number_prediction(http_event("GET", path + "/ready"), LambdaContext())
+        as_json = handler.get_number_prediction(
+            http_event(
+                path=path + "/infer",
+                body={**request, "inputs": [{**request["inputs"][0], "data": line.ravel().tolist()}]},
+            ),
+            LambdaContext(),
+        )
+        header = json.dumps(
+            {
+                **request,
+                "inputs": [{**request["inputs"][0], "parameters": {"binary_data_size": line.size * 4}}],
+                "parameters": {"binary_data_output": True},
+            }
+        ).encode()
+        event = http_event(
+            path=path + "/infer",
+            body=header + line.astype("<f4").tobytes(),
+            content_type="application/octet-stream",
+            base64_body=True,
+        )
+        event["headers"]["inference-header-content-length"] = str(len(header))
+        as_binary = handler.get_number_prediction(event, LambdaContext())
+        wrong = handler.get_number_prediction(
+            http_event(
+                path=path + "/infer",
+                body={"inputs": [{"name": "line", "shape": [1, 28, 5, 1], "datatype": "FP32", "data": [0] * 140}]},
+            ),
+            LambdaContext(),
+        )
+    assert meta["statusCode"] == 200 and json.loads(meta["body"])["inputs"][0]["shape"] == [1, 32, -1, 1]
+    assert ready["statusCode"] == 200 and json.loads(ready["body"])["ready"] is True
+    body = json.loads(as_json["body"])
+    assert as_json["statusCode"] == 200 and body["outputs"][0]["shape"] == [1, *expected.shape]
+    np.testing.assert_allclose(np.asarray(body["outputs"][0]["data"]).reshape(expected.shape), expected, atol=1e-5)
+    raw = base64.b64decode(as_binary["body"]) if as_binary.get("isBase64Encoded") else as_binary["body"].encode()
+    length = int(as_binary["headers"]["Inference-Header-Content-Length"])
+    np.testing.assert_allclose(np.frombuffer(raw[length:], "<f4").reshape(expected.shape), expected, atol=1e-5)
+    assert wrong["statusCode"] == 400 and "shape must be [1, 32, W, 1]" in json.loads(wrong["body"])["error"]
