@@ -144,6 +144,8 @@ def train_reader(
         epochs=config.epochs,
         steps_per_epoch=steps,
         validation_data=line_batches(generator, config.batch_size, val_steps, seed + 1) if val_steps else None,
+        validation_steps=val_steps or None,
+        shuffle=False,  # every batch is new: there is nothing to shuffle
         callbacks=callbacks or [],
         verbose=0,
     )

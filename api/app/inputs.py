@@ -49,6 +49,9 @@ JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain", "appl
 RAW_TYPES = images.MEDIA_TYPES | {"application/octet-stream"}
 DECIMALS = 6
 DEBUG = "debug"
+# Beside a single digit's answer for a picture that plainly holds several digits side by side.
+SEVERAL = "several"
+SEVERAL_HINT = 'the picture holds several digits side by side: send "read": "number" to read them as a number'
 # Pictures per request read as numbers: each costs up to a few dozen normalised candidates and a
 # forward pass of its own, where a digit costs one.
 NUMBER_BATCH = 32
@@ -76,6 +79,8 @@ class Inputs:
     debug: bool = False
     # Read as numbers: each picture's line for the reader (`api.pictures.line.to_line`); None for digits.
     numbers: tuple[Line, ...] | None = None
+    # Per image: a picture that plainly holds several digits side by side (read as one digit all the same).
+    several: tuple[bool, ...] = ()
 
 
 def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
@@ -85,7 +90,7 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
     if media_type in RAW_TYPES:
         if READ in request.query and _read_as(request.query[READ], "?read=") == NUMBER:
             return _numbers([_raw_image(request, budget, number_line)], FORM_IMAGE, False)
-        return Inputs(_stack([_raw_image(request, budget)]), FORM_IMAGE)
+        return _digits([_raw_image(request, budget)], FORM_IMAGE, False)
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType(
             f"Content-Type {media_type} is not read here; send application/json "
@@ -104,7 +109,7 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
         if read == NUMBER:
             return _number_inputs(document, form, debug, max_batch, budget)
     if form == FORM_IMAGE:
-        return Inputs(_stack([_image(document[FORM_IMAGE], budget)]), FORM_IMAGE, debug)
+        return _digits([_image(document[FORM_IMAGE], budget)], FORM_IMAGE, debug)
     items = document[form]
     if not isinstance(items, list) or not items:
         raise InvalidRequest(f'"{form}" must be a non-empty list')
@@ -119,7 +124,12 @@ def read_inputs(request: Request, max_batch: int = MAX_BATCH) -> Inputs:
             batch.append(read(item, budget))
         except (InvalidRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
             raise type(exc)(f"{form}[{index}]: {exc.message}", exc.headers) from None
-    return Inputs(_stack(batch), form, debug)
+    return _digits(batch, form, debug)
+
+
+def _digits(read: list[tuple[np.ndarray, bool]], form: str, debug: bool) -> Inputs:
+    several = tuple(s for _, s in read)
+    return Inputs(_stack([array for array, _ in read]), form, debug, several=several if any(several) else ())
 
 
 def _read_as(value: Any, where: str) -> str:
@@ -238,7 +248,7 @@ def _whole_pixels(items: list[Any]) -> np.ndarray | None:
     return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(items), IMAGE_SIZE, IMAGE_SIZE).astype(np.float32)
 
 
-def _raw_image(request: Request, budget: images.PixelBudget, read: Any = images.from_bytes) -> Any:
+def _raw_image(request: Request, budget: images.PixelBudget, read: Any = images.digit_from_bytes) -> Any:
     """A raw image body read by `read` (default: as one digit's input); one that reached us as text
     with its binary bytes replaced is named as such."""
     try:
@@ -258,21 +268,22 @@ def _raw_image(request: Request, budget: images.PixelBudget, read: Any = images.
     ) from None
 
 
-def _image(value: Any, budget: images.PixelBudget) -> np.ndarray:
+def _image(value: Any, budget: images.PixelBudget) -> tuple[np.ndarray, bool]:
+    """One image's input, and whether it is a picture of several digits side by side."""
     if isinstance(value, list):
-        return read_array(value)
+        return read_array(value), False
     if isinstance(value, str):
         data, _ = images.decode_string(value)
-        return images.from_bytes(data, budget)
+        return images.digit_from_bytes(data, budget)
     raise InvalidRequest("an image must be a 28x28 array, 784 numbers, or a base64 / data: URL string")
 
 
-def _instance(value: Any, budget: images.PixelBudget) -> np.ndarray:
+def _instance(value: Any, budget: images.PixelBudget) -> tuple[np.ndarray, bool]:
     """A TensorFlow Serving row: an image, `{"b64": ...}`, or `{"<input name>": image}`."""
     if isinstance(value, dict):
         if "b64" in value and isinstance(value["b64"], str):
             data, _ = images.decode_string(value["b64"])
-            return images.from_bytes(data, budget)
+            return images.digit_from_bytes(data, budget)
         if len(value) != 1:
             raise InvalidRequest('an instance object must be {"b64": ...} or have one input')
         value = next(iter(value.values()))
@@ -291,7 +302,9 @@ def response_body(inputs: Inputs, probabilities: np.ndarray, model: dict[str, st
     """The 200 body for the form the request came in (docs/http-api.md, "Requests and answers")."""
     rows = np.round(probabilities.astype(np.float64), DECIMALS).tolist()
     labels = probabilities.argmax(axis=1).tolist()
-    confident = [row[label] >= CONFIDENT for label, row in zip(labels, rows)]
+    several = inputs.several or (False,) * len(rows)
+    # A picture of several digits is never a confident single digit, whatever the model's probabilities.
+    confident = [row[label] >= CONFIDENT and not many for label, row, many in zip(labels, rows, several)]
     seen = [debug_input(image[..., 0]) for image in inputs.batch] if inputs.debug else None
     if inputs.form == FORM_INSTANCES:
         body: dict[str, Any] = {"predictions": rows, "confident": confident}
@@ -305,6 +318,9 @@ def response_body(inputs: Inputs, probabilities: np.ndarray, model: dict[str, st
     if seen:
         for result, debug in zip(results, seen):
             result[DEBUG] = debug
+    for result, many in zip(results, several):
+        if many:
+            result[SEVERAL] = SEVERAL_HINT
     if inputs.form == FORM_IMAGE:
         return {**results[0], "model": model}
     return {"predictions": results, "model": model}

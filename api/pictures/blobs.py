@@ -22,6 +22,9 @@ EDGE_SPAN = 0.6
 
 BAND_DEPTH = 0.35
 
+# A blob beside the digit is another digit (`side_by_side`) when it is at least this tall and heavy,
+# as fractions of the digit's blob.
+SIDE_HEIGHT, SIDE_MASS = 0.5, 0.25
 # The kept blobs' mask is grown by this many analysis pixels: their soft edges, faint bits of stroke.
 BLOB_MARGIN = 2
 
@@ -194,3 +197,25 @@ def paint(blobs: Blobs, kept: np.ndarray) -> np.ndarray:
     changes[rows, ends] = -1
     mask = np.cumsum(changes, axis=1, dtype=np.int8)[:, :-1] > 0
     return grow(mask, BLOB_MARGIN).astype(np.float32)
+
+
+def side_by_side(blobs: Blobs) -> bool:
+    """Whether the picture plainly holds several digits side by side, not one: beside the heaviest blob,
+    another at least SIDE_HEIGHT of its height and SIDE_MASS of its ink, level with it (their rows
+    overlapping by half the shorter's height) and apart from it (no column in common). A digit's own
+    strokes overlap in columns (a 4 in two strokes) or are small (a 5's flag); page edges do not count.
+    """
+    edges = _page_edges(blobs)
+    weight = weights(blobs, edges)
+    main = int(np.argmax(weight))
+    tall = blobs.bottom - blobs.top
+    rows = np.minimum(blobs.bottom, blobs.bottom[main]) - np.maximum(blobs.top, blobs.top[main])
+    apart = (blobs.right <= blobs.left[main]) | (blobs.left >= blobs.right[main])
+    other = (
+        ~edges
+        & apart
+        & (tall >= SIDE_HEIGHT * tall[main])
+        & (weight >= SIDE_MASS * weight[main])
+        & (rows >= 0.5 * np.minimum(tall, tall[main]))
+    )
+    return bool(other.any())

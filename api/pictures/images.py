@@ -120,6 +120,11 @@ def from_bytes(data: bytes, budget: PixelBudget) -> np.ndarray:
     return normalise.to_mnist(decode(data, budget))
 
 
+def digit_from_bytes(data: bytes, budget: PixelBudget) -> tuple[np.ndarray, bool]:
+    """`from_bytes`'s input, and whether the picture plainly holds several digits side by side."""
+    return normalise.read_digit(decode(data, budget))
+
+
 def decode(data: bytes, budget: PixelBudget) -> np.ndarray:
     """Grey levels (uint8) of the image's first frame, reduced to at most WORK_SIZE."""
     return decode_sized(data, budget)[0]

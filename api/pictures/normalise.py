@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from api.errors import InvalidRequest
-from api.pictures.blobs import digit_box, paint, strokes
+from api.pictures.blobs import digit_box, paint, side_by_side, strokes
 from api.pictures.frame import SIZE, digit_input, is_mnist_style
 from api.pictures.ink import ink_level
 from api.pictures.paper import analysis_copy, find_paper
@@ -49,6 +49,12 @@ MIN_SIDE = 8
 
 def to_mnist(grey: np.ndarray) -> np.ndarray:
     """Grey levels (0-255: uint8 as decoded, or float) of one digit → MNIST-style float32 [28, 28] in [0, 1]."""
+    return read_digit(grey)[0]
+
+
+def read_digit(grey: np.ndarray) -> tuple[np.ndarray, bool]:
+    """`to_mnist`'s input, and whether the picture plainly holds several digits side by side
+    (`api.pictures.blobs.side_by_side`): then it is a number, and one digit's answer says so."""
     grey = np.asarray(grey)
     if max(grey.shape) < MIN_SIDE:
         height, width = grey.shape
@@ -66,8 +72,8 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
         grey = grey.astype(np.float32, copy=False)
         positive = grey if paper.light else 255.0 - grey  # the ink lighter than the paper, as in MNIST
         if is_mnist_style(positive, box):
-            return positive / 255.0
+            return positive / 255.0, False
     # On flat paper nothing but left-out blobs needs masking: there is no paper estimate to be wrong.
     flat = paper.gain is None
     mask = None if flat and kept.all() else paint(blobs, kept)
-    return digit_input(grey, paper, mask, box, level, noise)
+    return digit_input(grey, paper, mask, box, level, noise), side_by_side(blobs)

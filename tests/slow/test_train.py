@@ -237,6 +237,13 @@ def test_train_cli_on_real_mnist(small_config_path: Path, real_mnist: Mnist, tmp
             "1",
             "--export-dir",
             str(out),
+            # The number reader too, as users get it, but small and brief (its quality is not the point here).
+            "--reader-config",
+            str(REPO / "tests" / "data" / "tiny_reader.json"),
+            "--reader-epochs",
+            "1",
+            "--reader-lines",
+            "320",
         ],
         capture_output=True,
         text=True,
@@ -248,5 +255,8 @@ def test_train_cli_on_real_mnist(small_config_path: Path, real_mnist: Mnist, tmp
     assert not NATIVE_NOISE.search(done.stderr), done.stderr[-2000:]  # TensorFlow's C++ logging stays off
     assert "epoch 1/1  loss " in done.stderr and "val_accuracy" in done.stderr
     assert "test accuracy 0.9" in done.stdout
+    assert "epoch 1/1  loss " in done.stderr.split("Training the number reader")[-1]  # the reader's epoch line
+    assert "number reader: " in done.stdout and "test lines read right" in done.stdout
+    assert (out / "reader.tflite").is_file()
     assert (tmp_path / "exports" / "latest").resolve() == out.resolve()
     assert verify_export(out).raw["config"]["epochs"] == 1
