@@ -106,8 +106,9 @@ def find_ink(grey: np.ndarray) -> Ink:
     kept = (weight >= SPECK * float(weight.max())) & (weight >= BORDER_WEIGHT * blobs.mass)
     tall, wide = blobs.bottom - blobs.top, blobs.right - blobs.left
     extent = int(np.maximum(tall, wide)[kept].max()) if kept.any() else 0
-    if extent < max(2, max(blobs.shape) // 25):
-        raise no_digit()  # specks on an empty page
+    # Specks on an empty page: against the shorter side, for a long strip's digits are small beside its length.
+    if extent < max(2, min(blobs.shape) // 25):
+        raise no_digit()
     return Ink(grey, paper, level, noise, blobs, kept)
 
 

@@ -22,7 +22,7 @@ from api import handler
 from api.app.inputs import read_picture
 from api.errors import InvalidRequest
 from api.pictures import numbers
-from api.pictures.images import PixelBudget, from_bytes
+from api.pictures.images import PixelBudget, digit_from_bytes, from_bytes
 from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from ml_model.corpus.numbers import KINDS, number_indices, number_samples
 from ml_model.corpus.render import encode
@@ -301,9 +301,11 @@ def test_without_read_every_answer_is_the_single_digit_answer(store, real_mnist)
         )
         assert plain["body"] == digit["body"]
         model = store.model()
-        batch = from_bytes(picture, budget())[None, ..., None]
-        expected = response_body(Inputs(batch, "image"), model.predictor.predict(batch), model.info)
+        array, several = digit_from_bytes(picture, budget())
+        batch = array[None, ..., None]
+        expected = response_body(Inputs(batch, "image", several=(several,)), model.predictor.predict(batch), model.info)
         assert json.loads(plain["body"]) == json.loads(json.dumps(expected))
+        assert several and "several" in json.loads(plain["body"])  # a number's picture: its answer says so
 
 
 def _number_errors(real_mnist) -> dict[str, tuple[dict[str, Any], int, str]]:
