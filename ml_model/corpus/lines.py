@@ -3,7 +3,9 @@
 `LineGenerator(digits, labels).line(rng)` writes one number: 1-10 real digits (MNIST's training digits,
 and other writers' such as Semeion's when given), each cropped to its ink, scaled to the line's digit
 height (+-10 %), stretched sideways, slanted with the line (and a little on its own), set on a drifting
-baseline at the line's spacing (wide, normal, close, touching, overlapping). What real numbers carry
+baseline at the line's spacing (wide, normal, close, touching, overlapping). A line may be written with
+a round pen instead: its digits redrawn along the pen paths traced from them (`pen_trace`), one pen
+width for the whole line, as a canvas, a ballpoint or a marker leaves them. What real numbers carry
 besides digits is drawn with the same pen: group separators (comma, dot, dash, a wider space), a
 leading mark (a barred S, "#", asterisks), a trailing mark (".-", "=", "-", "*"), an underline; and
 printed on the paper: a guide line, or a form's boxes or comb. Then paper and light: white canvas,
@@ -38,7 +40,7 @@ from PIL import Image
 from ml_model.corpus.ink import BIG, Element, choice, profiles, raster, stroke_width, trim
 from ml_model.corpus.marks import form_cells, mark_strokes, separators
 from ml_model.corpus.sources import digit_source, label_aspects
-from ml_model.corpus.styles import add_styles, pen_ink, slanted
+from ml_model.corpus.styles import add_styles, along_paths, pen_ink, slanted
 from ml_model.corpus.surface import compose, enlarge
 
 # How many digits (1..10), weighted toward 2-7.
@@ -53,6 +55,9 @@ P_WRITERS_LINE = 0.35  # a line by another writer (when writers are given) ...
 P_WRITERS_DIGIT = 0.85  # ... draws its digits from them, a digit lacking there from MNIST
 P_ONE_FLAG = 0.35  # a line's 1s have a long upstroke
 P_SEVEN_BAR, P_SEVEN_SERIF = 0.25, 0.15  # a line's 7s are crossed, have a serif (independently)
+P_PATHS = 0.3  # a line's digits are redrawn along their pen paths with a round pen (a canvas, a ballpoint)
+PATH_PEN = (0.03, 0.2)  # that pen's width, of the digit height (log-uniform: a fine pen on a big canvas to a marker)
+TRACED = 3_000  # only the main collection's first digits are redrawn so (each traced once: about 7 ms)
 P_THICK, P_THIN = 0.15, 0.12  # a line's pen is thicker, thinner (max / min filter or a level cut; thin: 18 px up)
 P_LEAD, P_TRAIL = 0.12, 0.12  # a leading mark, a trailing mark
 P_UNDERLINE, P_GUIDE = 0.08, 0.14  # a pen underline; a printed guide line
@@ -118,11 +123,13 @@ class LineGenerator:
             height = float(rng.uniform(40, 80))
         else:
             height = float(np.exp(rng.uniform(np.log(12), np.log(40))))
-        pen = _pen(height, rng, features)
+        paths = rng.random() < P_PATHS
+        pen = "" if paths else _pen(height, rng, features)
         slant = float(np.clip(rng.normal(0.08, 0.15), -0.4, 0.45))
         stretch = float(np.clip(rng.lognormal(np.log(1.12), 0.17), 0.8, 1.6))
 
-        inks = self._digits(labels, height, slant, stretch, pen, rng, features)
+        path_pen = float(np.exp(rng.uniform(*np.log(PATH_PEN)))) * height if paths else 0.0
+        inks = self._digits(labels, height, slant, stretch, pen, path_pen, rng, features)
         stroke = float(np.median([stroke_width(ink) for ink in inks]))
         stroke = float(np.clip(stroke, 1.0, 0.22 * height))
 
@@ -147,10 +154,12 @@ class LineGenerator:
         slant: float,
         stretch: float,
         pen: str,
+        path_pen: float,
         rng: np.random.Generator,
         features: set[str],
     ) -> list[np.ndarray]:
-        """Each digit's ink: a real digit cropped, scaled, styled, slanted, its pen changed, trimmed."""
+        """Each digit's ink: a real digit cropped, scaled (or redrawn along its pen paths with a round pen
+        `path_pen` px wide, when not 0), styled, slanted, its pen changed, trimmed."""
         writers = self._writers is not None and rng.random() < P_WRITERS_LINE
         one_flag = rng.random() < P_ONE_FLAG
         seven_bar, seven_serif = rng.random() < P_SEVEN_BAR, rng.random() < P_SEVEN_SERIF
@@ -164,6 +173,8 @@ class LineGenerator:
                 source = self._writers
                 features.add("writers")
             pool = source.by_label[label]
+            if path_pen and source is self._main:
+                pool = pool[pool < TRACED] if (pool < TRACED).any() else pool
             index = int(pool[int(rng.integers(pool.size))])
             y0, y1, x0, x1 = source.boxes[index]
             crop = source.digits[index, y0:y1, x0:x1]
@@ -174,7 +185,11 @@ class LineGenerator:
                 aspect = (x1 - x0) / (y1 - y0)
             digit_w = max(1, round(digit_h * aspect * stretch * float(rng.uniform(0.92, 1.08))))
             digit_h = max(4, round(digit_h))
-            image = Image.fromarray(crop).resize((digit_w, digit_h), Image.Resampling.BILINEAR)
+            if path_pen and source is self._main:
+                image = along_paths(source.pen_paths(index), source.boxes[index], (digit_w, digit_h), path_pen)
+                features.add("pen_paths")
+            else:
+                image = Image.fromarray(crop).resize((digit_w, digit_h), Image.Resampling.BILINEAR)
             image = add_styles(image, label, styles, rng, features)
             image = slanted(image, slant + float(rng.normal(0, 0.04)))
             inks.append(trim(pen_ink(image, pen, height, cut))[0])

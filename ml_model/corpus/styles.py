@@ -1,4 +1,4 @@
-"""A real digit restyled for its line: strokes of writers' styles drawn onto it, its slant, its pen's width.
+"""A real digit restyled for its line: redrawn along its pen paths, writers' styles drawn onto it, its slant, its pen.
 
 Styles MNIST's American writers rarely use: a 1 with a long upstroke from its top down to the left, a 7
 crossed at mid height, a 7 with a serif down from its bar's left end.
@@ -129,3 +129,20 @@ def pen_ink(image: Image.Image, pen: str, height: float, cut: float) -> np.ndarr
     if peak < 0.6:  # a thin stroke scaled down: a fainter line, yet plainly ink
         ink = ink * (0.6 / max(peak, 1e-3))
     return ink
+
+
+def along_paths(
+    strokes: list[list[tuple[float, float]]], box: np.ndarray, size: tuple[int, int], pen: float
+) -> Image.Image:
+    """A digit redrawn along its pen paths (`pen_trace.trace`: points in [0, 1] of the 28x28 frame) with a
+    round pen `pen` px wide, its ink box `box` (y0, y1, x0, x1 in the frame's pixels) scaled to `size`
+    (w, h).
+
+    What a canvas, a ballpoint or a marker leaves: a stroke of one width all along, whatever the digit's
+    own ink was."""
+    y0, y1, x0, x1 = (float(v) for v in box)
+    scale = np.array([size[0] / max(x1 - x0, 1.0), size[1] / max(y1 - y0, 1.0)])
+    origin = np.array([x0, y0])
+    paths = [(np.asarray(stroke, np.float64) * 28 - origin) * scale for stroke in strokes if stroke]
+    ink, _, _ = raster(paths, pen)
+    return Image.fromarray((ink * 255).astype(np.uint8))

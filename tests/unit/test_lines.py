@@ -137,7 +137,7 @@ def test_every_kind_of_line_appears(many: list[Line]) -> None:
         # rules and forms
         "underline", "guide", "cells", "comb",
         # writers' styles and pens
-        "one_flag", "seven_bar", "seven_serif", "thick", "thin", "writers",
+        "one_flag", "seven_bar", "seven_serif", "thick", "thin", "writers", "pen_paths",
         # paper and light
         "white_canvas", "paper", "security", "low_contrast", "inverted", "light", "blur", "noise", "jpeg",
         "low_res", "enlarged",
@@ -164,7 +164,7 @@ def test_styles_are_drawn_onto_the_digit(generator: LineGenerator, monkeypatch: 
     def seven(bar: float) -> np.ndarray:
         monkeypatch.setattr(lines_module, "P_SEVEN_BAR", bar)
         monkeypatch.setattr(lines_module, "P_SEVEN_SERIF", 0.0)
-        return generator._digits([7], 30.0, 0.0, 1.0, "", np.random.default_rng(5), set())[0]
+        return generator._digits([7], 30.0, 0.0, 1.0, "", 0.0, np.random.default_rng(5), set())[0]
 
     plain, crossed = seven(0.0), seven(1.0)
     assert crossed.sum() > plain.sum() * 1.05
@@ -188,3 +188,27 @@ def test_writers_of_any_square_size() -> None:
         generator = LineGenerator(digits, labels, writers=writers)
         lines = [generator.line(rng) for _ in range(40)]
         assert any("writers" in line.features for line in lines)
+
+
+def test_training_lines_are_batched_by_width_each_with_its_label() -> None:
+    from ml_model.reader import READER_HEIGHT, READER_STRIDE, by_width
+
+    rng = np.random.default_rng(4)
+    widths = [int(w) for w in rng.integers(40, 400, 64)]
+    lines = [np.ones((READER_HEIGHT, w), np.float32) for w in widths]  # a line's ink fills its width
+    labels = [str(w) for w in widths]  # and its label says how wide it is
+    batches = by_width(lines, labels, 8, rng)
+    assert len(batches) == 8
+    seen, spans = [], []
+    for x, y in batches:
+        assert x.shape[0] == y.shape[0] == 8 and x.shape[1:] == (READER_HEIGHT, x.shape[2], 1)
+        label_widths = [int("".join(str(d) for d in row if d >= 0)) for row in y]
+        assert [int(row.sum()) for row in x[:, 0, :, 0]] == label_widths  # each line beside its own label
+        assert x.shape[2] % READER_STRIDE == 0 and x.shape[2] - max(label_widths) < READER_STRIDE
+        seen += label_widths
+        spans.append((min(label_widths), max(label_widths)))
+    assert sorted(seen) == sorted(widths)  # every line once
+    spans.sort()
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # widths do not interleave between batches
+    padded = sum(x.shape[0] * x.shape[2] for x, _ in batches)
+    assert sum(widths) / padded > 0.9
