@@ -46,6 +46,8 @@ from ml_model.corpus.surface import compose, enlarge
 # How many digits (1..10), weighted toward 2-7.
 COUNT_WEIGHTS = np.array([4, 9, 11, 12, 12, 11, 9, 6, 4, 3], np.float64)
 
+P_REPEAT = 0.25  # a digit repeats the one before it (then a third of neighbours are equal, not a tenth)
+
 # Per line: how the gaps between digits go, with its probability.
 SPACINGS = {"wide": 0.15, "normal": 0.32, "close": 0.21, "touching": 0.18, "overlapping": 0.14}
 # Per line: how the digits are grouped.
@@ -109,6 +111,9 @@ class LineGenerator:
         features: set[str] = set()
         count = int(rng.choice(self.max_digits, p=self._count_p)) + 1
         labels = [int(v) for v in rng.choice(self._labels, count)]
+        for i in range(1, count):  # runs of one digit, as amounts, years and codes have them (1000, 2200, 77)
+            if rng.random() < P_REPEAT:
+                labels[i] = labels[i - 1]
         cells = count >= 2 and rng.random() < P_CELLS
         comb = not cells and count >= 2 and rng.random() < P_COMB
         form = "plain" if cells or comb else choice(rng, FORMATS)
