@@ -1,16 +1,16 @@
 """Synthetic pictures of written numbers for training the number reader: real writers' digits composed into lines.
 
 `LineGenerator(digits, labels).line(rng)` writes one number: 1-10 real digits (MNIST's training digits,
-and other writers' such as Semeion's when given), each cropped to its ink, scaled to the line's digit
-height (+-10 %), stretched sideways, slanted with the line (and a little on its own), set on a drifting
-baseline at the line's spacing (wide, normal, close, touching, overlapping). A line may be written with
-a round pen instead: its digits redrawn along the pen paths traced from them (`pen_trace`), one pen
-width for the whole line, as a canvas, a ballpoint or a marker leaves them. What real numbers carry
-besides digits is drawn with the same pen: group separators (comma, dot, dash, a wider space), a
-leading mark (a barred S, "#", asterisks), a trailing mark (".-", "=", "-", "*"), an underline; and
-printed on the paper: a guide line, or a form's boxes or comb. Then paper and light: white canvas,
-off-white or security paper (fine guilloche lines), coloured ink turned grey, chalk on a dark board,
-uneven light, blur, sensor noise, JPEG, low resolution enlarged.
+and other writers' such as Semeion's when given; a quarter of them repeat the digit before, as in 1000),
+each cropped to its ink, scaled to the line's digit height (+-10 %), stretched sideways, slanted with
+the line (and a little on its own), set on a drifting baseline at the line's spacing (wide, normal,
+close, touching, overlapping). A line may be written with a round pen instead: its digits redrawn along
+the pen paths traced from them (`pen_trace`), one pen width for the whole line, as a canvas, a ballpoint
+or a marker leaves them. What real numbers carry besides digits is drawn with the same pen: group
+separators (comma, dot, dash, a wider space), a leading mark (a barred S, "#", asterisks), a trailing
+mark (".-", "=", "-", "*"), an underline; and printed on the paper: a guide line, or a form's boxes or
+comb. Then paper and light: white canvas, off-white or security paper (fine guilloche lines), coloured
+ink turned grey, chalk on a dark board, uneven light, blur, sensor noise, JPEG, low resolution enlarged.
 
 Styles MNIST's American writers rarely use are drawn onto the digit before it is slanted, only on
 the digit they belong to, for all of that digit in a line (one writer): a 1 with a long upstroke
