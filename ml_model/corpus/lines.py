@@ -178,8 +178,9 @@ class LineGenerator:
                 source = self._writers
                 features.add("writers")
             pool = source.by_label[label]
-            if path_pen and source is self._main:
-                pool = pool[pool < TRACED] if (pool < TRACED).any() else pool
+            redrawn = bool(path_pen) and source is self._main
+            if redrawn and (pool < TRACED).any():
+                pool = pool[pool < TRACED]
             index = int(pool[int(rng.integers(pool.size))])
             y0, y1, x0, x1 = source.boxes[index]
             crop = source.digits[index, y0:y1, x0:x1]
@@ -190,7 +191,7 @@ class LineGenerator:
                 aspect = (x1 - x0) / (y1 - y0)
             digit_w = max(1, round(digit_h * aspect * stretch * float(rng.uniform(0.92, 1.08))))
             digit_h = max(4, round(digit_h))
-            if path_pen and source is self._main:
+            if redrawn:
                 image = along_paths(source.pen_paths(index), source.boxes[index], (digit_w, digit_h), path_pen)
                 features.add("pen_paths")
             else:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ml_model.corpus.ink import merge, raster, stroke_width
+from ml_model.corpus.pen_trace import FRAME
 
 
 def ink_at(ink: np.ndarray, row: int) -> np.ndarray:
@@ -143,6 +144,6 @@ def along_paths(
     y0, y1, x0, x1 = (float(v) for v in box)
     scale = np.array([size[0] / max(x1 - x0, 1.0), size[1] / max(y1 - y0, 1.0)])
     origin = np.array([x0, y0])
-    paths = [(np.asarray(stroke, np.float64) * 28 - origin) * scale for stroke in strokes if stroke]
+    paths = [(np.asarray(stroke, np.float64) * FRAME - origin) * scale for stroke in strokes if stroke]
     ink, _, _ = raster(paths, pen)
     return Image.fromarray((ink * 255).astype(np.uint8))
