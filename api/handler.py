@@ -28,6 +28,7 @@ from api.runtime.settings import Settings
 
 if TYPE_CHECKING:
     from api.pictures.reading import ReadDigit
+    from api.runtime.reader import LiteRTReader
 
 # The number reader's decoding loads with the first `"read": "number"` request.
 reading = lazy_import("api.pictures.reading")
@@ -56,18 +57,18 @@ def predict(request: Request) -> Response:
     inputs = read_inputs(request, store.settings.max_batch)
     model = store.model()
     if inputs.numbers is not None:  # "read": "number"
-        return Response(200, number_body(inputs, _read_numbers(inputs, store.reader().run), model.info))
+        return Response(200, number_body(inputs, _read_numbers(inputs, store.reader()), model.info))
     probabilities = model.predictor.predict(inputs.batch)
     return Response(200, response_body(inputs, probabilities, model.info))
 
 
-def _read_numbers(inputs: Inputs, run: Callable[[Any], Any]) -> list[list[ReadDigit]]:
+def _read_numbers(inputs: Inputs, reader: LiteRTReader) -> list[list[ReadDigit]]:
     """Each picture's number, read from its line by the reader (one forward pass each); a picture's
     400 names its index in a batch."""
     readings = []
     for index, line in enumerate(inputs.numbers or ()):
         try:
-            readings.append(reading.read_line(line, run))
+            readings.append(reading.read_line(line, reader.run, reader.stride))
         except InvalidRequest as exc:
             if inputs.form == FORM_IMAGE:
                 raise

@@ -69,7 +69,7 @@ def read_cell(samples: Iterable, digits: np.ndarray, predictor, reader) -> dict[
     limits = (MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)  # a fresh PixelBudget per picture, as per request
     methods: dict[str, Callable] = {"cut": lambda grey, size: read_number(grey, size, predictor.predict)}
     if reader is not None:
-        methods["reader"] = lambda grey, size: read_line(to_line(grey, size), reader.run)
+        methods["reader"] = lambda grey, size: read_line(to_line(grey, size), reader.run, reader.stride)
     out: dict[str, list] = defaultdict(list)
     for sample in samples:
         for name, method in methods.items():

@@ -23,7 +23,15 @@ import numpy as np
 
 from api.errors import InvalidRequest
 from api.pictures.line import to_line
-from api.runtime.manifest import BLANK, LABELS, READER_CLASSES, READER_FILE, READER_HEIGHT, READER_INPUT, READER_STRIDE
+from api.runtime.manifest import (
+    BLANK,
+    LABELS,
+    READER_CLASSES,
+    READER_FILE,
+    READER_HEIGHT,
+    READER_INPUT,
+    READER_WIDTH_MULTIPLE,
+)
 
 from .config import TrainConfig, load_config
 from .corpus.lines import LineGenerator
@@ -76,7 +84,7 @@ def draw(generator: LineGenerator, rng: np.random.Generator, size: int) -> tuple
 def batch(lines: list[np.ndarray], labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Lines (from `to_line`) padded to one width, and their labels padded with -1."""
     width = max(line.shape[1] for line in lines)
-    width += -width % READER_STRIDE
+    width += -width % READER_WIDTH_MULTIPLE
     x = np.zeros((len(lines), READER_HEIGHT, width, 1), np.float32)
     for i, line in enumerate(lines):
         x[i, :, : line.shape[1], 0] = line
@@ -202,7 +210,7 @@ def measure(path: Path, lines: list[Any]) -> dict[str, Any]:
     for line in lines:
         started = time.perf_counter()
         try:
-            digits = read_line(to_line(line.picture), reader.run)
+            digits = read_line(to_line(line.picture), reader.run, reader.stride)
         except InvalidRequest:  # read as no number at all: a miss
             digits = []
         times.append(time.perf_counter() - started)
@@ -226,6 +234,8 @@ def train_into(
 ) -> tuple[Path, dict[str, Any]]:
     """Train the reader on MNIST's training digits, write `reader.tflite` into `folder` and measure it on
     lines of MNIST's test digits: (its path, its manifest section)."""
+    from api.runtime.reader import LiteRTReader
+
     result = train_reader(config, mnist.train_images, mnist.train_labels, lines=lines, callbacks=callbacks)
     path = folder / READER_FILE
     convert_reader(result.model, path)
@@ -239,7 +249,11 @@ def train_into(
             "range": [0.0, 1.0],
             "layout": "NHWC: one line of ink, light on dark, any width (api.pictures.line.to_line)",
         },
-        "output": {"shape": [1, None, READER_CLASSES], "classes": [*LABELS, "blank"], "stride": READER_STRIDE},
+        "output": {
+            "shape": [1, None, READER_CLASSES],
+            "classes": [*LABELS, "blank"],
+            "stride": LiteRTReader(path).stride,
+        },
         "config": dict(config.raw),
         "metrics": {"test": metrics},
         "training": {

@@ -16,7 +16,7 @@ import numpy as np
 
 from api.pictures.ink import no_digit
 from api.pictures.line import MAX_DIGITS, Line, too_many
-from api.runtime.manifest import BLANK, NUM_CLASSES, READER_STRIDE
+from api.runtime.manifest import BLANK, NUM_CLASSES
 
 # The reader's forward pass: a line [height, width] → per-step probabilities [steps, 11].
 Run = Callable[[np.ndarray], np.ndarray]
@@ -55,8 +55,9 @@ def best_path(probabilities: np.ndarray) -> list[Emission]:
     return emissions
 
 
-def read_line(line: Line, run: Run) -> list[ReadDigit]:
-    """The digits of `line` left to right, read in one forward pass; NoDigit when it holds none."""
+def read_line(line: Line, run: Run, stride: int) -> list[ReadDigit]:
+    """The digits of `line` left to right, read in one forward pass of a reader whose steps are `stride`
+    columns; NoDigit when it holds none."""
     probabilities = run(line.image)
     emissions = best_path(probabilities)
     if not emissions:
@@ -68,8 +69,8 @@ def read_line(line: Line, run: Run) -> list[ReadDigit]:
         # Columns from midway after the previous digit's last step to midway before the next one's first.
         before = emissions[k - 1].last if k else None
         after = emissions[k + 1].first if k + 1 < len(emissions) else None
-        start = 0.0 if before is None else (before + emission.first + 1) / 2 * READER_STRIDE
-        end = float(line.image.shape[1]) if after is None else (emission.last + after + 1) / 2 * READER_STRIDE
+        start = 0.0 if before is None else (before + emission.first + 1) / 2 * stride
+        end = float(line.image.shape[1]) if after is None else (emission.last + after + 1) / 2 * stride
         row = probabilities[emission.peak, :NUM_CLASSES].astype(np.float64)
         digits.append(ReadDigit((row / max(row.sum(), 1e-12)).astype(np.float32), line.box(start, end)))
     return digits

@@ -30,12 +30,16 @@ NUM_CLASSES = len(LABELS)
 
 # The number reader (`reader.tflite`, optional: older and imported exports lack it): a line of ink
 # float32 [1, READER_HEIGHT, width, 1] in [0, 1], light on dark → one distribution per column step
-# over the ten digits and the CTC blank, [1, steps, READER_CLASSES]; a step is READER_STRIDE columns.
+# over the ten digits and the CTC blank, [1, steps, READER_CLASSES]. A step is a fixed number of
+# columns, the reader's own (its `stride`: 2 for `ml_model/reader.json`, which pools widths by 4 and
+# gives two steps per pooled column), found from the model itself (`api.runtime.reader`).
 READER = "reader"
 READER_FILE = "reader.tflite"
 READER_INPUT = "line"
 READER_HEIGHT = 32
-READER_STRIDE = 4
+# A line's width is padded (with background) to a multiple of this before a pass: every reader's
+# layers divide widths by at most this much.
+READER_WIDTH_MULTIPLE = 8
 # The widest line read: a number of at most 16 digits, as wide as they are tall with a gap each, and margins.
 READER_MAX_WIDTH = 2 * 16 * READER_HEIGHT + 16
 BLANK = NUM_CLASSES  # the blank's index, after the ten digits

@@ -1,7 +1,8 @@
 """The number reader's runtime: `reader.tflite` run by LiteRT on one line, its input resized to the line's width.
 
 The reader is fully convolutional: one forward pass per picture, whatever its width, gives one
-distribution per column step over the ten digits and the blank. The interpreter's input is resized
+distribution per column step over the ten digits and the blank; how many columns a step is (its
+`stride`) is the model's own, measured once when it loads. The interpreter's input is resized
 only when the width changes (widths are rounded up to a multiple of WIDTH_STEP, so similar lines
 share an allocation). Where LiteRT is not installed, TensorFlow's own interpreter runs the same file.
 """
@@ -13,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from api.runtime.manifest import READER_CLASSES, READER_HEIGHT, READER_STRIDE
+from api.runtime.manifest import READER_CLASSES, READER_HEIGHT, READER_WIDTH_MULTIPLE
 from api.runtime.predictor import XNNPACK_NOTICE, RuntimeUnavailable, without_stderr_lines
 
-# Line widths are padded (with background) to a multiple of this many columns before a pass.
-WIDTH_STEP = 8 * READER_STRIDE
+# Line widths are padded (with background) to a multiple of this many columns before a pass (similar
+# widths share one allocation of the interpreter).
+WIDTH_STEP = 4 * READER_WIDTH_MULTIPLE
 
 
 class LiteRTReader:
@@ -37,6 +39,8 @@ class LiteRTReader:
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._width = -1
         self._lock = threading.Lock()  # an interpreter is not safe to share between threads
+        # Columns per step: the steps of a blank line WIDTH_STEP columns wide.
+        self.stride = WIDTH_STEP // len(self.run(np.zeros((READER_HEIGHT, WIDTH_STEP), np.float32)))
 
     def run(self, line: np.ndarray) -> np.ndarray:
         """Per-step probabilities of one line (its columns padded to a multiple of WIDTH_STEP)."""

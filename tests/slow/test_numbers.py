@@ -242,7 +242,8 @@ def reader_reads(store, picture: bytes) -> str:
     from api.pictures.reading import read_line
 
     grey, size = read_picture(picture, budget())
-    digits = read_line(to_line(grey, size), store.reader().run)
+    reader = store.reader()
+    digits = read_line(to_line(grey, size), reader.run, reader.stride)
     return "".join(str(int(d.probabilities.argmax())) for d in digits)
 
 

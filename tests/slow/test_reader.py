@@ -21,7 +21,7 @@ from api import handler
 from api.pictures.ink import NoDigit
 from api.pictures.line import LINE_HEIGHT, MAX_DIGITS, to_line
 from api.pictures.reading import read_line
-from api.runtime.manifest import MANIFEST_NAME, READER, READER_CLASSES, READER_FILE, READER_STRIDE
+from api.runtime.manifest import MANIFEST_NAME, READER, READER_CLASSES, READER_FILE
 from api.runtime.reader import WIDTH_STEP, LiteRTReader
 from ml_model.artifacts import verify_export
 from tests.support.api_support import LambdaContext, http_event, serving, store_for
@@ -41,7 +41,10 @@ def test_the_export_carries_the_reader_and_its_measurements(mnist_export: Path) 
     assert 0 < size <= 2 * 1024 * 1024
     section = json.loads((mnist_export / MANIFEST_NAME).read_text())[READER]
     assert section["input"]["shape"] == [1, LINE_HEIGHT, None, 1]
-    assert section["output"]["shape"] == [1, None, READER_CLASSES] and section["output"]["stride"] == READER_STRIDE
+    assert (
+        section["output"]["shape"] == [1, None, READER_CLASSES]
+        and section["output"]["stride"] == LiteRTReader(mnist_export / READER_FILE).stride
+    )
     test = section["metrics"]["test"]
     assert test["lines"] > 0 and 0 <= test["lineAccuracy"] <= 1 and test["msPerLine"] > 0
     # Even the suite's small, briefly trained reader reads whole held-out lines (an untrained one reads none).
@@ -57,10 +60,10 @@ def test_lines_from_one_digit_to_the_limit_run_in_one_pass(mnist_export: Path, r
     line = to_line(grey)
     probabilities = reader.run(line.image)
     padded = line.image.shape[1] + -line.image.shape[1] % WIDTH_STEP
-    assert probabilities.shape == (padded // READER_STRIDE, READER_CLASSES)
+    assert probabilities.shape == (padded // reader.stride, READER_CLASSES)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     try:
-        digits = read_line(line, reader.run)
+        digits = read_line(line, reader.run, reader.stride)
     except NoDigit:  # the suite's small reader may see no digit in a line: a 400, never an error
         digits = []
     assert len(digits) <= MAX_DIGITS

@@ -191,7 +191,7 @@ def test_writers_of_any_square_size() -> None:
 
 
 def test_training_lines_are_batched_by_width_each_with_its_label() -> None:
-    from ml_model.reader import READER_HEIGHT, READER_STRIDE, by_width
+    from ml_model.reader import READER_HEIGHT, READER_WIDTH_MULTIPLE, by_width
 
     rng = np.random.default_rng(4)
     widths = [int(w) for w in rng.integers(40, 400, 64)]
@@ -204,7 +204,7 @@ def test_training_lines_are_batched_by_width_each_with_its_label() -> None:
         assert x.shape[0] == y.shape[0] == 8 and x.shape[1:] == (READER_HEIGHT, x.shape[2], 1)
         label_widths = [int("".join(str(d) for d in row if d >= 0)) for row in y]
         assert [int(row.sum()) for row in x[:, 0, :, 0]] == label_widths  # each line beside its own label
-        assert x.shape[2] % READER_STRIDE == 0 and x.shape[2] - max(label_widths) < READER_STRIDE
+        assert x.shape[2] % READER_WIDTH_MULTIPLE == 0 and x.shape[2] - max(label_widths) < READER_WIDTH_MULTIPLE
         seen += label_widths
         spans.append((min(label_widths), max(label_widths)))
     assert sorted(seen) == sorted(widths)  # every line once

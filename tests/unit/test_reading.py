@@ -16,7 +16,10 @@ from api.errors import InvalidRequest
 from api.pictures.ink import NoDigit
 from api.pictures.line import INK_HEIGHT, LINE_HEIGHT, MAX_DIGITS, SIDE_MARGIN, TooManyDigits, to_line
 from api.pictures.reading import best_path, read_line
-from api.runtime.manifest import BLANK, READER_CLASSES, READER_STRIDE
+from api.runtime.manifest import BLANK, READER_CLASSES
+
+# Columns per step of the stand-in reader (reader.json's network has 2; any reader's own is honoured).
+STRIDE = 2
 
 
 def steps(*classes: int, sure: float = 0.9) -> np.ndarray:
@@ -52,30 +55,31 @@ def test_the_peak_is_the_surest_step_of_a_run() -> None:
 def test_a_line_of_blanks_holds_no_digit() -> None:
     line = to_line(strokes(3))
     with pytest.raises(NoDigit):
-        read_line(line, lambda image: steps(*[BLANK] * (image.shape[1] // READER_STRIDE)))
+        read_line(line, lambda image: steps(*[BLANK] * (image.shape[1] // STRIDE)), STRIDE)
 
 
 def test_separators_read_as_blanks_never_reach_the_number() -> None:
     line = to_line(strokes(4))
-    count = line.image.shape[1] // READER_STRIDE
+    count = line.image.shape[1] // STRIDE
     classes = [BLANK] * count
     for digit, at in zip((2, 0, 2, 6), np.linspace(3, count - 4, 4).astype(int)):
         classes[at] = digit
-    digits = read_line(line, lambda image: steps(*classes))
+    digits = read_line(line, lambda image: steps(*classes), STRIDE)
     assert [int(d.probabilities.argmax()) for d in digits] == [2, 0, 2, 6]
     assert all(d.probabilities.shape == (10,) and abs(float(d.probabilities.sum()) - 1) < 1e-5 for d in digits)
 
 
-def test_boxes_lie_in_the_picture_left_to_right_around_their_ink() -> None:
+@pytest.mark.parametrize("stride", [2, 4])
+def test_boxes_lie_in_the_picture_left_to_right_around_their_ink(stride: int) -> None:
     grey = strokes(3, height=40, gap=40, width=16)
     line = to_line(grey)
-    count = line.image.shape[1] // READER_STRIDE
+    count = line.image.shape[1] // stride
     # One emission per bar, at the step over its middle.
     middles = [(10 + k * 56 + 8 - line.left) * line.scale + SIDE_MARGIN for k in range(3)]
     classes = [BLANK] * count
     for k, middle in enumerate(middles):
-        classes[int(middle // READER_STRIDE)] = k + 1
-    boxes = [d.box for d in read_line(line, lambda image: steps(*classes))]
+        classes[int(middle // stride)] = k + 1
+    boxes = [d.box for d in read_line(line, lambda image: steps(*classes), stride)]
     assert len(boxes) == 3
     for k, (x, y, w, h) in enumerate(boxes):
         left = 10 + k * 56
@@ -87,10 +91,10 @@ def test_boxes_lie_in_the_picture_left_to_right_around_their_ink() -> None:
 def test_boxes_are_in_the_picture_s_own_pixels_when_it_was_read_reduced() -> None:
     grey = strokes(2)
     line = to_line(grey, size=(grey.shape[1] * 2, grey.shape[0] * 2))
-    count = line.image.shape[1] // READER_STRIDE
+    count = line.image.shape[1] // STRIDE
     classes = [BLANK] * count
     classes[count // 4], classes[3 * count // 4] = 1, 2
-    x, y, w, h = read_line(line, lambda image: steps(*classes))[0].box
+    x, y, w, h = read_line(line, lambda image: steps(*classes), STRIDE)[0].box
     assert abs(x - 20) <= 4 and abs(y - 40) <= 4 and abs(h - 80) <= 6
 
 
@@ -144,4 +148,4 @@ def test_more_than_sixteen_digits_are_refused() -> None:
     too_many = [d % 10 for d in range(MAX_DIGITS + 1)]
     classes = [c for d in too_many for c in (b, d)]
     with pytest.raises(TooManyDigits):
-        read_line(line, lambda image: steps(*classes))
+        read_line(line, lambda image: steps(*classes), STRIDE)
