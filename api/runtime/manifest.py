@@ -210,24 +210,29 @@ class Manifest:
         if not self.reader_variants:
             raise ManifestError(f"the manifest names no '{READER}' artifact")
         baseline = self.reader_variants[FLOAT32]
-        if precision in (AUTO, FLOAT16):
-            int8 = self.reader_variants.get(INT8)
-            if precision == FLOAT16 or int8 is None:
-                return baseline
-            measured = (baseline.line_accuracy, baseline.ms_per_line, int8.line_accuracy, int8.ms_per_line)
-            if any(value is None for value in measured):
-                return baseline
-            accurate = int8.line_accuracy >= baseline.line_accuracy - READER_ACCURACY_TOLERANCE - 1e-12
-            faster = int8.ms_per_line <= baseline.ms_per_line * (1 - SPEED_MARGIN)
-            return int8 if accurate and faster else baseline
-        try:
-            return self.reader_variants[precision]
-        except KeyError:
-            raise ManifestError(
-                f"the model has no {precision} number reader (it has {', '.join(self.reader_variants)}); "
-                f"add it with `python -m ml_model quantize EXPORT` and deploy that, or set MODEL_PRECISION "
-                f"to {AUTO}"
-            ) from None
+        if precision == FLOAT16:
+            return baseline
+        if precision != AUTO:
+            try:
+                return self.reader_variants[precision]
+            except KeyError:
+                raise ManifestError(
+                    f"the model has no {precision} number reader (it has {', '.join(self.reader_variants)}); "
+                    f"add it with `python -m ml_model quantize EXPORT` and deploy that, or set MODEL_PRECISION "
+                    f"to {AUTO}"
+                ) from None
+        int8 = self.reader_variants.get(INT8)
+        if (
+            int8 is None
+            or int8.line_accuracy is None
+            or int8.ms_per_line is None
+            or baseline.line_accuracy is None
+            or baseline.ms_per_line is None
+        ):
+            return baseline
+        accurate = int8.line_accuracy >= baseline.line_accuracy - READER_ACCURACY_TOLERANCE - 1e-12
+        faster = int8.ms_per_line <= baseline.ms_per_line * (1 - SPEED_MARGIN)
+        return int8 if accurate and faster else baseline
 
     def public(self) -> dict[str, Any]:
         """What `GET /model` shows: identity, input, labels and metrics; not the files or config."""
