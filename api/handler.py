@@ -77,11 +77,14 @@ def _read_numbers(inputs: Inputs, reader: LiteRTReader) -> list[list[ReadDigit]]
 
 
 def describe_model(request: Request) -> Response:
+    """The manifest's public part, the runtime, whether the model is loaded, and, once the number reader
+    is, which of its variants is served (`readerPrecision`)."""
     store = model_store()
     manifest = store.manifest()
-    return Response(
-        200, {"model": {**manifest.public(), "runtime": store.runtime(), "loaded": store.loaded is not None}}
-    )
+    model = {**manifest.public(), "runtime": store.runtime(), "loaded": store.loaded is not None}
+    if store.reader_precision is not None:
+        model["readerPrecision"] = store.reader_precision
+    return Response(200, {"model": model})
 
 
 def _with_store(action: Callable[[Request, ModelStore], Response]) -> Action:

@@ -40,7 +40,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from api.runtime.manifest import READER, READER_FILE  # noqa: E402 - after the sys.path line above
+from api.runtime.manifest import INT8, READER, READER_FILE, READER_INT8, READER_VARIANT_FILES  # noqa: E402 - after the sys.path line above
 from ml_model.artifacts import artifact_entry  # noqa: E402
 from ml_model.corpus.numbers import KINDS, SEPARATED, SPACINGS, canvas_number, number_indices, number_samples  # noqa: E402
 from ml_model.corpus.real_numbers import KINDS as REAL_KINDS  # noqa: E402
@@ -162,14 +162,17 @@ def describe_reader(path: Path, export: Path) -> str:
 
 
 def export_with_reader(export: Path, reader: Path, folder: Path) -> Path:
-    """`export` itself when its reader is `reader`, else a copy of it (without the SavedModel) holding `reader`."""
+    """`export` itself when its reader is `reader`, else a copy of it (without the SavedModel) holding `reader`
+    as its only reader (an int8 model of the export's own reader is left out, so `reader` is what is served)."""
     manifest = json.loads((export / "model.json").read_text())
     if manifest["artifacts"].get(READER, {}).get("sha256") == hashlib.sha256(reader.read_bytes()).hexdigest():
         return export
     copy = folder / export.name
-    shutil.copytree(export, copy, ignore=shutil.ignore_patterns("saved_model"))
+    shutil.copytree(export, copy, ignore=shutil.ignore_patterns("saved_model", READER_VARIANT_FILES[INT8]))
     shutil.copyfile(reader, copy / READER_FILE)
     manifest["artifacts"][READER] = artifact_entry(copy, READER_FILE)
+    manifest["artifacts"].pop(READER_INT8, None)
+    manifest.get(READER, {}).pop("variants", None)
     (copy / "model.json").write_text(json.dumps(manifest, indent=2))
     return copy
 

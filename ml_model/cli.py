@@ -148,7 +148,9 @@ def _add_export_commands(sub: Any) -> None:
         "add float16 and int8 .tflite variants to an export",
         "Convert an export's SavedModel to float16 and full-integer int8 .tflite models "
         "(int8 calibrated on training images), measure every variant on the MNIST test "
-        "set, and write them with a new manifest as a new version: in place, or to --out.",
+        "set; quantise its number reader, if it has one, to reader-int8.tflite (calibrated "
+        "on lines of training digits, measured beside reader.tflite on held-out lines); and "
+        "write them with a new manifest as a new version: in place, or to --out.",
         {"--out": {"type": Path, "help": "write the quantised export here instead of replacing the export"}},
     )
 

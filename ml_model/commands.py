@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from api.runtime.manifest import MANIFEST_NAME, READER, parse_manifest
+from api.runtime.manifest import INT8, MANIFEST_NAME, READER, parse_manifest
 
 from .errors import UserError
 
@@ -32,8 +32,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"test loss {result.metrics['loss']:.4f}  test accuracy {result.metrics['accuracy']:.4f}")
     if reader is not None:
-        read = json.loads((result.export_dir / MANIFEST_NAME).read_text())[READER]["metrics"]["test"]
+        section = json.loads((result.export_dir / MANIFEST_NAME).read_text())[READER]
+        read, int8 = section["metrics"]["test"], section["variants"][INT8]
         print(f"number reader: {read['lineAccuracy']:.4f} of {read['lines']} test lines read right")
+        print(f"number reader, int8: {int8['lineAccuracy']:.4f} of {int8['lines']} test lines read right")
     print(f"export: {result.export_dir}")
     return 0
 
@@ -66,6 +68,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             f"{manifest.artifact(variant.artifact).path}"
         )
     print(f"served by default (MODEL_PRECISION=auto): {manifest.variant('auto').precision}")
+    for reader in manifest.reader_variants.values():
+        print(
+            f"reader {reader.precision:<8} {reader.line_accuracy:.4f} of test lines read right  "
+            f"{reader.ms_per_line:.2f} ms per line  {manifest.artifact(reader.artifact).path}"
+        )
+    if manifest.reader_variants:
+        print(f"reader served by default (MODEL_PRECISION=auto): {manifest.reader_variant('auto').precision}")
     print(f"export: {out} (version {manifest.version})")
     return 0
 

@@ -26,7 +26,8 @@ from api.runtime.manifest import (
     LATEST,
     MANIFEST_NAME,
     READER,
-    READER_FILE,
+    READER_VARIANT_ARTIFACTS,
+    READER_VARIANT_FILES,
     SAVED_MODEL_DIR,
     SAVEDMODEL,
     TFJS,
@@ -63,7 +64,7 @@ def export_model(
     mnist: Mnist | None = None,
     extra: Mapping[str, Any] | None = None,
     check: Callable[[Path], None] | None = None,
-    reader: tuple[Path, Mapping[str, Any]] | None = None,
+    reader: tuple[Mapping[str, Path], Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write the export to `export_dir` and point `<its parent>/latest` at it; returns `export_dir`.
 
@@ -72,7 +73,8 @@ def export_model(
     (an import's `importedFrom`). `check` is called with the finished hidden folder before it is
     renamed into place; whatever it raises stops the export with nothing written. Every export
     carries the model as TF.js too (`tfjs/`, `ml_model.tfjs`). `reader` is the number reader's
-    `.tflite` and its manifest section (`ml_model.reader`), copied in as `reader.tflite`.
+    `.tflite` files by precision and its manifest section (`ml_model.reader`), copied in as
+    `reader.tflite` and `reader-int8.tflite`.
     """
     export_dir = Path(export_dir)
     if export_dir.name == LATEST:
@@ -87,9 +89,12 @@ def export_model(
         manifest = _manifest(partial, export_dir.name, config, metrics, training or {}, variants)
         manifest["artifacts"].update(tfjs_artifacts(partial, tfjs_files))
         if reader is not None:
-            shutil.copyfile(reader[0], partial / READER_FILE)
-            manifest["artifacts"][READER] = artifact_entry(partial, READER_FILE)
-            manifest[READER] = dict(reader[1])
+            files, section = reader
+            for precision, path in files.items():
+                shutil.copyfile(path, partial / READER_VARIANT_FILES[precision])
+                key = READER_VARIANT_ARTIFACTS[precision]
+                manifest["artifacts"][key] = artifact_entry(partial, READER_VARIANT_FILES[precision])
+            manifest[READER] = dict(section)
         manifest.update(extra or {})
         write_json(partial / MANIFEST_NAME, manifest)
         if check is not None:

@@ -11,6 +11,9 @@ Each variant, float32 included, is run through LiteRT on the whole test set: acc
 often its digit agrees with float32's, the largest difference in any probability, and its median
 single-image latency, timed in turns beside the others. `model.json` keeps these under `variants`;
 the API serves the fastest one within 0.1 points of float32's accuracy (`api.runtime.manifest`).
+
+An export with a number reader also gets (or has redone) its int8 reader, `reader-int8.tflite`, and
+the reader section's `variants` (`ml_model.reader.add_int8`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from api.runtime.manifest import (
     FLOAT32,
     INT8,
     MANIFEST_NAME,
+    READER,
+    READER_INT8,
+    READER_VARIANT_FILES,
     SAVED_MODEL_DIR,
     VARIANT_ARTIFACTS,
     VARIANT_FILES,
@@ -40,6 +46,7 @@ from .artifacts import QUANTISED_FILES, artifact_entry, assembling, new_version,
 from .data import Mnist, load_mnist, to_model_input
 from .errors import ExportError
 from .evaluate import predict_all, scores
+from .reader import add_int8
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +143,9 @@ def quantize_export(
 
     The export is copied into a hidden folder, given the variants and a new manifest (a new version:
     the bucket keeps versions immutable), and renamed into place: over `export_dir` itself, or to
-    `out`. An export written before quantisation existed thus gains its variants without retraining.
+    `out`. An export written before quantisation existed thus gains its variants without retraining;
+    one with a number reader gains (or redoes) `reader-int8.tflite` too, quantised from its
+    `reader.tflite` and measured beside it (`ml_model.reader.add_int8`).
     """
 
     manifest = verify_export(export_dir)
@@ -148,7 +157,8 @@ def quantize_export(
     if mnist is None:
         mnist = load_mnist(data_dir, cache_dir)
     with assembling(target) as partial:
-        replaced = {MANIFEST_NAME, *QUANTISED_FILES.values()}  # at the top only: tfjs/model.json is TF.js's, kept
+        # Replaced at the top only: tfjs/model.json is TF.js's, kept.
+        replaced = {MANIFEST_NAME, *QUANTISED_FILES.values(), READER_VARIANT_FILES[INT8]}
 
         def top_level(folder: str, names: list[str]) -> set[str]:
             return replaced & set(names) if Path(folder) == source else set()
@@ -163,6 +173,10 @@ def quantize_export(
         }
         for precision, filename in QUANTISED_FILES.items():
             artifacts[VARIANT_ARTIFACTS[precision]] = artifact_entry(partial, filename)
+        if READER in manifest.artifacts:
+            reader_variants = add_int8(partial, mnist)
+            artifacts[READER_INT8] = artifact_entry(partial, READER_VARIANT_FILES[INT8])
+            raw[READER] = {**raw[READER], "variants": reader_variants}
         now = datetime.now(UTC)
         raw.update(
             version=new_version(now),

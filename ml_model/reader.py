@@ -9,12 +9,22 @@ with (`api.pictures.line.to_line`): the reader sees in training what it sees in 
 measured on lines composed from MNIST's *test* digits, which training never sees, through the
 API's own reader runtime (`api.runtime.reader`), and exported as `reader.tflite` beside the digit
 model, so one `MODEL_URL` serves digits and numbers.
+
+Beside it goes `reader-int8.tflite`: full-integer quantisation (int8 weights and activations, every op
+an integer kernel, float32 in and out, the input's width still resized per line), calibrated on
+lines composed from the *training* digits, and measured beside the float reader on the same held-out
+lines (`variants` in the reader's manifest section; MODEL_PRECISION picks, `api.runtime.manifest`).
+It is quantised from `reader.tflite` itself, with the two steps TFLiteConverter runs after its float
+conversion when given a representative dataset (calibration, then the MLIR quantiser), so an export
+that carries only `reader.tflite` gains the same int8 reader without its Keras model
+(`python -m ml_model quantize`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,16 +35,20 @@ from api.errors import InvalidRequest
 from api.pictures.line import to_line
 from api.runtime.manifest import (
     BLANK,
+    FLOAT32,
+    INT8,
     LABELS,
     READER_CLASSES,
-    READER_FILE,
     READER_HEIGHT,
     READER_INPUT,
+    READER_VARIANT_ARTIFACTS,
+    READER_VARIANT_FILES,
     READER_WIDTH_MULTIPLE,
 )
 
 from .config import TrainConfig, load_config
 from .corpus.lines import LineGenerator
+from .errors import ExportError
 from .layers import READER_CONTRACT, build_network
 from .model import make_optimizer
 
@@ -49,6 +63,8 @@ TRAIN_LINES = 24_000  # composed per epoch; `python -m ml_model train --reader-l
 TEST_LINES = 1_000  # composed from MNIST's test digits, to measure the exported reader
 FLOOR = 1e-7  # probabilities are floored here before their log
 POOL = 8  # training batches composed together and batched by width
+CALIBRATION_LINES = 300  # training lines of 1-10 digits the int8 reader's activation ranges are taken on
+CALIBRATION_SEED = 2027  # not a training pool's seed (those are [config seed, index])
 
 
 @dataclass(frozen=True)
@@ -199,27 +215,107 @@ def held_out_lines(digits: np.ndarray, labels: np.ndarray, count: int = TEST_LIN
     return [generator.line(rng) for _ in range(count)]
 
 
-def measure(path: Path, lines: list[Any]) -> dict[str, Any]:
-    """String accuracy and per-line time of the exported reader on `lines`, through the API's runtime."""
+def measure(paths: Mapping[str, Path], lines: list[Any]) -> dict[str, dict[str, Any]]:
+    """String accuracy and per-line time of each exported reader (precision → its `.tflite`) on `lines`,
+    through the API's runtime; the readers take turns on each line, so a busy machine slows them alike."""
     from api.pictures.reading import read_line
     from api.runtime.reader import LiteRTReader
 
-    reader = LiteRTReader(path)
-    right = 0
-    times = []
+    readers = {precision: LiteRTReader(path) for precision, path in paths.items()}
+    right = dict.fromkeys(readers, 0)
+    times: dict[str, list[float]] = {precision: [] for precision in readers}
     for line in lines:
-        started = time.perf_counter()
-        try:
-            digits = read_line(to_line(line.picture), reader.run, reader.stride)
-        except InvalidRequest:  # read as no number at all: a miss
-            digits = []
-        times.append(time.perf_counter() - started)
-        right += "".join(str(int(d.probabilities.argmax())) for d in digits) == line.label
+        for precision, reader in readers.items():
+            started = time.perf_counter()
+            try:
+                digits = read_line(to_line(line.picture), reader.run, reader.stride)
+            except InvalidRequest:  # read as no number at all: a miss
+                digits = []
+            times[precision].append(time.perf_counter() - started)
+            right[precision] += "".join(str(int(d.probabilities.argmax())) for d in digits) == line.label
     return {
-        "lineAccuracy": round(right / len(lines), 4),
-        "lines": len(lines),
-        "msPerLine": round(1000 * float(np.median(times)), 3),
-        "classes": READER_CLASSES,
+        precision: {
+            "lineAccuracy": round(right[precision] / len(lines), 4),
+            "lines": len(lines),
+            "msPerLine": round(1000 * float(np.median(times[precision])), 3),
+            "classes": READER_CLASSES,
+        }
+        for precision in readers
+    }
+
+
+def calibration_lines(digits: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
+    """CALIBRATION_LINES lines composed from `digits` (MNIST's *training* digits), seeded, as the runtime
+    feeds them (`api.runtime.reader.padded`): widths of one to ten digits, as served lines have."""
+    from api.runtime.reader import padded
+
+    generator = LineGenerator(digits, labels, max_digits=MAX_LABEL)
+    lines, _ = draw(generator, np.random.default_rng(CALIBRATION_SEED), CALIBRATION_LINES)
+    return [padded(line) for line in lines]
+
+
+def quantise_reader(source: Path, path: Path, calibration: list[np.ndarray]) -> None:
+    """Write the full-integer int8 model of the float reader `source` to `path`: calibrated on
+    `calibration` (lines as the runtime feeds them), float32 in and out, the input's width dynamic.
+
+    These are TFLiteConverter's own post-training steps (`lite.py`, `_quantize`: intermediate tensors,
+    calibration, `mlir_quantize`), run on the float `.tflite` rather than on a conversion of the Keras
+    model, which an export does not keep. Nothing here forbids a float kernel as `TFLITE_BUILTINS_INT8`
+    does in the converter, so `check_integer` does: the export fails rather than carry one."""
+    import tensorflow as tf
+    from tensorflow.lite.python.convert import mlir_quantize
+    from tensorflow.lite.python.optimize import calibrator
+
+    def representative() -> Any:
+        for line in calibration:
+            yield [line]
+
+    model = calibrator.add_intermediate_tensors(source.read_bytes())
+    calibrated = calibrator.Calibrator(model).calibrate(representative)
+    quantised = mlir_quantize(calibrated, input_data_type=tf.float32, output_data_type=tf.float32)
+    check_integer(quantised, source)
+    path.write_bytes(quantised)
+
+
+def check_integer(model: bytes, source: Path) -> None:
+    """ExportError unless every tensor but the model's float32 input and output is an integer one, and
+    the input's width is still resized per line."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tensorflow.lite import Interpreter  # the same interpreter, inside TensorFlow
+
+    interpreter = Interpreter(model_content=model)
+    line, steps = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    floats = [
+        t["name"]
+        for t in interpreter.get_tensor_details()
+        if t["dtype"] == np.float32 and t["index"] not in (line["index"], steps["index"])
+    ]
+    if floats:
+        raise ExportError(f"{source.name}: its int8 model keeps {len(floats)} float tensors, the first {floats[0]!r}")
+    if list(line["shape_signature"]) != [1, READER_HEIGHT, -1, 1]:
+        shape = list(line["shape_signature"])
+        raise ExportError(f"{source.name}: its int8 model's input is {shape}, not [1, {READER_HEIGHT}, -1, 1]")
+
+
+def add_int8(folder: Path, mnist: Any, test_count: int = TEST_LINES) -> dict[str, dict[str, Any]]:
+    """Write `reader-int8.tflite` beside `folder`'s `reader.tflite` (calibrated on MNIST's training digits)
+    and measure both on `test_count` held-out lines: the reader section's `variants`."""
+    files = {precision: folder / name for precision, name in READER_VARIANT_FILES.items()}
+    quantise_reader(files[FLOAT32], files[INT8], calibration_lines(mnist.train_images, mnist.train_labels))
+    metrics = measure(files, held_out_lines(mnist.test_images, mnist.test_labels, test_count))
+    for precision, scores in metrics.items():
+        log.info(
+            "Number reader %-7s %.1f %% of %d test lines read right, %.2f ms a line, %d bytes",
+            precision,
+            100 * scores["lineAccuracy"],
+            scores["lines"],
+            scores["msPerLine"],
+            files[precision].stat().st_size,
+        )
+    return {
+        precision: {"artifact": READER_VARIANT_ARTIFACTS[precision], **scores} for precision, scores in metrics.items()
     }
 
 
@@ -231,16 +327,15 @@ def train_into(
     lines: int = TRAIN_LINES,
     callbacks: list[Any] | None = None,
     test_count: int = TEST_LINES,
-) -> tuple[Path, dict[str, Any]]:
-    """Train the reader on MNIST's training digits, write `reader.tflite` into `folder` and measure it on
-    lines of MNIST's test digits: (its path, its manifest section)."""
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Train the reader on MNIST's training digits, write `reader.tflite` and `reader-int8.tflite` into
+    `folder` and measure them on lines of MNIST's test digits: (their paths by precision, the manifest
+    section)."""
     from api.runtime.reader import LiteRTReader
 
     result = train_reader(config, mnist.train_images, mnist.train_labels, lines=lines, callbacks=callbacks)
-    path = folder / READER_FILE
-    convert_reader(result.model, path)
-    metrics = measure(path, held_out_lines(mnist.test_images, mnist.test_labels, test_count))
-    log.info("Number reader: %.1f %% of %d test lines read right", 100 * metrics["lineAccuracy"], metrics["lines"])
+    convert_reader(result.model, folder / READER_VARIANT_FILES[FLOAT32])
+    variants = add_int8(folder, mnist, test_count)
     section = {
         "input": {
             "name": READER_INPUT,
@@ -252,10 +347,11 @@ def train_into(
         "output": {
             "shape": [1, None, READER_CLASSES],
             "classes": [*LABELS, "blank"],
-            "stride": LiteRTReader(path).stride,
+            "stride": LiteRTReader(folder / READER_VARIANT_FILES[FLOAT32]).stride,
         },
         "config": dict(config.raw),
-        "metrics": {"test": metrics},
+        "metrics": {"test": {k: v for k, v in variants[FLOAT32].items() if k != "artifact"}},
+        "variants": variants,
         "training": {
             "seconds": round(result.seconds, 1),
             "lines": result.lines,
@@ -263,4 +359,4 @@ def train_into(
             "mnistTrainingDigits": len(mnist.train_images),
         },
     }
-    return path, section
+    return {precision: folder / name for precision, name in READER_VARIANT_FILES.items()}, section

@@ -89,6 +89,16 @@ ACCURACY_TOLERANCE = 0.001
 # ...and only when it is at least this much faster than float32 (by the export's own timing, taken
 # on one machine): float16 runs at float32's speed, and noise must not decide.
 SPEED_MARGIN = 0.10
+# The number reader's `.tflite` models (`reader-int8.tflite` optional: exports from before it lack it),
+# picked by the same MODEL_PRECISION. There is no float16 reader: it would compute in float32 anyway.
+READER_INT8 = "reader_int8"
+READER_PRECISIONS = (FLOAT32, INT8)
+READER_VARIANT_ARTIFACTS = {FLOAT32: READER, INT8: READER_INT8}
+READER_VARIANT_FILES = {FLOAT32: READER_FILE, INT8: "reader-int8.tflite"}
+# `auto` serves the int8 reader when its held-out line accuracy is at most this far below float32's
+# (half a point: five of the 1,000 held-out lines, where a line of 1-10 digits is lost to any one of
+# them) and it is SPEED_MARGIN faster.
+READER_ACCURACY_TOLERANCE = 0.005
 CONTENT_TYPES = {
     ".json": "application/json",
     ".tflite": "application/octet-stream",
@@ -125,6 +135,16 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class ReaderVariant:
+    """One `.tflite` model of the number reader: its precision, artifact and what it measured at export."""
+
+    precision: str
+    artifact: str  # key into Manifest.artifacts
+    line_accuracy: float | None  # on held-out lines of MNIST's test digits, through the API's runtime
+    ms_per_line: float | None  # median per line, measured beside the other variant
+
+
+@dataclass(frozen=True)
 class Manifest:
     version: str
     name: str
@@ -132,6 +152,7 @@ class Manifest:
     artifacts: Mapping[str, Artifact]
     raw: Mapping[str, Any]
     variants: Mapping[str, Variant] = field(default_factory=dict)
+    reader_variants: Mapping[str, ReaderVariant] = field(default_factory=dict)  # empty: no number reader
 
     def artifact(self, key: str) -> Artifact:
         try:
@@ -180,6 +201,42 @@ class Manifest:
         ):
             return baseline  # equal within timing noise: the exact model
         return fastest
+
+    def reader_variant(self, precision: str) -> ReaderVariant:
+        """The number reader's `.tflite` to serve for MODEL_PRECISION `precision` (a precision or `auto`).
+
+        `auto`: int8 when its line accuracy is within READER_ACCURACY_TOLERANCE of float32's and it is
+        SPEED_MARGIN faster, by the export's own measurements; else (and for an export from before the
+        int8 reader) float32. `float16` serves float32: no float16 reader is written, as it would
+        compute in float32. A precision the reader could have but lacks (`int8` on an older export) is
+        refused, as `variant` refuses a digit model the export lacks: the operator asked for it.
+        """
+        if not self.reader_variants:
+            raise ManifestError(f"the manifest names no '{READER}' artifact")
+        baseline = self.reader_variants[FLOAT32]
+        if precision == FLOAT16:
+            return baseline
+        if precision != AUTO:
+            try:
+                return self.reader_variants[precision]
+            except KeyError:
+                raise ManifestError(
+                    f"the model has no {precision} number reader (it has {', '.join(self.reader_variants)}); "
+                    f"add it with `python -m ml_model quantize EXPORT` and deploy that, or set MODEL_PRECISION "
+                    f"to {AUTO}"
+                ) from None
+        int8 = self.reader_variants.get(INT8)
+        if (
+            int8 is None
+            or int8.line_accuracy is None
+            or int8.ms_per_line is None
+            or baseline.line_accuracy is None
+            or baseline.ms_per_line is None
+        ):
+            return baseline
+        accurate = int8.line_accuracy >= baseline.line_accuracy - READER_ACCURACY_TOLERANCE - 1e-12
+        faster = int8.ms_per_line <= baseline.ms_per_line * (1 - SPEED_MARGIN)
+        return int8 if accurate and faster else baseline
 
     def public(self) -> dict[str, Any]:
         """What `GET /model` shows: identity, input, labels and metrics; not the files or config."""
@@ -285,7 +342,7 @@ def parse_manifest(data: bytes | str | Mapping[str, Any]) -> Manifest:
         if key not in artifacts:
             raise ManifestError(f"model.json: missing the '{key}' artifact")
     manifest = Manifest(raw["version"], raw["name"], raw["created"], artifacts, raw)
-    return replace(manifest, variants=_variants(raw, manifest))
+    return replace(manifest, variants=_variants(raw, manifest), reader_variants=_reader_variants(raw, manifest))
 
 
 def _variants(raw: Mapping[str, Any], manifest: Manifest) -> dict[str, Variant]:
@@ -312,4 +369,39 @@ def _variants(raw: Mapping[str, Any], manifest: Manifest) -> dict[str, Variant]:
                 raise ManifestError(f"model.json: variant '{precision}' has a bad {name} {value!r}")
             numbers[name] = None if value is None else float(value)
         variants[precision] = Variant(precision, key, numbers["accuracy"], numbers["msPerImage"])
+    return variants
+
+
+def _reader_variants(raw: Mapping[str, Any], manifest: Manifest) -> dict[str, ReaderVariant]:
+    """The reader section's `variants`; a manifest written before the int8 reader has float32 only,
+    with the float reader's own test metrics, and one without a reader has none."""
+    if READER not in manifest.artifacts:
+        return {}
+    section = raw.get(READER)
+    section = section if isinstance(section, dict) else {}
+    entries = section.get("variants")
+    if entries is None:
+        test = section.get("metrics", {}).get("test", {})
+        entries = {FLOAT32: {"artifact": READER, "lineAccuracy": test.get("lineAccuracy")}}
+    if not isinstance(entries, dict) or FLOAT32 not in entries:
+        raise ManifestError(f"model.json: the {READER}'s 'variants' must be an object with a 'float32' entry")
+    variants = {}
+    for precision, entry in entries.items():
+        if precision not in READER_PRECISIONS or not isinstance(entry, dict):
+            raise ManifestError(
+                f"model.json: unknown {READER} variant {precision!r}; its variants are {', '.join(READER_PRECISIONS)}"
+            )
+        key = entry.get("artifact")
+        if key != READER_VARIANT_ARTIFACTS[precision] or key not in manifest.artifacts:
+            raise ManifestError(
+                f"model.json: {READER} variant '{precision}' must name the '{READER_VARIANT_ARTIFACTS[precision]}' "
+                f"artifact, and the manifest must list it"
+            )
+        numbers = {}
+        for name in ("lineAccuracy", "msPerLine"):
+            value = entry.get(name)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+                raise ManifestError(f"model.json: {READER} variant '{precision}' has a bad {name} {value!r}")
+            numbers[name] = None if value is None else float(value)
+        variants[precision] = ReaderVariant(precision, key, numbers["lineAccuracy"], numbers["msPerLine"])
     return variants

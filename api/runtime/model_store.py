@@ -12,6 +12,9 @@ gets the same predictor without touching the network or the manifest again. Load
 3. unpack the SavedModel archive, if that is the runtime, the same way (temporary folder, rename);
 4. open the predictor and warm it with one inference.
 
+The number reader is loaded the same way with the first number request: `reader.tflite`, or
+`reader-int8.tflite` as MODEL_PRECISION picks (`Manifest.reader_variant`), on LiteRT whatever runs digits.
+
 One lock makes concurrent first requests load once. A failed load is remembered for a few seconds
 (requests meanwhile get 503 with `Retry-After` without retrying), then the next request tries again.
 """
@@ -96,6 +99,7 @@ class ModelStore:
         self._lock = threading.Lock()
         self._model: LoadedModel | None = None
         self._reader: LiteRTReader | None = None
+        self._reader_precision: str | None = None
         self._manifest: Manifest | None = None
         self._failed_at: float | None = None
         self._failure = ""
@@ -138,12 +142,24 @@ class ModelStore:
             assert self._reader is not None
             return self._reader
 
+    @property
+    def reader_precision(self) -> str | None:
+        """The precision of the number reader served (`Manifest.reader_variant`), or None before it is loaded."""
+        return self._reader_precision
+
     def _load_reader(self, manifest: Manifest) -> None:
         started = time.perf_counter()
-        artifact = manifest.artifact(READER)
+        variant = manifest.reader_variant(self.settings.precision)
+        artifact = manifest.artifact(variant.artifact)
         path = self._fetch(locate(self.settings.model_url, self._s3_client).join(artifact.path), artifact)
         self._reader = LiteRTReader(path, num_threads=self.settings.threads)
-        log.info("number reader of %s loaded in %.0f ms", manifest.version, (time.perf_counter() - started) * 1000)
+        self._reader_precision = variant.precision
+        log.info(
+            "number reader of %s (%s) loaded in %.0f ms",
+            manifest.version,
+            variant.precision,
+            (time.perf_counter() - started) * 1000,
+        )
 
     def manifest(self) -> Manifest:
         """The model's manifest (without loading the model); raises ModelUnavailable."""

@@ -1,4 +1,5 @@
-"""The number reader's runtime: `reader.tflite` run by LiteRT on one line, its input resized to the line's width.
+"""The number reader's runtime: `reader.tflite` (or `reader-int8.tflite`, float32 in and out as well) run
+by LiteRT on one line, its input resized to the line's width.
 
 The reader is fully convolutional: one forward pass per picture, whatever its width, gives one
 distribution per column step over the ten digits and the blank; how many columns a step is (its
@@ -43,19 +44,28 @@ class LiteRTReader:
         self.stride = WIDTH_STEP // len(self.run(np.zeros((READER_HEIGHT, WIDTH_STEP), np.float32)))
 
     def run(self, line: np.ndarray) -> np.ndarray:
-        """Per-step probabilities of one line (its columns padded to a multiple of WIDTH_STEP)."""
-        height, width = line.shape
-        if height != READER_HEIGHT:
-            raise ValueError(f"a line is {READER_HEIGHT} rows high, got {height}")
-        padded = width + -width % WIDTH_STEP
-        batch = np.zeros((1, READER_HEIGHT, padded, 1), np.float32)
-        batch[0, :, :width, 0] = line
+        """Per-step probabilities of one line (its columns padded to a multiple of WIDTH_STEP), each step's
+        summing to 1: the int8 reader's softmax comes in steps of 1/256, eleven of them rounded, so its sum
+        is off by a step or two; every step is divided by its sum (float32's moves by ~1e-7, argmax never)."""
+        batch = padded(line)
         with self._lock:
-            if padded != self._width:
+            if batch.shape[2] != self._width:
                 self._interpreter.resize_tensor_input(self._input, list(batch.shape), strict=False)
                 self._interpreter.allocate_tensors()
-                self._width = padded
+                self._width = batch.shape[2]
             self._interpreter.set_tensor(self._input, batch)
             self._interpreter.invoke()
             out = self._interpreter.get_tensor(self._output)
-        return out.reshape(-1, READER_CLASSES).copy()
+        steps = out.reshape(-1, READER_CLASSES)
+        return steps / steps.sum(axis=1, keepdims=True)
+
+
+def padded(line: np.ndarray) -> np.ndarray:
+    """One line as the reader's input, [1, READER_HEIGHT, width, 1], its width padded with background
+    to a multiple of WIDTH_STEP: what `LiteRTReader.run` feeds, and what the int8 reader is calibrated on."""
+    height, width = line.shape
+    if height != READER_HEIGHT:
+        raise ValueError(f"a line is {READER_HEIGHT} rows high, got {height}")
+    batch = np.zeros((1, READER_HEIGHT, width + -width % WIDTH_STEP, 1), np.float32)
+    batch[0, :, :width, 0] = line
+    return batch

@@ -10,7 +10,8 @@ on 99.79-99.91 % and moves probabilities by at most 0.061 (its output is quantis
 99.6 % (twice the worst run's disagreements) and 0.15. A batch, and more interpreter threads, give
 float32's probabilities to 1e-5 (the same model: no training luck in it).
 
-Which variant the API serves, on fake manifests: tests/unit/test_quantize.py.
+Which variant the API serves, on fake manifests: tests/unit/test_quantize.py. An export from before
+quantisation (and before the int8 reader) gains its variants, the reader's included.
 """
 
 from __future__ import annotations
@@ -175,9 +176,10 @@ def test_an_export_from_before_quantisation_loads_and_can_be_quantised(
     from ml_model.quantize import quantize_export
 
     old = tmp_path / "exports" / "old"
-    shutil.copytree(mnist_export, old, ignore=shutil.ignore_patterns("model-*.tflite"))
+    shutil.copytree(mnist_export, old, ignore=shutil.ignore_patterns("model-*.tflite", "reader-int8.tflite"))
     raw = json.loads((old / MANIFEST_NAME).read_text())
     del raw["variants"], raw["artifacts"]["tflite_float16"], raw["artifacts"]["tflite_int8"]
+    del raw["artifacts"]["reader_int8"], raw["reader"]["variants"]  # a reader from before its int8 model
     (old / MANIFEST_NAME).write_text(json.dumps(raw))
     store = ModelStore(Settings.from_env({"MODEL_URL": str(old), "MODEL_CACHE_DIR": str(tmp_path / "cache")}))
     assert store.model().info["precision"] == "float32"
@@ -191,6 +193,22 @@ def test_an_export_from_before_quantisation_loads_and_can_be_quantised(
     out = quantize_export(old, tmp_path / "exports" / "new", mnist=real_mnist)
     manifest = verify_export(out)
     assert set(manifest.variants) == {"float32", "float16", "int8"}
+    # The reader gained its int8 model, quantised from reader.tflite and measured beside it on held-out lines.
+    assert set(manifest.reader_variants) == {"float32", "int8"}
+    assert manifest.artifact("reader_int8").path == "reader-int8.tflite"
+    assert (out / "reader.tflite").read_bytes() == (old / "reader.tflite").read_bytes()
+    section = manifest.raw["reader"]
+    assert section["metrics"] == raw["reader"]["metrics"] and section["config"] == raw["reader"]["config"]
+    assert section["variants"]["float32"]["lineAccuracy"] == raw["reader"]["metrics"]["test"]["lineAccuracy"]
+    assert section["variants"]["int8"]["lines"] == raw["reader"]["metrics"]["test"]["lines"]
+    assert section["variants"]["int8"]["lineAccuracy"] >= section["variants"]["float32"]["lineAccuracy"] - 0.05
+    int8_reader = ModelStore(
+        Settings.from_env(
+            {"MODEL_URL": str(out), "MODEL_CACHE_DIR": str(tmp_path / "cache"), "MODEL_PRECISION": "int8"}
+        )
+    )
+    steps = int8_reader.reader().run(np.zeros((32, 100), np.float32))
+    assert int8_reader.reader_precision == "int8" and steps.shape == (128 // 4, 11)
     assert manifest.raw["quantizedFrom"] == raw["version"] and manifest.version != raw["version"]
     assert verify_export(old).version == raw["version"]  # the source export is untouched
     assert sorted(p.name for p in out.parent.iterdir()) == ["new", "old"]  # no partial folder left

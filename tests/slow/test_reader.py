@@ -1,10 +1,13 @@
 """The number reader in the export the suite trains (`mnist_export`: a small reader, a few thousand lines).
 
-What holds whatever the small reader's accuracy: the export carries `reader.tflite` and its manifest
-section; LiteRT runs it on lines from one digit to the sixteen-digit limit, one distribution over
-the digits and the blank per column step, as Keras computes it; a number request loads it only
-then; an export without a reader answers a number request with a 400 naming the command that adds
-one. How well a fully trained reader reads is the benchmark's (`bench/read_numbers.py`).
+What holds whatever the small reader's accuracy: the export carries `reader.tflite`, its int8 model
+`reader-int8.tflite` and their manifest section; LiteRT runs either on lines from one digit to the
+sixteen-digit limit, one distribution over the digits and the blank per column step; a number request
+loads the one MODEL_PRECISION picks, only then; an export from before the int8 reader still reads
+numbers; an export without a reader answers a number request with a 400 naming the command that adds
+one. How well a fully trained reader reads is the benchmark's (`bench/read_numbers.py`). Which reader
+`auto` picks from given figures: tests/unit/test_quantize.py; quantising an older export's reader:
+tests/slow/test_quantize.py.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import numpy as np
 import pytest
 
 from api import handler
+from api.errors import ModelUnavailable
 from api.pictures.ink import NoDigit
 from api.pictures.line import LINE_HEIGHT, MAX_DIGITS, to_line
 from api.pictures.reading import read_line
-from api.runtime.manifest import MANIFEST_NAME, READER, READER_CLASSES, READER_FILE
+from api.runtime.manifest import MANIFEST_NAME, READER, READER_CLASSES, READER_FILE, READER_INT8, READER_VARIANT_FILES
 from api.runtime.reader import WIDTH_STEP, LiteRTReader
 from ml_model.artifacts import verify_export
+from ml_model.errors import ExportError
+from ml_model.reader import check_integer
 from tests.support.api_support import LambdaContext, http_event, serving, store_for
 from tests.support.numbers_support import b64, number_ink, png_of
 
@@ -53,9 +59,41 @@ def test_the_export_carries_the_reader_and_its_measurements(mnist_export: Path) 
     assert section["config"]["layers"][0]["parameters"]["inputShape"] == [LINE_HEIGHT, None, 1]
 
 
+def test_the_export_carries_an_int8_reader_measured_beside_the_float_one(mnist_export: Path) -> None:
+    manifest = verify_export(mnist_export)
+    assert manifest.artifacts[READER_INT8].path == "reader-int8.tflite"
+    float_size, int8_size = (
+        (mnist_export / READER_FILE).stat().st_size,
+        (mnist_export / "reader-int8.tflite").stat().st_size,
+    )
+    assert int8_size < 0.4 * float_size  # int8 weights: a quarter of float32's, and a header
+    section = json.loads((mnist_export / MANIFEST_NAME).read_text())[READER]
+    variants = section["variants"]
+    assert set(variants) == {"float32", "int8"}
+    assert variants["float32"]["artifact"] == READER and variants["int8"]["artifact"] == READER_INT8
+    for entry in variants.values():
+        assert entry["lines"] == section["metrics"]["test"]["lines"] > 0
+        assert 0 <= entry["lineAccuracy"] <= 1 and entry["msPerLine"] > 0
+    assert variants["float32"]["lineAccuracy"] == section["metrics"]["test"]["lineAccuracy"]
+    # Calibrated on lines of training digits, int8 reads the held-out lines about as float32 does.
+    assert variants["int8"]["lineAccuracy"] >= variants["float32"]["lineAccuracy"] - 0.05, variants
+    assert set(manifest.reader_variants) == {"float32", "int8"}
+
+
+def test_the_int8_reader_is_integer_throughout_with_a_dynamic_width(mnist_export: Path) -> None:
+    """What the export checked before writing it: float32 only at the input and output, the width resized
+    per line; the same check refuses the float reader."""
+    check_integer((mnist_export / "reader-int8.tflite").read_bytes(), mnist_export / READER_FILE)
+    with pytest.raises(ExportError, match="keeps .* float tensors"):
+        check_integer((mnist_export / READER_FILE).read_bytes(), mnist_export / READER_FILE)
+
+
+@pytest.mark.parametrize("file", READER_VARIANT_FILES.values())
 @pytest.mark.parametrize("count", [1, 2, 5, 10, MAX_DIGITS])
-def test_lines_from_one_digit_to_the_limit_run_in_one_pass(mnist_export: Path, real_mnist, count: int) -> None:
-    reader = LiteRTReader(mnist_export / READER_FILE, num_threads=1)
+def test_lines_from_one_digit_to_the_limit_run_in_one_pass(
+    mnist_export: Path, real_mnist, count: int, file: str
+) -> None:
+    reader = LiteRTReader(mnist_export / file, num_threads=1)
     grey = number_picture(real_mnist, count)
     line = to_line(grey)
     probabilities = reader.run(line.image)
@@ -157,3 +195,52 @@ def test_the_reader_is_the_open_inference_protocol_s_second_model(mnist_export: 
     length = int(as_binary["headers"]["Inference-Header-Content-Length"])
     np.testing.assert_allclose(np.frombuffer(raw[length:], "<f4").reshape(expected.shape), expected, atol=1e-5)
     assert wrong["statusCode"] == 400 and "shape must be [1, 32, W, 1]" in json.loads(wrong["body"])["error"]
+
+
+def number_event(real_mnist, count: int) -> dict:
+    return http_event(body={"image": b64(png_of(1 - number_picture(real_mnist, count) / 255.0)), "read": "number"})
+
+
+@pytest.mark.parametrize("precision", ["auto", "float32", "int8"])
+def test_model_precision_picks_the_reader_and_get_model_names_it(
+    mnist_export: Path, real_mnist, tmp_path: Path, precision: str
+) -> None:
+    fresh = store_for(str(mnist_export), tmp_path, precision=precision)
+    manifest = verify_export(mnist_export)
+    expected = manifest.reader_variant(precision)
+    assert precision == "auto" or expected.precision == precision
+    with serving(fresh):
+        before = json.loads(handler.get_number_prediction(http_event("GET", "/model"), LambdaContext())["body"])
+        response = handler.get_number_prediction(number_event(real_mnist, 4), LambdaContext())
+        after = json.loads(handler.get_number_prediction(http_event("GET", "/model"), LambdaContext())["body"])
+    assert response["statusCode"] == 200, response["body"]
+    assert "readerPrecision" not in before["model"]
+    assert after["model"]["readerPrecision"] == fresh.reader_precision == expected.precision
+    assert (tmp_path / f"{manifest.artifact(expected.artifact).sha256}.tflite").is_file()
+
+
+def test_an_export_from_before_the_int8_reader_still_reads_numbers(mnist_export: Path, real_mnist, tmp_path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(mnist_export, old, ignore=shutil.ignore_patterns("saved_model", "reader-int8.tflite"))
+    raw = json.loads((old / MANIFEST_NAME).read_text())
+    del raw["artifacts"][READER_INT8], raw[READER]["variants"]
+    (old / MANIFEST_NAME).write_text(json.dumps(raw))
+    assert set(verify_export(old).reader_variants) == {"float32"}
+    fresh = store_for(str(old), tmp_path / "cache")  # MODEL_PRECISION=auto
+    with serving(fresh):
+        response = handler.get_number_prediction(number_event(real_mnist, 3), LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    assert fresh.reader_precision == "float32"
+    # int8 by name is refused, as a digit variant the export lacks is, naming the command that adds it;
+    # digits are served all the same.
+    int8 = store_for(str(old), tmp_path / "cache", precision="int8")
+    with serving(int8):
+        refused = handler.get_number_prediction(number_event(real_mnist, 3), LambdaContext())
+        digit = handler.get_number_prediction(
+            http_event(body={"image": b64(png_of(1 - number_picture(real_mnist, 1) / 255.0))}), LambdaContext()
+        )
+    assert refused["statusCode"] == 503, refused["body"]
+    assert "no int8 number reader" in refused["body"] and "ml_model quantize" in refused["body"]
+    assert digit["statusCode"] == 200 and json.loads(digit["body"])["model"]["precision"] == "int8"
+    with pytest.raises(ModelUnavailable):
+        int8.reader()

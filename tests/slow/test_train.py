@@ -257,6 +257,7 @@ def test_train_cli_on_real_mnist(small_config_path: Path, real_mnist: Mnist, tmp
     assert "test accuracy 0.9" in done.stdout
     assert "epoch 1/1  loss " in done.stderr.split("Training the number reader")[-1]  # the reader's epoch line
     assert "number reader: " in done.stdout and "test lines read right" in done.stdout
-    assert (out / "reader.tflite").is_file()
+    assert (out / "reader.tflite").is_file() and (out / "reader-int8.tflite").is_file()
+    assert "number reader, int8: " in done.stdout
     assert (tmp_path / "exports" / "latest").resolve() == out.resolve()
     assert verify_export(out).raw["config"]["epochs"] == 1
