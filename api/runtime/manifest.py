@@ -30,9 +30,8 @@ NUM_CLASSES = len(LABELS)
 
 # The number reader (`reader.tflite`, optional: older and imported exports lack it): a line of ink
 # float32 [1, READER_HEIGHT, width, 1] in [0, 1], light on dark → one distribution per column step
-# over the ten digits and the CTC blank, [1, steps, READER_CLASSES]. A step is a fixed number of
-# columns, the reader's own (its `stride`: 2 for `ml_model/reader.json`, which pools widths by 4 and
-# gives two steps per pooled column), found from the model itself (`api.runtime.reader`).
+# over the ten digits and the CTC blank, [1, steps, READER_CLASSES]. A step is the reader's own
+# number of columns (its `stride`), measured from the model when it loads (`api.runtime.reader`).
 READER = "reader"
 READER_FILE = "reader.tflite"
 READER_INPUT = "line"
@@ -226,13 +225,7 @@ class Manifest:
                     f"to {AUTO}"
                 ) from None
         int8 = self.reader_variants.get(INT8)
-        if (
-            int8 is None
-            or int8.line_accuracy is None
-            or int8.ms_per_line is None
-            or baseline.line_accuracy is None
-            or baseline.ms_per_line is None
-        ):
+        if int8 is None or None in (int8.line_accuracy, int8.ms_per_line, baseline.line_accuracy, baseline.ms_per_line):
             return baseline
         accurate = int8.line_accuracy >= baseline.line_accuracy - READER_ACCURACY_TOLERANCE - 1e-12
         faster = int8.ms_per_line <= baseline.ms_per_line * (1 - SPEED_MARGIN)
