@@ -18,7 +18,7 @@ from api.pictures.line import INK_HEIGHT, LINE_HEIGHT, MAX_DIGITS, SIDE_MARGIN, 
 from api.pictures.reading import best_path, read_line
 from api.runtime.manifest import BLANK, READER_CLASSES
 
-# Columns per step of the stand-in reader (reader.json's network has 2; any reader's own is honoured).
+# Columns per step of the stand-in reader (reader.json's network has 4; any reader's own is honoured).
 STRIDE = 2
 
 
