@@ -7,10 +7,9 @@ the normalised 28x28 inputs to the answer (numbers and a PNG data URL), to show 
 Every answer says whether the model is sure (`"confident"`: the top probability at least CONFIDENT).
 
 `"read": "number"` (or `?read=number`, for a raw image body) reads every picture as a written number
-instead, by the number reader (`api.pictures.line`, `reading`): the answer gives the digits left to
-right, each with its box, and the number's confidence, the product of its digits' (the chance that
-every digit is right, if each digit's confidence is the chance it is); it is `"confident"` when
-every digit is.
+instead (`api.pictures.numbers`): the answer gives the digits left to right, each with its box, and the
+number's confidence, the product of its digits' (the chance that every digit is right, if each
+digit's confidence is the chance it is); it is `"confident"` when every digit is.
 """
 
 from __future__ import annotations
@@ -339,7 +338,7 @@ def debug_input(image: np.ndarray) -> dict[str, Any]:
 
 def number_body(inputs: Inputs, readings: list[list[ReadDigit]], model: dict[str, str]) -> dict[str, Any]:
     """The 200 body of a `"read": "number"` request: one number per picture (docs/reading-numbers.md)."""
-    results = [_number(digits) for digits in readings]
+    results = [_number(digits, inputs.debug) for digits in readings]
     if inputs.debug:  # what the reader saw: each picture's line
         for result, line in zip(results, inputs.numbers or ()):
             result[DEBUG] = debug_input(line.image)
@@ -348,12 +347,20 @@ def number_body(inputs: Inputs, readings: list[list[ReadDigit]], model: dict[str
     return {"predictions": results, "model": model}
 
 
-def _number(digits: list[ReadDigit]) -> dict[str, Any]:
+def _number(digits: list[ReadDigit], debug: bool) -> dict[str, Any]:
     rows = np.round(np.stack([d.probabilities for d in digits]).astype(np.float64), DECIMALS).tolist()
     labels = [int(np.argmax(row)) for row in rows]
     answers = []
     for digit, label, row in zip(digits, labels, rows):
-        answers.append({"prediction": label, "confidence": row[label], "probabilities": row, "box": list(digit.box)})
+        answer: dict[str, Any] = {
+            "prediction": label,
+            "confidence": row[label],
+            "probabilities": row,
+            "box": list(digit.box),
+        }
+        if debug and digit.input is not None:
+            answer[DEBUG] = debug_input(digit.input)
+        answers.append(answer)
     confidence = float(np.prod([row[label] for label, row in zip(labels, rows)]))
     return {
         "number": "".join(map(str, labels)),
