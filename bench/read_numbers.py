@@ -167,7 +167,8 @@ def describe_reader(path: Path, export: Path) -> str:
     text, digest = f"reader {path}: {path.stat().st_size / 1e6:.2f} MB", hashlib.sha256(path.read_bytes()).hexdigest()
     for manifest_path in dict.fromkeys((path.parent / "model.json", export / "model.json")):
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        if manifest.get("artifacts", {}).get(READER, {}).get("sha256") == digest:
+        listed = manifest.get("artifacts", {})
+        if digest in (listed.get(key, {}).get("sha256") for key in (READER, READER_INT8)):
             section = manifest.get(READER, {})
             seconds = section.get("training", {}).get("seconds", float("nan"))
             accuracy = section.get("metrics", {}).get("test", {}).get("lineAccuracy", float("nan"))
@@ -179,8 +180,9 @@ def export_with_reader(export: Path, reader: Path, folder: Path) -> Path:
     """`export` itself when its reader is `reader`, else a copy of it (without the SavedModel) holding `reader`
     as its only reader (an int8 model of the export's own reader is left out, so `reader` is what is served)."""
     manifest = json.loads((export / "model.json").read_text())
-    if manifest["artifacts"].get(READER, {}).get("sha256") == hashlib.sha256(reader.read_bytes()).hexdigest():
-        return export
+    digest = hashlib.sha256(reader.read_bytes()).hexdigest()
+    if digest in (manifest["artifacts"].get(key, {}).get("sha256") for key in (READER, READER_INT8)):
+        return export  # one of its own readers, the one the API serves by MODEL_PRECISION
     copy = folder / export.name
     shutil.copytree(export, copy, ignore=shutil.ignore_patterns("saved_model", READER_VARIANT_FILES[INT8]))
     shutil.copyfile(reader, copy / READER_FILE)
@@ -191,12 +193,13 @@ def export_with_reader(export: Path, reader: Path, folder: Path) -> Path:
     return copy
 
 
-def request_times(mnist, export: Path, repeats: int, seed: int, numbers: bool) -> tuple[dict, int]:
+def request_times(mnist, export: Path, repeats: int, seed: int, numbers: bool, precision: str) -> tuple[dict, int]:
     """Warm requests through the handler, interleaved: a 4-digit 560x280 canvas number (when `numbers`: the
     export has a reader) and a 280x280 single digit; and how many of the 5 numbers timed are read right."""
     from ml_model.corpus.digits import canvas_white
 
     os.environ["MODEL_URL"] = str(export)
+    os.environ["MODEL_PRECISION"] = precision
     os.environ.setdefault("MODEL_CACHE_DIR", str(REPO / "bench" / "results" / "model-cache"))
     logging.getLogger("api.request").setLevel(logging.WARNING)
     from api.handler import get_number_prediction, use_model_store
@@ -283,7 +286,10 @@ def contact_sheet(wrong: Sequence[tuple], path: Path, limit: int = 60) -> None:
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT, help="export folder (default: %(default)s)")
-    parser.add_argument("--reader", type=Path, help=f"the reader's .tflite (default: the export's {READER_FILE})")
+    parser.add_argument("--reader", type=Path, help="a reader's .tflite (default: the export's, as the API serves it)")
+    parser.add_argument(
+        "--precision", default="auto", help="MODEL_PRECISION picking the export's reader (default: %(default)s)"
+    )
     parser.add_argument("--per-cell", type=int, default=50, help="numbers per kind and spacing (default: %(default)s)")
     parser.add_argument("--real", type=int, default=100, help="numbers per real-world kind (0: skip; default: 100)")
     for flag, choices, what in (("--kinds", list(KINDS), "kinds"), ("--spacings", list(SPACINGS), "spacing classes")):
@@ -342,7 +348,7 @@ def real_tables(args: argparse.Namespace, mnist, predictor, reader) -> list[tupl
 def timing(args: argparse.Namespace, mnist, export: Path, reader: Path | None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         served = export_with_reader(export, reader, Path(folder)) if reader else export
-        times, right = request_times(mnist, served, args.timing_repeats, args.seed, reader is not None)
+        times, right = request_times(mnist, served, args.timing_repeats, args.seed, reader is not None, args.precision)
     digit = statistics.median(times["digit"])
     copy = f"; numbers by a copy of the export holding {reader}" if served != export else ""
     load = f"load average {os.getloadavg()[0]:.1f}{copy}"
@@ -358,13 +364,24 @@ def timing(args: argparse.Namespace, mnist, export: Path, reader: Path | None) -
     print(f"  one digit, 280x280 canvas PNG{digit:33.2f} ms{versus}")
 
 
+def served_reader(export: Path, precision: str) -> str:
+    """The reader file the API serves from `export` for MODEL_PRECISION `precision` (READER_FILE: none listed)."""
+    from api.runtime.manifest import ManifestError, parse_manifest
+
+    try:
+        manifest = parse_manifest((export / "model.json").read_text())
+        return manifest.artifact(manifest.reader_variant(precision).artifact).path
+    except ManifestError:
+        return READER_FILE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     export = args.export.absolute()
     if not (export / "model.json").is_file():
         print(f"no export at {export}: train one (python -m ml_model train) or pass --export", file=sys.stderr)
         return 2
-    path = (args.reader or export / READER_FILE).absolute()
+    path = (args.reader or export / served_reader(export, args.precision)).absolute()
     if args.reader and not path.is_file():
         print(f"no reader at {path}", file=sys.stderr)
         return 2
