@@ -42,6 +42,9 @@ def test_serve_prints_no_native_line_and_stops_on_ctrl_c(mnist_export: Path) -> 
         cwd=REPO,
         env=user_env(),
         text=True,
+        # Ctrl-C reaches the server as in a terminal, however the suite was started: a shell starting it in
+        # the background (`pytest &`) leaves SIGINT ignored, and an ignored signal stays ignored in children.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
