@@ -343,26 +343,8 @@ def _variants(raw: Mapping[str, Any], manifest: Manifest) -> dict[str, Variant]:
     entries = raw.get("variants")
     if entries is None:
         return {FLOAT32: Variant(FLOAT32, TFLITE, manifest.test_accuracy, None)}
-    if not isinstance(entries, dict) or FLOAT32 not in entries:
-        raise ManifestError("model.json: 'variants' must be an object with a 'float32' entry")
-    variants = {}
-    for precision, entry in entries.items():
-        if precision not in PRECISIONS or not isinstance(entry, dict):
-            raise ManifestError(f"model.json: unknown variant {precision!r}; variants are {', '.join(PRECISIONS)}")
-        key = entry.get("artifact")
-        if key != VARIANT_ARTIFACTS[precision] or key not in manifest.artifacts:
-            raise ManifestError(
-                f"model.json: variant '{precision}' must name the '{VARIANT_ARTIFACTS[precision]}' "
-                f"artifact, and the manifest must list it"
-            )
-        numbers = {}
-        for name in ("accuracy", "msPerImage"):
-            value = entry.get(name)
-            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-                raise ManifestError(f"model.json: variant '{precision}' has a bad {name} {value!r}")
-            numbers[name] = None if value is None else float(value)
-        variants[precision] = Variant(precision, key, numbers["accuracy"], numbers["msPerImage"])
-    return variants
+    checked = _checked(entries, "", VARIANT_ARTIFACTS, ("accuracy", "msPerImage"), manifest)
+    return {precision: Variant(precision, *values) for precision, values in checked.items()}
 
 
 def _reader_variants(raw: Mapping[str, Any], manifest: Manifest) -> dict[str, ReaderVariant]:
@@ -376,25 +358,34 @@ def _reader_variants(raw: Mapping[str, Any], manifest: Manifest) -> dict[str, Re
     if entries is None:
         test = section.get("metrics", {}).get("test", {})
         entries = {FLOAT32: {"artifact": READER, "lineAccuracy": test.get("lineAccuracy")}}
+    checked = _checked(entries, f"{READER} ", READER_VARIANT_ARTIFACTS, ("lineAccuracy", "msPerLine"), manifest)
+    return {precision: ReaderVariant(precision, *values) for precision, values in checked.items()}
+
+
+def _checked(
+    entries: Any, of: str, artifacts: Mapping[str, str], names: tuple[str, str], manifest: Manifest
+) -> dict[str, tuple[str, float | None, float | None]]:
+    """A `variants` object (the digit model's, or with `of` the reader's) checked: precision →
+    (its artifact, its two numbers `names`, each None when absent)."""
     if not isinstance(entries, dict) or FLOAT32 not in entries:
-        raise ManifestError(f"model.json: the {READER}'s 'variants' must be an object with a 'float32' entry")
-    variants = {}
+        raise ManifestError(f"model.json: the {of}'variants' must be an object with a 'float32' entry")
+    checked = {}
     for precision, entry in entries.items():
-        if precision not in READER_PRECISIONS or not isinstance(entry, dict):
+        if precision not in artifacts or not isinstance(entry, dict):
             raise ManifestError(
-                f"model.json: unknown {READER} variant {precision!r}; its variants are {', '.join(READER_PRECISIONS)}"
+                f"model.json: unknown {of}variant {precision!r}; the {of}variants are {', '.join(artifacts)}"
             )
         key = entry.get("artifact")
-        if key != READER_VARIANT_ARTIFACTS[precision] or key not in manifest.artifacts:
+        if key != artifacts[precision] or key not in manifest.artifacts:
             raise ManifestError(
-                f"model.json: {READER} variant '{precision}' must name the '{READER_VARIANT_ARTIFACTS[precision]}' "
+                f"model.json: {of}variant '{precision}' must name the '{artifacts[precision]}' "
                 f"artifact, and the manifest must list it"
             )
-        numbers = {}
-        for name in ("lineAccuracy", "msPerLine"):
+        numbers = []
+        for name in names:
             value = entry.get(name)
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-                raise ManifestError(f"model.json: {READER} variant '{precision}' has a bad {name} {value!r}")
-            numbers[name] = None if value is None else float(value)
-        variants[precision] = ReaderVariant(precision, key, numbers["lineAccuracy"], numbers["msPerLine"])
-    return variants
+                raise ManifestError(f"model.json: {of}variant '{precision}' has a bad {name} {value!r}")
+            numbers.append(None if value is None else float(value))
+        checked[precision] = (key, *numbers)
+    return checked
