@@ -20,7 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .render import encode, enlarge, lighting, noisy, paper, paste, scanned, traced
+from .pages import (
+    chalk_on_board,
+    faint_page,
+    fine_pen_page,
+    marker_page,
+    on_paper,
+    photographed_page,
+    scanned_page,
+    transparent_canvas,
+    white_canvas,
+)
+from .render import encode, enlarge, noisy, paper, paste, scanned, traced
 
 Kind = Callable[[np.ndarray, np.random.Generator], bytes]
 
@@ -48,32 +59,18 @@ PEN_PATHS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = 
 
 def canvas_white(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A drawing page's 280x280 canvas: black pen paths of several widths on opaque white (RGB PNG)."""
-    ink = PEN_PATHS["canvas_white"](digit, rng)
-    return encode(Image.fromarray((255 * (1 - ink)).astype(np.uint8)).convert("RGB"))
+    return white_canvas(PEN_PATHS["canvas_white"](digit, rng), rng)
 
 
 def canvas_transparent(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """`canvas.toDataURL()` of strokes on a transparent canvas: dark ink only in alpha (RGBA PNG)."""
-    ink = PEN_PATHS["canvas_transparent"](digit, rng)
-    colour = rng.integers(0, 60, 3)
-    rgba = np.zeros((*ink.shape, 4), np.uint8)
-    rgba[..., :3] = colour
-    rgba[..., 3] = (ink * 255).astype(np.uint8)
-    return encode(Image.fromarray(rgba, "RGBA"))
+    return transparent_canvas(PEN_PATHS["canvas_transparent"](digit, rng), rng)
 
 
 def scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A scanned page: dark ink on off-white, noise sigma 2-8, JPEG quality 60-95, 200-400 px."""
     height, width = _size(rng, 200, 400)
-    ink = paste(enlarge(digit, int(min(height, width) * rng.uniform(0.5, 0.9))), height, width, rng)
-    return scanned(
-        ink,
-        rng,
-        float(rng.uniform(215, 250)),
-        float(rng.uniform(10, 70)),
-        float(rng.uniform(2, 8)),
-        int(rng.integers(60, 96)),
-    )
+    return scanned_page(paste(enlarge(digit, int(min(height, width) * rng.uniform(0.5, 0.9))), height, width, rng), rng)
 
 
 def enlarged_soft(digit: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -89,33 +86,17 @@ def enlarged_soft(digit: np.ndarray, rng: np.random.Generator) -> bytes:
         )
         / 255.0
     )
-    return scanned(
-        paste(soft, height, width, rng),
-        rng,
-        float(rng.uniform(225, 250)),
-        float(rng.uniform(0, 50)),
-        float(rng.uniform(1, 4)),
-        None,
-    )
+    return on_paper(paste(soft, height, width, rng), rng, (225, 250), (0, 50), (1, 4), None)
 
 
 def thin_pen(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A fine pen on a large page: strokes 2-4 % of the digit's height, grey PNG, light noise."""
-    ink = PEN_PATHS["thin_pen"](digit, rng)
-    return scanned(ink, rng, float(rng.uniform(225, 250)), float(rng.uniform(10, 60)), float(rng.uniform(1, 4)), None)
+    return fine_pen_page(PEN_PATHS["thin_pen"](digit, rng), rng)
 
 
 def thick_marker(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A thick marker: strokes 17-24 % of the digit's height, JPEG."""
-    ink = PEN_PATHS["thick_marker"](digit, rng)
-    return scanned(
-        ink,
-        rng,
-        float(rng.uniform(220, 250)),
-        float(rng.uniform(10, 50)),
-        float(rng.uniform(1, 4)),
-        int(rng.integers(70, 96)),
-    )
+    return marker_page(PEN_PATHS["thick_marker"](digit, rng), rng)
 
 
 def off_centre(digit: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -136,26 +117,20 @@ def off_centre(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     top, left = max(0, top), max(0, left)
     src = src[: height - top, : width - left]
     field[top : top + src.shape[0], left : left + src.shape[1]] = src
-    return scanned(field, rng, float(rng.uniform(220, 250)), float(rng.uniform(10, 60)), float(rng.uniform(1, 5)), None)
+    return on_paper(field, rng, (220, 250), (10, 60), (1, 5), None)
 
 
 def low_contrast(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """Faint ink: 40-80 grey levels darker than the paper, noise sigma 1-3, PNG or JPEG 85-95."""
     height, width = _size(rng, 200, 400)
-    ink = paste(enlarge(digit, int(min(height, width) * rng.uniform(0.5, 0.85))), height, width, rng)
-    paper_level = float(rng.uniform(150, 240))
-    quality = int(rng.integers(85, 96)) if rng.random() < 0.5 else None
-    return scanned(ink, rng, paper_level, paper_level - float(rng.uniform(40, 80)), float(rng.uniform(1, 3)), quality)
+    return faint_page(paste(enlarge(digit, int(min(height, width) * rng.uniform(0.5, 0.85))), height, width, rng), rng)
 
 
 def uneven_light(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A phone photo of paper: lighting gradient, a shadow, vignetting, blur, noise, JPEG."""
     height, width = _size(rng, 300, 600)
     ink = paste(enlarge(digit, int(min(height, width) * rng.uniform(0.35, 0.7))), height, width, rng)
-    paper_colour, pen = rng.uniform(200, 245, 3), rng.uniform(20, 70, 3)
-    rgb = paper(ink, paper_colour, pen) * lighting(height, width, rng)
-    image = noisy(rgb, float(rng.uniform(2, 6)), rng).filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 1.5))))
-    return encode(image, "JPEG", quality=int(rng.integers(70, 93)))
+    return photographed_page(ink, rng)
 
 
 INK_ON_PAPER = [  # (pen, paper): blue pen on a yellow note, red on light blue, green on pink, ...
@@ -184,14 +159,7 @@ def rotated(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     ink = Image.fromarray((enlarge(digit, side) * 255).astype(np.uint8))
     ink = ink.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BICUBIC, expand=True)
     field = paste(np.asarray(ink, np.float32) / 255.0, height, width, rng)
-    return scanned(
-        field,
-        rng,
-        float(rng.uniform(215, 250)),
-        float(rng.uniform(10, 60)),
-        float(rng.uniform(1, 5)),
-        int(rng.integers(75, 96)),
-    )
+    return on_paper(field, rng, (215, 250), (10, 60), (1, 5), (75, 96))
 
 
 def specks(digit: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -205,18 +173,14 @@ def specks(digit: np.ndarray, rng: np.random.Generator) -> bytes:
         x, y = float(rng.uniform(0, width)), float(rng.uniform(0, height))
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=int(rng.integers(120, 256)))
     field = np.asarray(image, np.float32) / 255.0
-    return scanned(field, rng, float(rng.uniform(220, 250)), float(rng.uniform(10, 60)), float(rng.uniform(1, 4)), None)
+    return on_paper(field, rng, (220, 250), (10, 60), (1, 4), None)
 
 
 def chalkboard(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """Light on dark: chalk on a green or black board, streaky chalk, uneven light, JPEG."""
     height, width = _size(rng, 240, 480)
     ink = paste(enlarge(digit, int(min(height, width) * rng.uniform(0.45, 0.75))), height, width, rng)
-    streaks = 0.75 + 0.25 * rng.random((height, width)).astype(np.float32)  # chalk leaves gaps
-    board = np.array([(40, 70, 50), (35, 35, 38), (30, 50, 45)][int(rng.integers(3))], np.float32)
-    chalk = rng.uniform(200, 245, 3)
-    rgb = paper(ink * streaks, board, chalk) * lighting(height, width, rng)
-    return encode(noisy(rgb, float(rng.uniform(2, 5)), rng), "JPEG", quality=int(rng.integers(70, 93)))
+    return chalk_on_board(ink, rng)
 
 
 # A tight crop is cut at this much of the ink's peak: where a form pipeline's binarisation says ink.

@@ -12,7 +12,7 @@ and the gaps between neighbours' ink follow a spacing class:
 
 The ink of each digit is made as `digits.py` makes a single digit's (pen paths traced from
 the digit and drawn with a round pen for the canvas and pen kinds, the digit's own ink smoothly
-enlarged for the paper kinds), then composited onto the kind's paper with its helpers (noise,
+enlarged for the paper kinds), then finished on the kind's page as a single digit is (`pages`: paper, noise,
 lighting, JPEG). Each sample also carries every digit *alone*: the same ink on a page of the same
 kind by itself, which is what a perfect segmenter would hand the single-digit reader (the ceiling).
 numpy and Pillow only.
@@ -24,9 +24,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
-from ml_model.corpus.render import encode, enlarge, lighting, noisy, paper, pen_strokes, scanned
+from ml_model.corpus.pages import (
+    chalk_on_board,
+    faint_page,
+    fine_pen_page,
+    marker_page,
+    photographed_page,
+    scanned_page,
+    transparent_canvas,
+    white_canvas,
+)
+from ml_model.corpus.render import enlarge, pen_strokes
 
 SPACINGS = ("wide", "close", "kerned", "touching", "overlapping")
 SEPARATED = ("wide", "close")  # gap >= 0
@@ -47,75 +57,16 @@ class Style:
     finish: Callable[[np.ndarray, np.random.Generator], bytes]
 
 
-def _canvas_white(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    return encode(Image.fromarray((255 * (1 - ink)).astype(np.uint8)).convert("RGB"))
-
-
-def _canvas_transparent(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    rgba = np.zeros((*ink.shape, 4), np.uint8)
-    rgba[..., :3] = rng.integers(0, 60, 3)
-    rgba[..., 3] = (ink * 255).astype(np.uint8)
-    return encode(Image.fromarray(rgba, "RGBA"))
-
-
-def _thin_pen(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    return scanned(ink, rng, float(rng.uniform(225, 250)), float(rng.uniform(10, 60)), float(rng.uniform(1, 4)), None)
-
-
-def _thick_marker(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    return scanned(
-        ink,
-        rng,
-        float(rng.uniform(220, 250)),
-        float(rng.uniform(10, 50)),
-        float(rng.uniform(1, 4)),
-        int(rng.integers(70, 96)),
-    )
-
-
-def _scan(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    return scanned(
-        ink,
-        rng,
-        float(rng.uniform(215, 250)),
-        float(rng.uniform(10, 70)),
-        float(rng.uniform(2, 8)),
-        int(rng.integers(60, 96)),
-    )
-
-
-def _low_contrast(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    paper_level = float(rng.uniform(150, 240))
-    quality = int(rng.integers(85, 96)) if rng.random() < 0.5 else None
-    return scanned(ink, rng, paper_level, paper_level - float(rng.uniform(40, 80)), float(rng.uniform(1, 3)), quality)
-
-
-def _uneven_light(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    height, width = ink.shape
-    paper_colour, pen = rng.uniform(200, 245, 3), rng.uniform(20, 70, 3)
-    rgb = paper(ink, paper_colour, pen) * lighting(height, width, rng)
-    image = noisy(rgb, float(rng.uniform(2, 6)), rng).filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 1.5))))
-    return encode(image, "JPEG", quality=int(rng.integers(70, 93)))
-
-
-def _chalkboard(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    height, width = ink.shape
-    streaks = 0.75 + 0.25 * rng.random((height, width)).astype(np.float32)
-    board = np.array([(40, 70, 50), (35, 35, 38), (30, 50, 45)][int(rng.integers(3))], np.float32)
-    rgb = paper(ink * streaks, board, rng.uniform(200, 245, 3)) * lighting(height, width, rng)
-    return encode(noisy(rgb, float(rng.uniform(2, 5)), rng), "JPEG", quality=int(rng.integers(70, 93)))
-
-
 # The kinds of digits.py a number is written in (same paper, pens, noise and light).
 KINDS: dict[str, Style] = {
-    "canvas_white": Style((0.06, 0.16), (110, 170), _canvas_white),
-    "canvas_transparent": Style((0.06, 0.16), (90, 170), _canvas_transparent),
-    "thin_pen": Style((0.02, 0.045), (110, 200), _thin_pen),
-    "thick_marker": Style((0.17, 0.24), (110, 170), _thick_marker),
-    "scan": Style(None, (90, 170), _scan),
-    "low_contrast": Style(None, (90, 170), _low_contrast),
-    "uneven_light": Style(None, (120, 220), _uneven_light),
-    "chalkboard": Style(None, (100, 180), _chalkboard),
+    "canvas_white": Style((0.06, 0.16), (110, 170), white_canvas),
+    "canvas_transparent": Style((0.06, 0.16), (90, 170), transparent_canvas),
+    "thin_pen": Style((0.02, 0.045), (110, 200), fine_pen_page),
+    "thick_marker": Style((0.17, 0.24), (110, 170), marker_page),
+    "scan": Style(None, (90, 170), scanned_page),
+    "low_contrast": Style(None, (90, 170), faint_page),
+    "uneven_light": Style(None, (120, 220), photographed_page),
+    "chalkboard": Style(None, (100, 180), chalk_on_board),
 }
 
 
@@ -238,7 +189,7 @@ def canvas_number(digits: list[np.ndarray], rng: np.random.Generator, size: tupl
     canvas = np.zeros((height, width), np.float32)
     y, x = (height - drawn.height) // 2, (width - drawn.width) // 2
     canvas[y : y + drawn.height, x : x + drawn.width] = np.clip(np.asarray(drawn), 0, 1)
-    return _canvas_white(canvas, rng)
+    return white_canvas(canvas, rng)
 
 
 def number_indices(test_count: int, per_cell: int, seed: int = 0) -> dict[tuple[str, str], list[tuple[int, ...]]]:
