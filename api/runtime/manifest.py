@@ -91,7 +91,6 @@ SPEED_MARGIN = 0.10
 # The number reader's `.tflite` models (`reader-int8.tflite` optional: exports from before it lack it),
 # picked by the same MODEL_PRECISION. There is no float16 reader: it would compute in float32 anyway.
 READER_INT8 = "reader_int8"
-READER_PRECISIONS = (FLOAT32, INT8)
 READER_VARIANT_ARTIFACTS = {FLOAT32: READER, INT8: READER_INT8}
 READER_VARIANT_FILES = {FLOAT32: READER_FILE, INT8: "reader-int8.tflite"}
 # `auto` serves the int8 reader when its held-out line accuracy is at most this far below float32's
