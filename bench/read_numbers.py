@@ -1,11 +1,12 @@
-"""How well the API reads written numbers: the cut paths beside the learned reader, on MNIST test digits only.
+"""How well the API reads written numbers: the cut paths beside the learned reader, on digits it never trained on.
 
     python bench/read_numbers.py --export ml_model/exports/latest            # 50 per cell (2,000), 100 per real kind
     python bench/read_numbers.py --per-cell 10 --real 20 --reader /tmp/reader-full/reader.tflite --sheet misread.png
     python bench/read_numbers.py --against 016a901 --per-cell 0 --real 0     # single digits bit for bit, and timing
 
 Each picture of `ml_model/corpus/numbers.py` (8 kinds x 5 spacings) and, `--real N`, of `real_numbers.py` (cheques,
-forms, low resolution) is decoded as the API does and read from its bytes, timed, by the cut paths
+forms, low resolution) and, `--writers N`, of `numbers.py` again made of other writers' digits (Semeion's held-out
+writers, `ml_model/corpus/writers.py`) is decoded as the API does and read from its bytes, timed, by the cut paths
 (`api.pictures.numbers.read_number`, the export's digit model) and by the reader (`api.pictures.line.to_line`,
 `api.pictures.reading.read_line`, `LiteRTReader` with `--reader`, default the export's `reader.tflite`); a number is
 read when the whole string is right, a refusal (a 400) is a miss. The ceiling "alone": each digit's ink alone on a
@@ -292,6 +293,9 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--per-cell", type=int, default=50, help="numbers per kind and spacing (default: %(default)s)")
     parser.add_argument("--real", type=int, default=100, help="numbers per real-world kind (0: skip; default: 100)")
+    parser.add_argument(
+        "--writers", type=int, default=10, help="numbers per cell of other writers' digits (0: skip; default: 10)"
+    )
     for flag, choices, what in (("--kinds", list(KINDS), "kinds"), ("--spacings", list(SPACINGS), "spacing classes")):
         parser.add_argument(
             flag, nargs="+", choices=choices, default=choices, metavar=flag[2:-1].upper(), help=f"{what}: {choices}"
@@ -299,27 +303,28 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
     parser.add_argument("--sheet", type=Path, help="save the misread pictures (the reader's if any) to this PNG")
     parser.add_argument("--timing-repeats", type=int, default=200, help="timed requests per case (0: skip)")
-    parser.add_argument("--quick", action="store_true", help="1 number per cell, 2 per real kind, 10 timed requests")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 number per cell (and other writers' cell), 2 per real kind, 10 requests"
+    )
     parser.add_argument("--against", metavar="REVISION", help="check single digits against `api` at a revision")
     args = parser.parse_args(argv)
     if args.quick:
-        args.per_cell, args.real = min(args.per_cell, 1), min(args.real, 2)
+        args.per_cell, args.real, args.writers = min(args.per_cell, 1), min(args.real, 2), min(args.writers, 1)
         args.timing_repeats = min(args.timing_repeats, 10)
     return args
 
 
-def number_tables(args: argparse.Namespace, mnist, predictor, reader) -> list[tuple]:
-    """The numbers.py corpus by kind and by spacing, refusals and targets; the misread numbers."""
-    cells = number_indices(len(mnist.test_labels), args.per_cell, args.seed)
+def number_tables(args: argparse.Namespace, images, labels, per_cell: int, predictor, reader) -> list[tuple]:
+    """The numbers.py corpus made of `images` by kind and by spacing, refusals and targets; the misread numbers."""
+    cells = number_indices(len(labels), per_cell, args.seed)
     by_kind: dict[str, dict[str, list]] = {}
     by_spacing: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     line("kind", None, reader)
     for kind in args.kinds:
         results = []
         for spacing in args.spacings:
-            numbers = cells[kind, spacing]
-            samples = number_samples(mnist.test_images, mnist.test_labels, kind, spacing, numbers, args.seed)
-            results.append(read_cell(samples, mnist.test_images, predictor, reader))
+            samples = number_samples(images, labels, kind, spacing, cells[kind, spacing], args.seed)
+            results.append(read_cell(samples, images, predictor, reader))
             by_spacing[spacing] = merged([by_spacing[spacing], results[-1]])
         by_kind[kind] = merged(results)
         line(kind, by_kind[kind], reader)
@@ -329,6 +334,20 @@ def number_tables(args: argparse.Namespace, mnist, predictor, reader) -> list[tu
     total("all", by_kind.values(), reader)
     targets(by_kind, by_spacing, reader)
     return merged(by_kind.values())["wrong"]
+
+
+def writers_tables(args: argparse.Namespace, mnist, predictor, reader) -> list[tuple]:
+    """The numbers.py corpus again, made of Semeion's held-out writers' digits (laid out as MNIST's)."""
+    from ml_model.corpus.sources import digit_source, label_aspects
+    from ml_model.corpus.writers import as_mnist, semeion
+
+    digits, labels = semeion("held_out")
+    images = as_mnist(digits, labels, label_aspects(digit_source(mnist.train_images, mnist.train_labels)))
+    print(
+        f"other writers: {len(labels)} digits of Semeion's held-out writers (never trained on), "
+        f"{args.writers} numbers per kind and spacing"
+    )
+    return number_tables(args, images, labels, args.writers, predictor, reader)
 
 
 def real_tables(args: argparse.Namespace, mnist, predictor, reader) -> list[tuple]:
@@ -399,8 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"seed {args.seed}; load average {os.getloadavg()[0]:.1f}"
     )
     print(describe_reader(path, export) if path else f"no reader: {export} has none and no --reader given")
-    wrong = number_tables(args, mnist, predictor, reader) if args.per_cell > 0 else []
+    wrong = []
+    if args.per_cell > 0:
+        wrong += number_tables(args, mnist.test_images, mnist.test_labels, args.per_cell, predictor, reader)
     wrong += real_tables(args, mnist, predictor, reader) if args.real > 0 else []
+    wrong += writers_tables(args, mnist, predictor, reader) if args.writers > 0 else []
     if args.sheet:
         shown = [w for w in wrong if w[1] == ("reader" if reader else "cut")]
         contact_sheet(shown, args.sheet)

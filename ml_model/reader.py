@@ -327,13 +327,16 @@ def train_into(
     lines: int = TRAIN_LINES,
     callbacks: list[Any] | None = None,
     test_count: int = TEST_LINES,
+    writers: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Train the reader on MNIST's training digits, write `reader.tflite` and `reader-int8.tflite` into
-    `folder` and measure them on lines of MNIST's test digits: (their paths by precision, the manifest
-    section)."""
+    """Train the reader on MNIST's training digits and other `writers`' (`corpus.writers`), write
+    `reader.tflite` and `reader-int8.tflite` into `folder` and measure them on lines of MNIST's test
+    digits: (their paths by precision, the manifest section)."""
     from api.runtime.reader import LiteRTReader
 
-    result = train_reader(config, mnist.train_images, mnist.train_labels, lines=lines, callbacks=callbacks)
+    result = train_reader(
+        config, mnist.train_images, mnist.train_labels, writers=writers, lines=lines, callbacks=callbacks
+    )
     convert_reader(result.model, folder / READER_VARIANT_FILES[FLOAT32])
     variants = add_int8(folder, mnist, test_count)
     section = {
@@ -357,6 +360,7 @@ def train_into(
             "lines": result.lines,
             "epochs": len(result.history.get("loss", [])),
             "mnistTrainingDigits": len(mnist.train_images),
+            "otherWritersDigits": 0 if writers is None else len(writers[1]),
         },
     }
     return {precision: folder / name for precision, name in READER_VARIANT_FILES.items()}, section

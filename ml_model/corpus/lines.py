@@ -53,7 +53,7 @@ SPACINGS = {"wide": 0.15, "normal": 0.32, "close": 0.21, "touching": 0.18, "over
 # Per line: how the digits are grouped.
 FORMATS = {"plain": 0.42, "thousands": 0.18, "decimal": 0.16, "date": 0.12, "code": 0.12}
 
-P_WRITERS_LINE = 0.35  # a line by another writer (when writers are given) ...
+P_WRITERS_LINE = 0.3  # a line by another writer (when writers are given) ...
 P_WRITERS_DIGIT = 0.85  # ... draws its digits from them, a digit lacking there from MNIST
 P_ONE_FLAG = 0.35  # a line's 1s have a long upstroke
 P_SEVEN_BAR, P_SEVEN_SERIF = 0.25, 0.15  # a line's 7s are crossed, have a serif (independently)
