@@ -19,7 +19,7 @@ import numpy as np
 from api.errors import InvalidRequest
 from api.lazy import lazy_import
 from api.pictures.blobs import BORDER_WEIGHT, INK_CUT, SPECK, Blobs, components, paint, weights
-from api.pictures.frame import BOX, MNIST_STROKE, THIN, ink_region, widen
+from api.pictures.frame import BOX, MNIST_STROKE, STROKE_SIZE, THIN, ink_region, widen
 from api.pictures.ink import ink_level, no_digit
 from api.pictures.morphology import stroke_width
 from api.pictures.paper import Paper, analysis_copy, find_paper
@@ -35,6 +35,7 @@ SIDE_MARGIN = 8  # columns of background left and right of the ink
 # Strokes thinner than a single digit's floor (THIN of MNIST's median width, at the band's height) are
 # widened to it, as for one digit: a fine pen's number would otherwise be hairlines at this scale.
 MIN_STROKE = THIN * MNIST_STROKE * INK_HEIGHT / BOX
+STROKE_FACTOR = STROKE_SIZE // BOX  # fine strokes are widened at this many times the band's height
 # At most this many digits are read from one picture, and a line is at most MAX_LINE_WIDTH columns:
 # 16 digits as wide as they are tall with a gap each, and the margins.
 MAX_DIGITS = 16
@@ -138,13 +139,35 @@ def to_line(grey: np.ndarray, size: tuple[int, int] | None = None) -> Line:
         raise too_many(f"a line {columns / INK_HEIGHT:.0f} times as long as it is high")
     image = np.zeros((LINE_HEIGHT, columns + 2 * SIDE_MARGIN), np.float32)
     band = (LINE_HEIGHT - INK_HEIGHT) // 2
-    ink = _resized(crop, columns, INK_HEIGHT)
-    width = stroke_width(ink > 0.5)
-    if 0 < width < MIN_STROKE:
-        ink = np.minimum(widen(ink, MIN_STROKE - width), 1.0)
+    ink = _scaled(crop, columns, scale)
     image[band : band + INK_HEIGHT, SIDE_MARGIN : SIDE_MARGIN + columns] = ink
     factor = size[0] / grey.shape[1] if size else 1.0
     return Line(image, crop, top, left, scale, factor)
+
+
+def _scaled(crop: np.ndarray, columns: int, scale: float) -> np.ndarray:
+    """The ink crop at `columns` x INK_HEIGHT, its strokes no thinner than MIN_STROKE there.
+
+    A fine pen's strokes are measured on the crop (at the picture's resolution they are solid, however
+    fine the pen) and widened at STROKE_FACTOR times the band's height before the final reduction, as a
+    single digit's are at STROKE_SIZE. Brought to that size by the maximum of each block of pixels, not
+    their mean, a hairline stays whole ink a pixel wide: averaged, it would be a faint, uneven grey that
+    no widening makes solid again, and the reader would see broken strokes.
+    """
+    width = stroke_width(crop > 0.5) * scale
+    if not 0 < width < MIN_STROKE:
+        return _resized(crop, columns, INK_HEIGHT)
+    block = crop.shape[0] // (INK_HEIGHT * STROKE_FACTOR)
+    if block >= 2:
+        rows, cols = -(-crop.shape[0] // block), -(-crop.shape[1] // block)
+        padded = np.zeros((rows * block, cols * block), np.float32)
+        padded[: crop.shape[0], : crop.shape[1]] = crop
+        crop = padded.reshape(rows, block, cols, block).max(axis=(1, 3))
+    fine = _resized(crop, columns * STROKE_FACTOR, INK_HEIGHT * STROKE_FACTOR)
+    change = MIN_STROKE * STROKE_FACTOR - stroke_width(fine > 0.5)
+    if change > 0:
+        fine = np.minimum(widen(fine, change), 1.0)
+    return _resized(fine, columns, INK_HEIGHT)
 
 
 def _resized(ink: np.ndarray, width: int, height: int) -> np.ndarray:

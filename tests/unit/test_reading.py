@@ -14,7 +14,8 @@ import pytest
 
 from api.errors import InvalidRequest
 from api.pictures.ink import NoDigit
-from api.pictures.line import INK_HEIGHT, LINE_HEIGHT, MAX_DIGITS, SIDE_MARGIN, TooManyDigits, to_line
+from api.pictures.line import INK_HEIGHT, LINE_HEIGHT, MAX_DIGITS, MIN_STROKE, SIDE_MARGIN, TooManyDigits, to_line
+from api.pictures.morphology import stroke_width
 from api.pictures.reading import best_path, read_line
 from api.runtime.manifest import BLANK, READER_CLASSES
 
@@ -105,6 +106,32 @@ def test_the_line_is_the_reader_s_input() -> None:
     rows = np.flatnonzero(line.image.max(axis=1) > 0.5)
     assert rows[0] >= (LINE_HEIGHT - INK_HEIGHT) // 2 - 1 and rows[-1] <= (LINE_HEIGHT + INK_HEIGHT) // 2
     assert float(line.image[:, :SIDE_MARGIN].max()) == 0.0  # background either side
+
+
+def rings(count: int, height: int, pen: int) -> np.ndarray:
+    """Dark rings (0s) drawn with a round pen `pen` pixels wide, `height` tall, side by side on white paper."""
+    radius = height / 2
+    size = height + pen + 4
+    y, x = np.mgrid[:size, : count * size].astype(np.float32)
+    centre_x = (x // size) * size + size / 2
+    distance = np.hypot((x - centre_x) / 0.7, y - size / 2)  # ovals 0.7 as wide as tall
+    return np.where(np.abs(distance - radius) <= pen / 2, 30, 250).astype(np.uint8)
+
+
+@pytest.mark.parametrize("height", [80, 300, 600])
+def test_a_fine_pen_s_hairlines_become_solid_strokes_of_the_least_width(height: int) -> None:
+    """Reduced to the band's height by area, a 3-pixel pen's rings 300 px tall would be a faint grey
+    (a quarter of full ink), 600 px tall fainter still; the line has solid strokes about MIN_STROKE wide."""
+    line = to_line(rings(3, height, pen=3)).image
+    assert 0.85 * MIN_STROKE <= stroke_width(line > 0.5) <= 1.3 * MIN_STROKE
+    inked = line.max(axis=0)  # the strongest ink of each column through a ring
+    assert float(np.median(inked[inked > 0.1])) > 0.95
+
+
+def test_strokes_as_wide_as_mnist_s_are_left_as_they_are() -> None:
+    pen, height = 14, 120  # 14 of 120 px: about MNIST's own 1.9 of 20
+    line = to_line(rings(2, height, pen)).image
+    assert stroke_width(line > 0.5) <= 1.15 * pen * INK_HEIGHT / (height + pen)
 
 
 def test_light_ink_on_a_dark_board_makes_the_same_line() -> None:
