@@ -83,23 +83,43 @@ def _hollowed(mask: np.ndarray, width: float) -> np.ndarray:
     return mask & ~core
 
 
+def _removable(sub_iteration: int) -> np.ndarray:
+    """Per neighbourhood code (bit i set where RING[i] is ink) whether Zhang and Suen's `sub_iteration`
+    takes the pixel off: 2-6 ink neighbours, one 0 → 1 transition round the ring, and the side condition
+    (P2·P4·P6 = P4·P6·P8 = 0 in the first sub-iteration, P2·P4·P8 = P2·P6·P8 = 0 in the second)."""
+    table = np.zeros(256, bool)
+    for code in range(256):
+        p = [(code >> i) & 1 for i in range(8)]
+        transitions = sum(p[i] == 0 and p[(i + 1) % 8] == 1 for i in range(8))
+        north, east, south, west = p[0], p[2], p[4], p[6]
+        if sub_iteration == 0:
+            side = north * east * south == 0 and east * south * west == 0
+        else:
+            side = north * east * west == 0 and north * south * west == 0
+        table[code] = 2 <= sum(p) <= 6 and transitions == 1 and side
+    return table
+
+
+REMOVABLE = (_removable(0), _removable(1))
+
+
 def skeleton(mask: np.ndarray) -> np.ndarray:
-    """The one-pixel-wide centre lines of a boolean mask (Zhang-Suen thinning)."""
+    """The one-pixel-wide centre lines of a boolean mask (Zhang-Suen thinning).
+
+    Each sub-iteration packs every pixel's eight neighbours into one byte and looks its removal up in
+    REMOVABLE: the same test as evaluating the conditions pixel by pixel, a few array passes instead of
+    dozens (about 3x faster: a traced digit's thinning is most of its cost)."""
     image = np.pad(mask.astype(np.uint8), 1)
     height, width = mask.shape
+    code = np.empty((height, width), np.uint8)
     while True:
         changed = False
         for sub_iteration in (0, 1):
-            p = [image[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in RING]
-            neighbours = sum(q.astype(np.int32) for q in p)
-            transitions = sum(((p[i] == 0) & (p[(i + 1) % 8] == 1)).astype(np.int32) for i in range(8))
-            north, east, south, west = p[0], p[2], p[4], p[6]
-            if sub_iteration == 0:
-                side = (north * east * south == 0) & (east * south * west == 0)
-            else:
-                side = (north * east * west == 0) & (north * south * west == 0)
+            code[:] = 0
+            for bit, (dr, dc) in enumerate(RING):
+                code |= image[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] << bit
             centre = image[1:-1, 1:-1]
-            remove = (centre == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & side
+            remove = REMOVABLE[sub_iteration][code] & (centre == 1)
             if remove.any():
                 centre[remove] = 0
                 changed = True

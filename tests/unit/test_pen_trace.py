@@ -58,3 +58,46 @@ def test_a_filled_in_loop_is_traced_as_a_loop() -> None:
     head = np.array(closed[0]) * FRAME
     assert len(head) > 20 and 10 < head[:, 0].min() < 12 and 17 < head[:, 0].max() < 19  # round the head,
     assert 4 < head[:, 1].min() < 6 and 11 < head[:, 1].max() < 13  # a pen's radius inside its edge
+
+
+def thinned_by_definition(mask: np.ndarray) -> np.ndarray:
+    """Zhang and Suen's thinning (1984) as the paper states it, pixel by pixel: the oracle for `skeleton`."""
+    image = np.pad(mask.astype(int), 1)
+    ring = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]  # P2..P9
+    while True:
+        changed = False
+        for sub_iteration in (0, 1):
+            remove = []
+            for r, c in zip(*np.nonzero(image)):
+                p2, p3, p4, p5, p6, p7, p8, p9 = (image[r + dr, c + dc] for dr, dc in ring)
+                around = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
+                a = sum(around[i] == 0 and around[i + 1] == 1 for i in range(8))
+                if sub_iteration == 0:
+                    side = p2 * p4 * p6 == 0 and p4 * p6 * p8 == 0
+                else:
+                    side = p2 * p4 * p8 == 0 and p2 * p6 * p8 == 0
+                if 2 <= p2 + p3 + p4 + p5 + p6 + p7 + p8 + p9 <= 6 and a == 1 and side:
+                    remove.append((r, c))
+            for r, c in remove:
+                image[r, c] = 0
+            changed |= bool(remove)
+        if not changed:
+            return image[1:-1, 1:-1].astype(bool)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_thinning_is_zhang_and_suens(seed: int) -> None:
+    """`skeleton` (neighbourhoods looked up in a table) thins exactly as the paper's pixel-by-pixel rules
+    do, on blobs, rings and strokes of every width (a random field smoothed and cut)."""
+    from PIL import ImageFilter
+
+    from ml_model.corpus.pen_trace import skeleton
+
+    rng = np.random.default_rng(seed)
+    noise = Image.fromarray((rng.random((40, 48)) * 255).astype(np.uint8))
+    field = noise.filter(ImageFilter.GaussianBlur(2 + seed % 3))
+    values = np.asarray(field).astype(float)
+    mask = values > np.quantile(values, 0.5 + 0.04 * (seed % 5))
+    expected = thinned_by_definition(mask)
+    assert mask.sum() > expected.sum() > 0
+    assert np.array_equal(skeleton(mask), expected)
