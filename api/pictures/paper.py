@@ -117,15 +117,16 @@ def find_paper(small: np.ndarray) -> Paper:
         base, spread = float(median(departure[::2, ::2])), pixel_noise(small)
     lighter, darker = strength(departure - base, spread), strength(base - departure, spread)
     light = lighter > darker
-    if flat is None and light != _frame_says_light(small, frame):
-        if max(lighter, darker) < POLARITY_EVIDENCE * (min(lighter, darker) + spread):
-            light = not light
     if flat is not None:
         # The ink is the departure itself, or its negative.
         if light:
             return Paper(True, departure, (base, spread), flat)
         return Paper(False, -departure, (-base, spread), 255.0 - flat)
-    return _ink_on_uneven_paper(small, light)
+    ordered = np.sort(small, axis=None)  # the picture's levels in order, sorted once for all that needs them
+    if light != _frame_says_light(ordered, frame):
+        if max(lighter, darker) < POLARITY_EVIDENCE * (min(lighter, darker) + spread):
+            light = not light
+    return _ink_on_uneven_paper(small, ordered, light)
 
 
 def _frame(small: np.ndarray) -> np.ndarray:
@@ -135,30 +136,29 @@ def _frame(small: np.ndarray) -> np.ndarray:
     return np.concatenate([small[0], small[-1], small[1:-1, 0], small[1:-1, -1]])
 
 
-def _frame_says_light(small: np.ndarray, frame: np.ndarray) -> bool:
+def _frame_says_light(ordered: np.ndarray, frame: np.ndarray) -> bool:
     """Whether the ink is lighter than the paper, taking the paper to be what most of the frame is.
 
     The ink is the picture's extreme farther from the frame's level: its strongest pixels (as
-    `ink_level` measures them) on each side are compared.
+    `ink_level` measures them) on each side are compared. `ordered`: the picture's levels in order.
     """
     level = float(median(frame))
-    ordered = np.sort(small, axis=None)
     count = strongest_count(ordered.size)
     return float(median(ordered[ordered.size - count :])) - level > level - float(median(ordered[:count]))
 
 
-def _ink_on_uneven_paper(small: np.ndarray, light: bool) -> Paper:
+def _ink_on_uneven_paper(small: np.ndarray, ordered: np.ndarray, light: bool) -> Paper:
     """Ink above an opening of the paper, relative to the light there.
 
     Light multiplies paper and ink alike, so ink is measured relative to the paper's brightness
     where it lies: a stroke in a shadow is as strong as one in the light. Paper much darker than
     the picture's brightest (a black board, the dark paper of a negative) shows the light too
     faintly to measure: its brightness is floored at GAIN_FLOOR of the brightest level, else the
-    noise and error of its estimate would scale the strokes at random.
+    noise and error of its estimate would scale the strokes at random. `ordered`: `small`'s levels in order.
     """
     values = small if light else 255.0 - small
-    paper, noise = _paper(values)
-    ordered = np.sort(small, axis=None)
+    # The ink image's levels in order: `ordered` itself, or its negative read backwards.
+    paper, noise = _paper(values, ordered if light else np.ascontiguousarray((255.0 - ordered)[::-1]))
     brightest = float(median(ordered[ordered.size - strongest_count(ordered.size) :]))
     brightness = np.maximum(paper if light else 255.0 - paper, max(MIN_CONTRAST, GAIN_FLOOR * brightest))
     gain = (float(median(brightness[::3, ::3])) / brightness).astype(np.float32)
@@ -168,7 +168,7 @@ def _ink_on_uneven_paper(small: np.ndarray, light: bool) -> Paper:
     return Paper(light, (values - paper) * gain, noise, paper, gain)
 
 
-def _paper(values: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
+def _paper(values: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
     """The paper under ink that is brighter than it: the opening, smoothed, or a plane where that misreads less.
 
     The opening cannot see paper narrower than its window: in a picture cut tight to a digit, or
@@ -177,13 +177,14 @@ def _paper(values: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
     same count (`_misfits`): the ink it would lose and the paper it would take for ink; the plane
     replaces the opening when it makes no more of them and the paper lies on it within its noise
     (`_flat_enough`). With the plane comes the paper's level and noise about it, measured on the
-    paper's own pixels; with the opening, None (`_noise` measures them on the ink image).
+    paper's own pixels; with the opening, None (`_noise` measures them on the ink image). `ordered`:
+    `values` in order.
     """
     size = max(3, int(PAPER_WINDOW * values.shape[0]) | 1)
     opened = window(window(values, size, np.minimum), size, np.maximum)
     # The opening is blocky at its corners; averaging over a third of its width smooths it.
     smoothed = _smooth(opened, max(3, size // 3))
-    populations = _populations(values)
+    populations = _populations(values, ordered)
     if populations is None:
         return smoothed, None
     plane, noise = _plane(values, populations)
@@ -204,10 +205,10 @@ class _Populations:
     half: float  # half the ink's height above the paper
 
 
-def _populations(values: np.ndarray) -> _Populations | None:
+def _populations(values: np.ndarray, ordered: np.ndarray) -> _Populations | None:
     """Paper and ink by Otsu's split (`two_classes`), when the split shows two populations (TWO_POPULATIONS)
-    and the upper one is strokes: no wider on average (`stroke_width`) than MAX_STROKE of the picture."""
-    ordered = np.sort(values, axis=None)
+    and the upper one is strokes: no wider on average (`stroke_width`) than MAX_STROKE of the picture.
+    `ordered`: `values` in order."""
     if ordered.size < 4:
         return None
     split, explained = two_classes(ordered)
@@ -254,7 +255,10 @@ def _plane(values: np.ndarray, populations: _Populations) -> tuple[np.ndarray, t
         fit = np.linalg.solve(picked.T @ picked, picked.T @ level[chosen])
         residual = level - design @ fit
         base, spread = lower_level_and_spread(np.sort(residual[chosen]))
-        chosen = chosen & (residual <= base + CLIP * spread)
+        kept = chosen & (residual <= base + CLIP * spread)
+        if np.array_equal(kept, chosen):
+            break  # nothing clipped: every further round would fit the same pixels again
+        chosen = kept
     coefficients = iter(fit[1:])
     slope_down = next(coefficients) if along[0] else 0.0
     slope_across = next(coefficients) if along[1] else 0.0

@@ -54,15 +54,25 @@ def clipped(ordered: np.ndarray) -> tuple[float, float]:
     """
     for _ in range(CLIP_ROUNDS):
         base, spread = lower_level_and_spread(ordered)
-        ordered = ordered[: max(1, int(np.searchsorted(ordered, base + CLIP * spread, "right")))]
+        kept = max(1, int(np.searchsorted(ordered, base + CLIP * spread, "right")))
+        if kept == ordered.size:
+            return base, spread  # nothing clipped: every further round would measure the same values
+        ordered = ordered[:kept]
     return lower_level_and_spread(ordered)
 
 
 def lower_level_and_spread(ordered: np.ndarray) -> tuple[float, float]:
     """Median of sorted values, and their robust standard deviation measured below it (at least MIN_SPREAD)."""
-    base = float(median(ordered))
+    base = float(sorted_median(ordered))
     below = ordered[: (ordered.size + 1) // 2]
-    return base, max(MAD_TO_SIGMA * float(median(base - below)), MIN_SPREAD)
+    # base - below runs from high to low: its median is read off its middle as well, reversed or not.
+    return base, max(MAD_TO_SIGMA * float(sorted_median(base - below)), MIN_SPREAD)
+
+
+def sorted_median(ordered: np.ndarray) -> np.ndarray:
+    """The median of values already in order (rising or falling), as `median` computes it, without sorting."""
+    count = ordered.size
+    return (ordered[(count - 1) // 2] + ordered[count // 2]) / 2
 
 
 def two_classes(ordered: np.ndarray) -> tuple[int, float]:
