@@ -218,10 +218,12 @@ def store(loaded_store: ModelStore) -> Iterator[ModelStore]:
 def offline_api(
     serverless: Path, model_server: FolderServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Offline]:
-    """One `serverless offline` for the session, on free loopback ports, reading the trained test export."""
+    """One `serverless offline` for the session, on free loopback ports, reading the trained test export's
+    float32 model (what MODEL_PRECISION=auto serves depends on this machine's timing: `store_for`)."""
     from tests.support.serverless_support import Offline, cli_env
 
-    offline = Offline(serverless, cli_env(model_server, tmp_path_factory.mktemp("offline")), free_port(), free_port())
+    env = cli_env(model_server, tmp_path_factory.mktemp("offline"), MODEL_PRECISION="float32")
+    offline = Offline(serverless, env, free_port(), free_port())
     try:
         offline.wait_ready(180)
         yield offline

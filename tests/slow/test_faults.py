@@ -347,6 +347,7 @@ def test_a_full_model_cache_is_a_503_then_clears(export_copy: Path, tmp_path: Pa
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         "PYTHONDONTWRITEBYTECODE": "1",
+        "MODEL_PRECISION": "float32",  # the float model, as `reference` read it (`store_for`)
     }
     with FaultServer(export_copy.parent) as server:
         result = subprocess.run(

@@ -51,7 +51,7 @@ def test_loads_from_a_local_export(mnist_export: Path, tmp_path: Path, digits, f
         "file-url": mnist_export.as_uri(),
         "latest-link": str(mnist_export.parent / "latest"),
     }[form]
-    store = store_for(url, tmp_path / "cache")
+    store = store_for(url, tmp_path / "cache", precision="auto")  # as the API serves by default
     assert store.loaded is None
     assert_reads_digits(store, digits)
     model = store.loaded

@@ -25,7 +25,15 @@ from api.errors import ModelUnavailable
 from api.pictures.ink import NoDigit
 from api.pictures.line import LINE_HEIGHT, MAX_DIGITS, to_line
 from api.pictures.reading import read_line
-from api.runtime.manifest import MANIFEST_NAME, READER, READER_CLASSES, READER_FILE, READER_INT8, READER_VARIANT_FILES
+from api.runtime.manifest import (
+    AUTO,
+    MANIFEST_NAME,
+    READER,
+    READER_CLASSES,
+    READER_FILE,
+    READER_INT8,
+    READER_VARIANT_FILES,
+)
 from api.runtime.reader import WIDTH_STEP, LiteRTReader
 from ml_model.artifacts import verify_export
 from ml_model.errors import ExportError
@@ -226,7 +234,7 @@ def test_an_export_from_before_the_int8_reader_still_reads_numbers(mnist_export:
     del raw["artifacts"][READER_INT8], raw[READER]["variants"]
     (old / MANIFEST_NAME).write_text(json.dumps(raw))
     assert set(verify_export(old).reader_variants) == {"float32"}
-    fresh = store_for(str(old), tmp_path / "cache")  # MODEL_PRECISION=auto
+    fresh = store_for(str(old), tmp_path / "cache", precision=AUTO)
     with serving(fresh):
         response = handler.get_number_prediction(number_event(real_mnist, 3), LambdaContext())
     assert response["statusCode"] == 200, response["body"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api import handler
+from api.runtime.manifest import FLOAT32
 from api.runtime.model_store import ModelStore
 from api.runtime.predictor import choose_runtime
 from api.runtime.settings import Settings
@@ -36,7 +37,13 @@ class Clock:
 def store_for(
     model_url: str, cache_dir: Path, runtime: str | None = None, clock: Clock | None = None, **settings: Any
 ) -> ModelStore:
-    """A model store on `model_url` with one LiteRT thread; `runtime` None picks as the API does."""
+    """A model store on `model_url` with one LiteRT thread; `runtime` None picks as the API does.
+
+    It serves the float32 model unless `precision` says otherwise: what MODEL_PRECISION=auto picks
+    depends on the export's own timing of its variants on this machine (int8 where it is faster by
+    SPEED_MARGIN), and the tests' expectations (probabilities, the files fetched) are the float model's.
+    """
+    settings.setdefault("precision", FLOAT32)
     settled = Settings(model_url=model_url, runtime=choose_runtime(runtime), cache_dir=cache_dir, threads=1, **settings)
     return ModelStore(settled) if clock is None else ModelStore(settled, clock=clock)
 
