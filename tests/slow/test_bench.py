@@ -103,3 +103,20 @@ def test_read_numbers_quick(mnist_export: Path) -> None:
         assert line in out, out
     same = out.split("single digits at HEAD and now: ")[1].split()
     assert same[0] == same[2], out  # this tree reads every single-digit picture as HEAD does
+
+
+def test_line_normaliser_against_head() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "AWS_"))}
+    options = ["--revision", "HEAD", "--lines", "12", "--per-cell", "1", "--rounds", "1"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "line_normaliser.py"), *options],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # HEAD is this very tree on a clean checkout: every line must come out the same.
+    assert "training lines" in done.stdout and "benchmark numbers" in done.stdout and "now/then" in done.stdout
+    assert "the same bit for bit: 12 of 12" in done.stdout
