@@ -329,7 +329,7 @@ FULL_DISK_CHILD = textwrap.dedent("""
     url, cache, digit = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
     event = {"image": digit}
     handler.use_model_store(ModelStore(Settings(model_url=url, runtime="tflite", cache_dir=cache, threads=1,
-                                                retry_after=1, fetch_timeout=2, load_timeout=4)))
+                                                precision="float32", retry_after=1, fetch_timeout=2, load_timeout=4)))
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
     resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))  # every model file is over 1 KB: the disk is "full"
@@ -347,7 +347,6 @@ def test_a_full_model_cache_is_a_503_then_clears(export_copy: Path, tmp_path: Pa
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         "PYTHONDONTWRITEBYTECODE": "1",
-        "MODEL_PRECISION": "float32",  # the float model, as `reference` read it (`store_for`)
     }
     with FaultServer(export_copy.parent) as server:
         result = subprocess.run(
