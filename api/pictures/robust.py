@@ -65,8 +65,9 @@ def lower_level_and_spread(ordered: np.ndarray) -> tuple[float, float]:
     """Median of sorted values, and their robust standard deviation measured below it (at least MIN_SPREAD)."""
     base = float(sorted_median(ordered))
     below = ordered[: (ordered.size + 1) // 2]
-    # base - below runs from high to low: its median is read off its middle as well, reversed or not.
-    return base, max(MAD_TO_SIGMA * float(sorted_median(base - below)), MIN_SPREAD)
+    # base - below runs from high to low: its median is its middle two, computed alone.
+    middle = base - below[[(below.size - 1) // 2, below.size // 2]]
+    return base, max(MAD_TO_SIGMA * float(sorted_median(middle)), MIN_SPREAD)
 
 
 def sorted_median(ordered: np.ndarray) -> np.ndarray:
