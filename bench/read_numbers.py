@@ -1,19 +1,19 @@
-"""How well the API reads written numbers: the cut paths beside the learned reader, on digits it never trained on.
+"""How well the API reads written numbers: the number reader on digits it never trained on, beside their ceiling.
 
     python bench/read_numbers.py --export ml_model/exports/latest            # 50 per cell (2,000), 100 per real kind
     python bench/read_numbers.py --per-cell 10 --real 20 --reader /tmp/reader-full/reader.tflite --sheet misread.png
-    python bench/read_numbers.py --against 016a901 --per-cell 0 --real 0     # single digits bit for bit, and timing
+    python bench/read_numbers.py --against 016a901 --per-cell 0 --real 0 --writers 0   # single digits bit for bit
 
 Each picture of `ml_model/corpus/numbers.py` (8 kinds x 5 spacings) and, `--real N`, of `real_numbers.py` (cheques,
 forms, low resolution) and, `--writers N`, of `numbers.py` again made of other writers' digits (Semeion's held-out
-writers, `ml_model/corpus/writers.py`) is decoded as the API does and read from its bytes, timed, by the cut paths
-(`api.pictures.numbers.read_number`, the export's digit model) and by the reader (`api.pictures.line.to_line`,
-`api.pictures.reading.read_line`, `LiteRTReader` with `--reader`, default the export's `reader.tflite`); a number is
-read when the whole string is right, a refusal (a 400) is a miss. The ceiling "alone": each digit's ink alone on a
-page of the kind (no separators, boxes or lines) through the single-digit path, right when every digit is; "arrays":
-the 28x28 MNIST arrays. Printed: string accuracy per kind and spacing, ratios to "alone", p50 ms, the targets; the
-reader's size, training time and test line accuracy (from a `model.json` beside it or the export's listing that
-file). Then warm requests through `api.handler`, interleaved: a 4-digit 560x280 canvas PNG with `"read": "number"`
+writers, `ml_model/corpus/writers.py`) is decoded as the API does and read from its bytes, timed, by the reader
+(`api.pictures.line.to_line`, `api.pictures.reading.read_line`, `LiteRTReader` with `--reader`, default the reader
+the export serves by `--precision`); a number is read when the whole string is right, a refusal (a 400) is a
+miss. The ceiling "alone": each digit's ink alone on a page of the kind (no separators, boxes or lines) through
+the single-digit path with the export's digit model, right when every digit is; "arrays": the 28x28 MNIST
+arrays. Printed: string accuracy per kind and spacing, ratios to "alone", p50 ms, the targets; the reader's
+size, training time and test line accuracy (from a `model.json` beside it or the export's listing that file).
+Then warm requests through `api.handler`, interleaved: a 4-digit 560x280 canvas PNG with `"read": "number"`
 (the export's reader, or a copy of the export holding `--reader`'s; none: not timed) beside a digit's 280x280 PNG.
 `--against REVISION` reads the single-digit corpus with `api` at REVISION and now: same input bit for bit? and times.
 """
@@ -48,43 +48,37 @@ from ml_model.corpus.real_numbers import KINDS as REAL_KINDS  # noqa: E402
 from ml_model.corpus.real_numbers import real_indices, real_samples  # noqa: E402
 
 DEFAULT_EXPORT = REPO / "ml_model" / "exports" / "latest"
-CUT_TARGETS = {"separated (wide + close)": 0.97, "touching": 0.90}  # of the ceiling
 READER_TARGETS = {"separated (wide + close)": 0.99, "touching": 0.95, "overlapping": 0.90}
 KIND_TARGET = 0.95  # the reader, every kind of numbers.py
 REQUEST_TARGET_MS = 5.0  # a 4-digit 560x280 canvas PNG read as a number, warm p50
 TIMING_DIGITS = 4
-METHODS = {"cut": "cut paths", "reader": "reader"}
 
 
 def read_cell(samples: Iterable, digits: np.ndarray, predictor, reader) -> dict[str, list]:
-    """Each number read whole by the cut paths and the reader (None: none), its digits alone and as
-    arrays: per sample right or not, refused or not, ms; the misread ones as (sample, method, read)."""
+    """Each number read whole by the reader, its digits alone and as arrays: per sample right or not,
+    refused or not, ms; the misread ones as (sample, read)."""
     from api.app.inputs import read_picture
     from api.errors import InvalidRequest
     from api.pictures.images import PixelBudget, from_bytes
     from api.pictures.line import to_line
-    from api.pictures.numbers import read_number
     from api.pictures.reading import read_line
     from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 
     limits = (MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS)  # a fresh PixelBudget per picture, as per request
-    methods: dict[str, Callable] = {"cut": lambda grey, size: read_number(grey, size, predictor.predict)}
-    if reader is not None:
-        methods["reader"] = lambda grey, size: read_line(to_line(grey, size), reader.run, reader.stride)
     out: dict[str, list] = defaultdict(list)
     for sample in samples:
-        for name, method in methods.items():
-            started = time.perf_counter_ns()
-            try:
-                grey, size = read_picture(sample.data, PixelBudget(*limits))
-                read = "".join(str(int(d.probabilities.argmax())) for d in method(grey, size))
-            except InvalidRequest:
-                read = None
-            out[f"{name}_ms"].append((time.perf_counter_ns() - started) / 1e6)
-            out[name].append(read == sample.number)
-            out[f"{name}_refused"].append(read is None)
-            if read != sample.number:
-                out["wrong"].append((sample, name, read))
+        started = time.perf_counter_ns()
+        try:
+            grey, size = read_picture(sample.data, PixelBudget(*limits))
+            digits_read = read_line(to_line(grey, size), reader.run, reader.stride)
+            read = "".join(str(int(d.probabilities.argmax())) for d in digits_read)
+        except InvalidRequest:
+            read = None
+        out["reader_ms"].append((time.perf_counter_ns() - started) / 1e6)
+        out["reader"].append(read == sample.number)
+        out["reader_refused"].append(read is None)
+        if read != sample.number:
+            out["wrong"].append((sample, read))
         singles = []
         for data in sample.alone:
             try:
@@ -115,51 +109,42 @@ def ratio(group: dict[str, list], key: str) -> float:
     return share(group, key) / max(share(group, "alone"), 1e-9)
 
 
-COLUMNS: tuple[tuple[str, int, bool, Callable[[dict[str, list]], str]], ...] = (  # title, width, reader's, value
-    ("n", 5, False, lambda g: str(len(g["alone"]))),
-    ("cut paths", 9, False, lambda g: f"{share(g, 'cut'):.2%}"),
-    ("reader", 8, True, lambda g: f"{share(g, 'reader'):.2%}"),
-    ("alone", 8, False, lambda g: f"{share(g, 'alone'):.2%}"),
-    ("arrays", 8, False, lambda g: f"{share(g, 'arrays'):.2%}"),
-    ("cut/alone", 9, False, lambda g: f"{ratio(g, 'cut'):.3f}"),
-    ("reader/alone", 12, True, lambda g: f"{ratio(g, 'reader'):.3f}"),
-    ("cut p50", 9, False, lambda g: f"{statistics.median(g['cut_ms']):.2f}ms"),
-    ("reader p50", 10, True, lambda g: f"{statistics.median(g['reader_ms']):.2f}ms"),
+COLUMNS: tuple[tuple[str, int, Callable[[dict[str, list]], str]], ...] = (  # title, width, value
+    ("n", 5, lambda g: str(len(g["alone"]))),
+    ("reader", 8, lambda g: f"{share(g, 'reader'):.2%}"),
+    ("alone", 8, lambda g: f"{share(g, 'alone'):.2%}"),
+    ("arrays", 8, lambda g: f"{share(g, 'arrays'):.2%}"),
+    ("reader/alone", 12, lambda g: f"{ratio(g, 'reader'):.3f}" if share(g, "alone") else "-"),
+    ("reader p50", 10, lambda g: f"{statistics.median(g['reader_ms']):.2f}ms"),
 )
 
 
-def line(label: str, group: dict[str, list] | None, reader: object) -> None:
-    """A table row for `group` (None: the header, `label` its first title); the reader's columns if there is one."""
+def line(label: str, group: dict[str, list] | None) -> None:
+    """A table row for `group` (None: the header, `label` its first title)."""
     cells = [f"{label:<20}"]
-    for title, width, of_reader, value in COLUMNS:
-        if reader is not None or not of_reader:
-            cells.append(f"{title if group is None else value(group):>{width}}")
+    cells += [f"{title if group is None else value(group):>{width}}" for title, width, value in COLUMNS]
     print(" ".join(cells), flush=True)
 
 
-def total(label: str, groups: Iterable[dict[str, list]], reader: object) -> None:
+def total(label: str, groups: Iterable[dict[str, list]]) -> None:
     """The row of all `groups` together, and their refusals."""
     everything = merged(groups)
-    line(label, everything, reader)
-    names = [name for name in METHODS if reader is not None or name == "cut"]
-    refused = ", ".join(f"{METHODS[name]} {sum(everything[f'{name}_refused'])}" for name in names)
-    print(f"refused ({label}; no digit / too many): {refused}")
+    line(label, everything)
+    print(f"refused ({label}; no digit / too many): {sum(everything['reader_refused'])}")
 
 
-def targets(by_kind: dict[str, dict], by_spacing: dict[str, dict], reader: object) -> None:
+def targets(by_kind: dict[str, dict], by_spacing: dict[str, dict]) -> None:
     groups = {
         "separated (wide + close)": merged(by_spacing[s] for s in SEPARATED if s in by_spacing),
         "touching": by_spacing.get("touching"),
         "overlapping": by_spacing.get("overlapping"),
     }
-    checks = [(f"{name}, cut paths", groups[name], "cut", target) for name, target in CUT_TARGETS.items()]
-    if reader is not None:
-        checks += [(f"{name}, reader", groups[name], "reader", target) for name, target in READER_TARGETS.items()]
-        lowest = min(by_kind, key=lambda kind: ratio(by_kind[kind], "reader"))
-        checks.append((f"every kind, reader (lowest {lowest})", by_kind[lowest], "reader", KIND_TARGET))
-    for label, group, key, target in checks:
-        if group and group[key]:
-            value = ratio(group, key)
+    checks = [(name, groups[name], target) for name, target in READER_TARGETS.items()]
+    lowest = min(by_kind, key=lambda kind: ratio(by_kind[kind], "reader"))
+    checks.append((f"every kind (lowest {lowest})", by_kind[lowest], KIND_TARGET))
+    for label, group, target in checks:
+        if group and group["reader"]:
+            value = ratio(group, "reader")
             print(f"target {label}: {value:.3f} x the ceiling (>= {target}: {'met' if value >= target else 'NOT met'})")
 
 
@@ -266,20 +251,20 @@ def against(revision: str, mnist, repeats: int, seed: int, per_kind: int) -> Non
 
 
 def contact_sheet(wrong: Sequence[tuple], path: Path, limit: int = 60) -> None:
-    """The misread pictures, two a row, each 80 pixels tall over 'truth>read method kind/spacing'."""
+    """The misread pictures, two a row, each 80 pixels tall over 'truth>read kind/spacing'."""
     import io
 
     from PIL import Image, ImageDraw
 
     sheet = Image.new("L", (1404, 98 * max(1, (min(len(wrong), limit) + 1) // 2)), 160)
-    for k, (sample, method, read) in enumerate(wrong[:limit]):
+    for k, (sample, read) in enumerate(wrong[:limit]):
         image = Image.open(io.BytesIO(sample.data)).convert("RGBA")
         flat = Image.new("RGBA", image.size, (255, 255, 255, 255))
         flat.alpha_composite(image)
         tile = Image.new("L", (700, 94), 255)
         tile.paste(flat.convert("L").resize((max(1, image.width * 80 // image.height), 80)), (0, 0))
         where = getattr(sample, "spacing", None) or getattr(sample, "variant", "")  # numbers.py's, or real_numbers.py's
-        ImageDraw.Draw(tile).text((2, 81), f"{sample.number}>{read or '-'} {method} {sample.kind}/{where}", fill=0)
+        ImageDraw.Draw(tile).text((2, 81), f"{sample.number}>{read or '-'} {sample.kind}/{where}", fill=0)
         sheet.paste(tile, (k % 2 * 704, k // 2 * 98))
     sheet.save(path)
 
@@ -319,7 +304,7 @@ def number_tables(args: argparse.Namespace, images, labels, per_cell: int, predi
     cells = number_indices(len(labels), per_cell, args.seed)
     by_kind: dict[str, dict[str, list]] = {}
     by_spacing: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    line("kind", None, reader)
+    line("kind", None)
     for kind in args.kinds:
         results = []
         for spacing in args.spacings:
@@ -327,12 +312,12 @@ def number_tables(args: argparse.Namespace, images, labels, per_cell: int, predi
             results.append(read_cell(samples, images, predictor, reader))
             by_spacing[spacing] = merged([by_spacing[spacing], results[-1]])
         by_kind[kind] = merged(results)
-        line(kind, by_kind[kind], reader)
-    line("spacing", None, reader)
+        line(kind, by_kind[kind])
+    line("spacing", None)
     for spacing in args.spacings:
-        line(spacing, by_spacing[spacing], reader)
-    total("all", by_kind.values(), reader)
-    targets(by_kind, by_spacing, reader)
+        line(spacing, by_spacing[spacing])
+    total("all", by_kind.values())
+    targets(by_kind, by_spacing)
     return merged(by_kind.values())["wrong"]
 
 
@@ -354,13 +339,13 @@ def real_tables(args: argparse.Namespace, mnist, predictor, reader) -> list[tupl
     """The real-world kinds of real_numbers.py, and the misread numbers."""
     numbers = real_indices(len(mnist.test_labels), args.real, args.seed)
     print(f"real-world kinds, {args.real} each; 'alone': each digit's ink alone on the kind's paper, no marks or rules")
-    line("kind", None, reader)
+    line("kind", None)
     results = []
     for kind in REAL_KINDS:
         samples = real_samples(mnist.test_images, mnist.test_labels, kind, numbers[kind], args.seed)
         results.append(read_cell(samples, mnist.test_images, predictor, reader))
-        line(kind, results[-1], reader)
-    total("real, all", results, reader)
+        line(kind, results[-1])
+    total("real, all", results)
     return merged(results)["wrong"]
 
 
@@ -405,6 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no reader at {path}", file=sys.stderr)
         return 2
     path = path if path.is_file() else None
+    if path is None and max(args.per_cell, args.real, args.writers) > 0:
+        print(
+            f"no number reader in {export}: train one (python -m ml_model train) or pass --reader; "
+            "--per-cell 0 --real 0 --writers 0 times single digits only",
+            file=sys.stderr,
+        )
+        return 2
     from api.runtime.predictor import open_export
     from api.runtime.reader import LiteRTReader
     from ml_model.data import load_mnist
@@ -424,9 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     wrong += real_tables(args, mnist, predictor, reader) if args.real > 0 else []
     wrong += writers_tables(args, mnist, predictor, reader) if args.writers > 0 else []
     if args.sheet:
-        shown = [w for w in wrong if w[1] == ("reader" if reader else "cut")]
-        contact_sheet(shown, args.sheet)
-        print(f"{len(shown)} numbers misread by the {METHODS[shown[0][1]] if shown else 'readers'}, in {args.sheet}")
+        contact_sheet(wrong, args.sheet)
+        print(f"{len(wrong)} numbers misread by the reader, in {args.sheet}")
     if args.timing_repeats > 0:
         timing(args, mnist, export, path)
     if args.against:

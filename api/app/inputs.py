@@ -7,9 +7,10 @@ the normalised 28x28 inputs to the answer (numbers and a PNG data URL), to show 
 Every answer says whether the model is sure (`"confident"`: the top probability at least CONFIDENT).
 
 `"read": "number"` (or `?read=number`, for a raw image body) reads every picture as a written number
-instead (`api.pictures.numbers`): the answer gives the digits left to right, each with its box, and the
-number's confidence, the product of its digits' (the chance that every digit is right, if each
-digit's confidence is the chance it is); it is `"confident"` when every digit is.
+instead, by the number reader (`api.pictures.line`, `api.pictures.reading`): the answer gives the
+digits left to right, each with its box, and the number's confidence, the product of its digits' (the
+chance that every digit is right, if each digit's confidence is the chance it is); it is `"confident"`
+when every digit is.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ DEBUG = "debug"
 # Beside a single digit's answer for a picture that plainly holds several digits side by side.
 SEVERAL = "several"
 SEVERAL_HINT = 'the picture holds several digits side by side: send "read": "number" to read them as a number'
-# Pictures per request read as numbers: each costs up to a few dozen normalised candidates and a
-# forward pass of its own, where a digit costs one.
+# Pictures per request read as numbers: each costs its own line (the paper, the ink, the scaling) and a
+# forward pass of the reader, where a digit shares one batched pass.
 NUMBER_BATCH = 32
 # A picture read as a number is decoded to at most this many pixels a side (a digit's: images.WORK_SIZE):
 # eight digits in a row on a 2000-pixel-wide photo stay over 40 pixels tall.
@@ -338,7 +339,7 @@ def debug_input(image: np.ndarray) -> dict[str, Any]:
 
 def number_body(inputs: Inputs, readings: list[list[ReadDigit]], model: dict[str, str]) -> dict[str, Any]:
     """The 200 body of a `"read": "number"` request: one number per picture (docs/reading-numbers.md)."""
-    results = [_number(digits, inputs.debug) for digits in readings]
+    results = [_number(digits) for digits in readings]
     if inputs.debug:  # what the reader saw: each picture's line
         for result, line in zip(results, inputs.numbers or ()):
             result[DEBUG] = debug_input(line.image)
@@ -347,20 +348,12 @@ def number_body(inputs: Inputs, readings: list[list[ReadDigit]], model: dict[str
     return {"predictions": results, "model": model}
 
 
-def _number(digits: list[ReadDigit], debug: bool) -> dict[str, Any]:
+def _number(digits: list[ReadDigit]) -> dict[str, Any]:
     rows = np.round(np.stack([d.probabilities for d in digits]).astype(np.float64), DECIMALS).tolist()
     labels = [int(np.argmax(row)) for row in rows]
     answers = []
     for digit, label, row in zip(digits, labels, rows):
-        answer: dict[str, Any] = {
-            "prediction": label,
-            "confidence": row[label],
-            "probabilities": row,
-            "box": list(digit.box),
-        }
-        if debug and digit.input is not None:
-            answer[DEBUG] = debug_input(digit.input)
-        answers.append(answer)
+        answers.append({"prediction": label, "confidence": row[label], "probabilities": row, "box": list(digit.box)})
     confidence = float(np.prod([row[label] for label, row in zip(labels, rows)]))
     return {
         "number": "".join(map(str, labels)),

@@ -42,7 +42,7 @@ def digit_input(
 ) -> np.ndarray:
     """The ink in `box` (analysis scale; `mask` as in `_ink_crop`) as MNIST's 28x28: cropped, sized, centred.
 
-    Step 3's crop and step 4; `api.pictures.numbers` reads each digit of a number through it.
+    Step 3's crop and step 4.
     """
     digit = _ink_crop(grey, paper, mask, box, level, noise)
     return _centre(_adjust_strokes(_resize(digit, STROKE_SIZE)))

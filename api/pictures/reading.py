@@ -38,7 +38,6 @@ class ReadDigit:
 
     probabilities: np.ndarray  # float32 [10], at its surest step
     box: tuple[int, int, int, int]  # x, y, width, height in the picture's own pixels
-    input: np.ndarray | None = None  # (the cut-path reader's 28x28 input; the line reader has none)
 
 
 def best_path(probabilities: np.ndarray) -> list[Emission]:

@@ -1,11 +1,7 @@
-"""Written numbers: `"read": "number"` through the handler, the segmenter's failure modes, hostile pictures.
-
-The number corpus (ml_model/corpus/numbers.py) in quick form: QUICK_PER_CELL numbers per kind for the
-separated and touching spacing classes, read with the suite's small model, against the ceiling a
-perfect segmenter reaches (every digit's ink alone on a page of the same kind, through the
-single-digit path). Then one test per way the segmenter was seen to fail, every error path of the
-request, and pictures made to cost time (thousands of specks, one huge scribble, 17 digits). The
-failure modes and refusals that need no model: tests/unit/test_numbers.py.
+"""Written numbers through the handler: `"read": "number"` answered by the export's number reader, its
+answer's shape, batches and debug lines, single-digit answers untouched without it, and every error path
+of the request. The reader's own mechanics (decoding, boxes, hostile lines): tests/unit/test_reading.py
+and tests/slow/test_reader.py.
 """
 
 from __future__ import annotations
@@ -16,29 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from api import handler
 from api.app.inputs import read_picture
-from api.errors import InvalidRequest
-from api.pictures import numbers
-from api.pictures.images import PixelBudget, digit_from_bytes, from_bytes
+from api.pictures.images import PixelBudget, digit_from_bytes
 from api.runtime.settings import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
-from ml_model.corpus.numbers import KINDS, number_indices, number_samples
+from ml_model.corpus.numbers import number_indices, number_samples
 from ml_model.corpus.render import encode
 from tests.support.api_support import LambdaContext, http_event
 from tests.support.numbers_support import b64, number_ink, png_of
-
-QUICK_PER_CELL = 6
-# Measured with the suite's small model (its training is seeded: two trainings gave the same
-# figures), seed 3, QUICK_PER_CELL numbers per kind and class: "close" 38 of the 40 numbers whose
-# digits are all read right alone (0.95; per kind at most 2 short of it, chalkboard 4 of 6);
-# "touching" 30 of 41 (0.73; per kind at least half, canvas_white 3 of 6). The bounds leave a
-# number or two per kind, and about 0.07 / 0.13 overall, for a different small model.
-SEPARATED_MISSES = 2  # per kind: numbers short of the ceiling
-TOUCHING_BOUND = 0.5  # per kind: of the ceiling, less one number
-OVERALL_SEPARATED_BOUND = 0.88
-OVERALL_TOUCHING_BOUND = 0.6
 
 
 def budget() -> PixelBudget:
@@ -48,13 +31,6 @@ def budget() -> PixelBudget:
 def call(event: Any) -> tuple[int, Any]:
     response = handler.get_number_prediction(event, LambdaContext())
     return response["statusCode"], json.loads(response["body"])
-
-
-def read(data: bytes, small_model) -> str:
-    return "".join(
-        str(int(d.probabilities.argmax()))
-        for d in numbers.read_number(*read_picture(data, budget()), small_model.predict)
-    )
 
 
 @pytest.fixture(scope="module")
@@ -73,159 +49,6 @@ def well_read(real_mnist, small_model) -> list[int]:
         for i in range(400)
         if probabilities[i].argmax() == real_mnist.test_labels[i] and probabilities[i].max() > 0.98
     ]
-
-
-# ---------------------------------------------------------------- the corpus, quick form
-
-
-@pytest.fixture(scope="module")
-def quick_corpus(real_mnist, small_model) -> dict[tuple[str, str], tuple[int, int]]:
-    """(kind, spacing) → (numbers read right, numbers whose digits are all read right alone)."""
-    cells = number_indices(len(real_mnist.test_labels), QUICK_PER_CELL, seed=3)
-    results = {}
-    for kind in KINDS:
-        for spacing in ("close", "touching"):
-            right = ceiling = 0
-            for sample in number_samples(
-                real_mnist.test_images, real_mnist.test_labels, kind, spacing, cells[kind, spacing], seed=3
-            ):
-                try:
-                    right += read(sample.data, small_model) == sample.number
-                except InvalidRequest:
-                    pass
-                alone = np.stack([from_bytes(data, budget()) for data in sample.alone])[..., None]
-                ceiling += "".join(map(str, small_model.predict(alone).argmax(axis=1))) == sample.number
-            results[kind, spacing] = (right, ceiling)
-    return results
-
-
-@pytest.mark.parametrize("kind", list(KINDS))
-def test_every_kind_of_number_is_read_about_as_well_as_its_digits_alone(quick_corpus, kind: str) -> None:
-    right, ceiling = quick_corpus[kind, "close"]
-    assert right >= ceiling - SEPARATED_MISSES, (kind, "close", right, ceiling)
-    right, ceiling = quick_corpus[kind, "touching"]
-    assert right >= TOUCHING_BOUND * ceiling - 1, (kind, "touching", right, ceiling)
-
-
-def test_all_kinds_together_reach_the_ceiling_within_the_benchmark_s_ratio(quick_corpus) -> None:
-    for spacing, bound in (("close", OVERALL_SEPARATED_BOUND), ("touching", OVERALL_TOUCHING_BOUND)):
-        right = sum(r for (kind, s), (r, _) in quick_corpus.items() if s == spacing)
-        ceiling = sum(c for (kind, s), (_, c) in quick_corpus.items() if s == spacing)
-        assert right >= bound * ceiling, (spacing, right, ceiling, quick_corpus)
-
-
-# ---------------------------------------------------------------- pictures made for one test
-
-
-def labels_of(real_mnist, indices: list[int]) -> str:
-    return "".join(str(int(real_mnist.test_labels[i])) for i in indices)
-
-
-def test_digits_of_different_heights_on_a_slanted_baseline_are_read_left_to_right(
-    real_mnist, small_model, well_read
-) -> None:
-    chosen = well_read[:6]
-    ink, boxes = number_ink(
-        [real_mnist.test_images[i] for i in chosen], slant=0.15, scales=[1.0, 0.75, 0.9, 0.7, 1.0, 0.8]
-    )
-    digits = numbers.read_number(255 * (1 - ink), (ink.shape[1], ink.shape[0]), small_model.predict)
-    assert "".join(str(int(d.probabilities.argmax())) for d in digits) == labels_of(real_mnist, chosen)
-    # Boxes within a few pixels of the digits' ink (faint edges, under half ink, are outside the reader's box).
-    for digit, (x, y, w, h) in zip(digits, boxes):
-        assert np.allclose(digit.box, (x, y, w, h), atol=8), (digit.box, (x, y, w, h))
-
-
-def test_boxes_are_in_the_picture_s_own_pixels_when_it_is_reduced_to_be_read(
-    real_mnist, small_model, well_read
-) -> None:
-    """A picture over WORK_SIZE is decoded smaller; the boxes are still the original picture's."""
-    chosen = well_read[:3]
-    ink, boxes = number_ink([real_mnist.test_images[i] for i in chosen], height=300, margin=150)
-    assert ink.shape[1] > 1024
-    digits = numbers.read_number(*read_picture(png_of(ink), budget()), small_model.predict)
-    assert len(digits) == 3
-    for digit, (x, y, w, h) in zip(digits, boxes):
-        assert np.allclose(digit.box, (x, y, w, h), atol=30), (digit.box, (x, y, w, h))  # 300-pixel digits
-
-
-def test_a_long_number_on_a_wide_picture_is_read(real_mnist, small_model, well_read) -> None:
-    """Fourteen digits across a 2,000-pixel strip (decoded to 1,024 pixels, analysed at 768)."""
-    chosen = well_read[:14]
-    ink, _ = number_ink([real_mnist.test_images[i] for i in chosen], height=80, gap=1.0, margin=40)
-    assert ink.shape[1] > 1800
-    assert read(png_of(ink), small_model) == labels_of(real_mnist, chosen)
-
-
-def test_wide_digits_are_not_cut_into_pieces_the_model_likes(real_mnist, small_model) -> None:
-    """A 9 was once read as 0 and 1 (its loop and its stem), a wide 0 as two 1s: every candidate cut of a
-    single digit makes pieces the classifier is sure of. Digits as wide as they are tall (MNIST's widest
-    tenth), well apart, stay whole. (Flatter ones, wider than their number is tall, can still be cut.)"""
-    ratio = []
-    for i in range(600):
-        mask = real_mnist.test_images[i] > 127
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        ratio.append((cols[-1] - cols[0] + 1) / (rows[-1] - rows[0] + 1))
-    widest = [int(i) for i in np.argsort(ratio)[::-1] if ratio[i] <= 1.1][:40]
-    arrays = small_model.predict((real_mnist.test_images[widest] / 255.0).astype(np.float32)[..., None])
-    chosen = [i for i, row in zip(widest, arrays) if row.argmax() == real_mnist.test_labels[i] and row.max() > 0.98][:8]
-    ink, _ = number_ink([real_mnist.test_images[i] for i in chosen], gap=0.5)
-    read_ = numbers.read_number(255 * (1 - ink), (ink.shape[1], ink.shape[0]), small_model.predict)
-    assert len(read_) == len(chosen)
-
-
-def test_a_seven_written_in_two_strokes_is_one_digit(small_model) -> None:
-    """A 7's bar and its stem apart (a pen lifted): the bar is too short to be a digit and joins the stem."""
-    image = Image.new("L", (300, 220), 0)
-    draw = ImageDraw.Draw(image)
-    draw.line((100, 40, 185, 40), fill=255, width=11)  # the bar, a gap before the stem
-    draw.line((198, 44, 140, 190), fill=255, width=11)  # the stem
-    draw.line((20, 40, 40, 190), fill=255, width=11)  # a 1 beside it
-    ink = np.asarray(image, np.float32) / 255.0
-    digits = numbers.read_number(255 * (1 - ink), (300, 220), small_model.predict)
-    assert len(digits) == 2
-    x, y, w, h = digits[1].box
-    assert x <= 102 and x + w >= 196 and y <= 36  # the bar is inside the second digit's box
-
-
-# ---------------------------------------------------------------- hostile pictures, refusals
-
-
-def test_seventeen_digits_are_refused_before_the_model_runs(real_mnist, well_read) -> None:
-    chosen = (well_read * 3)[:17]
-    ink, _ = number_ink([real_mnist.test_images[i] for i in chosen], height=40, gap=0.5, margin=20)
-    with pytest.raises(numbers.TooManyDigits, match="at least 17 digits"):
-        numbers.segment(255 * (1 - ink), (ink.shape[1], ink.shape[0]))
-
-
-def test_sixteen_digits_are_read(real_mnist, small_model, well_read) -> None:
-    chosen = (well_read * 3)[:16]
-    ink, _ = number_ink([real_mnist.test_images[i] for i in chosen], height=40, gap=0.5, margin=20)
-    digits = numbers.read_number(255 * (1 - ink), (ink.shape[1], ink.shape[0]), small_model.predict)
-    assert len(digits) == 16
-
-
-def test_thousands_of_specks_around_a_number_leave_it_readable(real_mnist, small_model, well_read) -> None:
-    chosen = well_read[:4]
-    ink, _ = number_ink([real_mnist.test_images[i] for i in chosen], height=120)
-    rng = np.random.default_rng(2)
-    for y, x in zip(rng.integers(0, ink.shape[0], 3000), rng.integers(0, ink.shape[1], 3000)):
-        ink[y, x] = 1.0  # single-pixel dust
-    digits = numbers.read_number(255 * (1 - ink), (ink.shape[1], ink.shape[0]), small_model.predict)
-    assert "".join(str(int(d.probabilities.argmax())) for d in digits) == labels_of(real_mnist, chosen)
-
-
-def test_one_huge_scribble_is_answered_within_the_digit_limit(small_model) -> None:
-    rng = np.random.default_rng(3)
-    image = Image.new("L", (512, 512), 0)
-    points = [tuple(p) for p in rng.uniform(0, 512, (400, 2)).tolist()]
-    ImageDraw.Draw(image).line(points, fill=255, width=6)
-    grey = 255 - np.asarray(image)
-    try:
-        digits = numbers.read_number(grey, (512, 512), small_model.predict)
-    except InvalidRequest as refused:  # refused is as good as read, in bounded work
-        assert "digit" in refused.message or "marks" in refused.message
-    else:
-        assert 1 <= len(digits) <= numbers.MAX_DIGITS
 
 
 # ---------------------------------------------------------------- through the handler

@@ -53,7 +53,7 @@ def imports(name: str) -> Iterator[tuple[str, str, int]]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, "", node.lineno
-        elif (  # `lazy_import("api.pictures.numbers")` (api.lazy) is an import too, run on first use
+        elif (  # `lazy_import("api.pictures.normalise")` (api.lazy) is an import too, run on first use
             isinstance(node, ast.Call)
             and getattr(node.func, "id", None) == "lazy_import"
             and node.args
